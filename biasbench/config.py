@@ -1,0 +1,181 @@
+"""The run configuration: YAML validated with pydantic, every problem reported at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from biasbench.core.errors import BiasbenchError, ConfigError
+from biasbench.core.params import validation_messages
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenerationConfig(_Strict):
+    """Decoding defaults (greedy unless a task or model asks otherwise)."""
+
+    max_new_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class TaskRef(_Strict):
+    """A task to run: a shipped task name, a spec path, or a registered task kind, plus overrides."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelRef(_Strict):
+    """A model to evaluate: a label, the adapter that runs it, and the adapter's parameters."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    adapter: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    tasks: list[str] | None = None
+    """Restrict this model to these tasks (default: every compatible task)."""
+    generation: GenerationConfig | None = None
+    """Decoding overrides for this model."""
+
+
+class AuditConfig(_Strict):
+    """Voice audit inside a run (see `biasbench voices audit`)."""
+
+    enabled: bool = False
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunConfig(_Strict):
+    """Everything one `biasbench run` does."""
+
+    name: str = "run"
+    description: str = ""
+    pool: str
+    """Shipped pool name (voice_pools/NAME.yaml) or a path to a pool spec."""
+    voice_split: Literal["all", "train", "eval"] = "all"
+    """Which voices of the pool speak: all, or one split (debiasing evaluates on 'eval')."""
+    tts: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per-backend parameter overrides, e.g. {espeak: {speed: 160}}."""
+    tasks: list[TaskRef]
+    models: list[ModelRef]
+    modalities: list[Literal["audio", "text"]] = ["audio"]
+    seed: int = 0
+    output: str = "results/run"
+    cache_dir: str | None = None
+    """Audio cache root shared across runs (default: the run directory)."""
+    concurrency: int = Field(16, ge=1)
+    """Requests in flight at once for async (API) adapters."""
+    batch_size: int = Field(8, ge=1)
+    """Requests per call for batching adapters."""
+    tts_workers: int | None = Field(None, ge=1)
+    """Parallel synthesis workers (default: CPU count)."""
+    repeats: int = Field(1, ge=1)
+    generation: GenerationConfig = GenerationConfig()
+    audit: AuditConfig = AuditConfig()
+    max_cost_usd: float | None = Field(None, gt=0)
+    """Stop cleanly (finished rows kept) once API cost reaches this budget."""
+    report: bool = True
+    """Write the report at the end of the run."""
+    system_prompt: str | None = None
+    """Optional system message for every request (prompt-level mitigation baseline)."""
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _task_strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": entry} if isinstance(entry, str) else entry for entry in value]
+        return value
+
+    @field_validator("tasks", "models")
+    @classmethod
+    def _non_empty(cls, value: list[Any]) -> list[Any]:
+        if not value:
+            raise ValueError("must list at least one entry")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, value: list[ModelRef]) -> list[ModelRef]:
+        names = [model.name for model in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(repeated)}")
+        return value
+
+
+def read_yaml(path: str | Path, what: str) -> dict[str, Any]:
+    """Parse a YAML mapping; missing files and syntax errors become one-line :class:`ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"{what} {path} is not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} must be a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Copy of ``data`` with CLI overrides (None values ignored) applied at the top level."""
+    merged = dict(data)
+    merged.update({key: value for key, value in overrides.items() if value is not None})
+    return merged
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a config mapping; all schema problems in one :class:`ConfigError`."""
+    try:
+        return RunConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: " + "; ".join(validation_messages(exc, "config"))) from None
+
+
+def load_config(path: str | Path, **overrides: Any) -> RunConfig:
+    """Read, override and validate a run config (schema only; see :func:`config_problems`)."""
+    return parse_config(apply_overrides(read_yaml(path, "config"), overrides), str(path))
+
+
+def config_problems(config: RunConfig, base_dir: Path) -> list[str]:
+    """Every semantic problem: pool, tasks, adapters and their parameters (nothing is loaded)."""
+    from biasbench.core import registry
+    from biasbench.tasks.loading import load_task
+    from biasbench.voices.spec import load_pool
+
+    problems: list[str] = []
+
+    def check(what: str, action: Any) -> Any:
+        try:
+            return action()
+        except BiasbenchError as exc:
+            problems.append(f"{what}: {exc.one_line()}")
+            return None
+
+    pool = check(f"pool '{config.pool}'", lambda: load_pool(config.pool, base_dir=base_dir))
+    if pool is not None:
+        problems.extend(f"pool '{pool.name}': {p}" for p in pool.balance_problems())
+    task_names = set()
+    for index, ref in enumerate(config.tasks):
+        task = check(f"tasks[{index}] '{ref.name}'", lambda ref=ref: load_task(ref.name, ref.params, base_dir=base_dir))
+        if task is not None:
+            task_names.add(task.name)
+    for index, model in enumerate(config.models):
+        where = f"models[{index}] '{model.name}'"
+        adapter_cls = check(where, lambda model=model: registry.adapters.get(model.adapter))
+        if adapter_cls is not None:
+            check(where, lambda model=model, cls=adapter_cls: cls.check_params(model.params, f"models[{index}].params"))
+        for task_name in model.tasks or ():
+            if task_names and task_name not in task_names:
+                problems.append(f"{where}: task '{task_name}' is not among the run's tasks ({', '.join(sorted(task_names))})")
+    return problems

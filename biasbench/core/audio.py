@@ -1,0 +1,100 @@
+"""Audio as a small value object, plus strict reading/writing (soundfile) and resampling (soxr)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from biasbench.core.errors import DataError
+
+MODEL_SAMPLE_RATE = 16_000
+"""The rate every stored clip is normalized to (Whisper-family encoders expect 16 kHz)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """Mono float32 samples in [-1, 1] at a known sample rate."""
+
+    samples: np.ndarray = field(repr=False)
+    """1-D float32 array of samples."""
+    sample_rate: int
+    """Samples per second."""
+
+    def __post_init__(self) -> None:
+        if self.samples.ndim != 1:
+            raise DataError(f"audio must be mono (1-D), got shape {self.samples.shape}")
+        if self.sample_rate <= 0:
+            raise DataError(f"sample rate must be positive, got {self.sample_rate}")
+        if self.samples.dtype != np.float32:
+            object.__setattr__(self, "samples", self.samples.astype(np.float32))
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / self.sample_rate
+
+    def resampled(self, rate: int) -> "Audio":
+        """This audio at ``rate`` Hz (a copy; the same object when the rate already matches)."""
+        if rate == self.sample_rate:
+            return self
+        import soxr
+
+        return Audio(soxr.resample(self.samples, self.sample_rate, rate).astype(np.float32), rate)
+
+    def wav_bytes(self) -> bytes:
+        """16-bit PCM WAV encoding (what APIs and the cache receive)."""
+        buffer = io.BytesIO()
+        import soundfile as sf
+
+        sf.write(buffer, np.clip(self.samples, -1.0, 1.0), self.sample_rate, format="WAV", subtype="PCM_16")
+        return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class AudioReadNote:
+    """What :func:`read_audio` changed to make a file usable (reported, never silent)."""
+
+    path: str
+    """The file read."""
+    note: str
+    """e.g. 'downmixed 2 channels to mono', 'resampled 44100 Hz -> 16000 Hz'."""
+
+
+def read_audio(path: str | Path, target_rate: int | None = None) -> tuple[Audio, list[AudioReadNote]]:
+    """Read an audio file as mono float32, optionally resampled; notes list every conversion.
+
+    Raises :class:`DataError` with a one-line message for a missing, empty, non-audio or silent file.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"audio file not found: {path}")
+    if path.stat().st_size == 0:
+        raise DataError(f"audio file is empty: {path}")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises several types for non-audio input
+        raise DataError(f"not a readable audio file: {path} ({type(exc).__name__})") from None
+    if data.shape[0] == 0:
+        raise DataError(f"audio file has no samples: {path}")
+    notes: list[AudioReadNote] = []
+    if data.shape[1] > 1:
+        notes.append(AudioReadNote(str(path), f"downmixed {data.shape[1]} channels to mono"))
+    audio = Audio(data.mean(axis=1), int(rate))
+    if target_rate is not None and rate != target_rate:
+        notes.append(AudioReadNote(str(path), f"resampled {rate} Hz -> {target_rate} Hz"))
+        audio = audio.resampled(target_rate)
+    return audio, notes
+
+
+def write_wav(path: str | Path, audio: Audio) -> None:
+    """Write 16-bit PCM WAV atomically (temp file + rename), creating parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(audio.wav_bytes())
+    tmp.replace(path)

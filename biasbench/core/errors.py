@@ -1,0 +1,61 @@
+"""The error family. Every expected failure is a :class:`BiasbenchError` with a one-line message.
+
+The CLI prints ``error: <message>`` and exits with :attr:`BiasbenchError.exit_code` (2 for bad
+input); only unexpected bugs produce a traceback.
+"""
+
+from __future__ import annotations
+
+
+class BiasbenchError(Exception):
+    """An expected failure whose message tells the user what to do next."""
+
+    exit_code: int = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = " ".join(message.split())
+        self.hint = hint
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        """The message and the hint on one line."""
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(BiasbenchError):
+    """A configuration, pool spec or task spec is malformed or inconsistent."""
+
+
+class UnknownNameError(ConfigError):
+    """A registry lookup (adapter, TTS backend, task, pool) found no such name."""
+
+
+class MissingExtraError(BiasbenchError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    def __init__(self, package: str, extra: str, *, purpose: str = "") -> None:
+        what = f" for {purpose}" if purpose else ""
+        super().__init__(
+            f"the optional package '{package}' is needed{what} but is not installed",
+            hint=f"pip install 'biasbench[{extra}]'",
+        )
+        self.package = package
+        self.extra = extra
+
+
+class DataError(BiasbenchError):
+    """Input data (audio, dataset files, corpus tables) is missing, unreadable or corrupt."""
+
+
+class AdapterError(BiasbenchError):
+    """A model adapter cannot continue (bad credentials, unreachable server, non-retryable API error)."""
+
+
+class RunLockedError(BiasbenchError):
+    """Another process is writing the same run directory."""
+
+
+class BudgetExceededError(BiasbenchError):
+    """The run's cost budget is spent; finished rows are kept and the run stops cleanly."""
+
+    exit_code = 3

@@ -1,0 +1,149 @@
+"""The canonical request: text and audio parts that each adapter renders for its backend."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Union
+
+from biasbench.core.errors import ConfigError
+from biasbench.core.hashing import stable_hash
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """A piece of text in a message."""
+
+    text: str
+    """The text."""
+
+    def key_json(self) -> dict[str, Any]:
+        return {"type": "text", "text": self.text}
+
+
+@dataclass(frozen=True)
+class AudioPart:
+    """A clip in a message, referenced by file and content hash (never inlined in keys or logs)."""
+
+    path: str
+    """WAV file in the audio cache."""
+    sha256: str
+    """sha256 of the file's bytes: what response keys hash instead of the samples."""
+    sample_rate: int
+    """Rate of the stored file."""
+    duration_s: float
+    """Length in seconds."""
+
+    def key_json(self) -> dict[str, Any]:
+        return {"type": "audio", "sha256": self.sha256}
+
+
+Part = Union[TextPart, AudioPart]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat turn."""
+
+    role: Role
+    """'system', 'user' or 'assistant'."""
+    parts: tuple[Part, ...]
+    """Text and audio parts in order."""
+
+    def __post_init__(self) -> None:
+        if self.role not in ("system", "user", "assistant"):
+            raise ConfigError(f"unknown message role '{self.role}'")
+        if not self.parts:
+            raise ConfigError(f"a {self.role} message has no parts")
+
+    def text(self) -> str:
+        """All text parts joined by newlines."""
+        return "\n".join(part.text for part in self.parts if isinstance(part, TextPart))
+
+    def key_json(self) -> dict[str, Any]:
+        return {"role": self.role, "parts": [part.key_json() for part in self.parts]}
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Decoding settings. Every adapter sends all of them explicitly (greedy by default)."""
+
+    max_new_tokens: int = 256
+    """Cap on generated tokens (never ``max_length``: audio tokens would count)."""
+    temperature: float = 0.0
+    """0 means greedy decoding."""
+    top_p: float = 1.0
+    """Nucleus sampling mass (ignored when greedy)."""
+    seed: int | None = 0
+    """Sampling seed (recorded in the manifest)."""
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ConfigError("max_new_tokens must be at least 1")
+        if self.temperature < 0:
+            raise ConfigError("temperature must be >= 0")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError("top_p must be in (0, 1]")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is speaking which item. Only calibration adapters (``simulated``) may read it; real
+    adapters see the messages alone. It is not part of the response key."""
+
+    task: str
+    """Task name."""
+    item_id: str
+    """Item id."""
+    voice_id: str | None
+    """Voice id (None for the text-only control)."""
+    labels: tuple[tuple[str, str], ...] = ()
+    """(axis, value) pairs of the voice."""
+    target_index: int | None = None
+    """Index of the correct option in the *presented* order (multiple choice)."""
+    n_choices: int = 0
+    """Number of presented options."""
+    modality: str = "audio"
+    """'audio' or 'text'."""
+
+    def label(self, axis: str) -> str | None:
+        return dict(self.labels).get(axis)
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything a model is asked for one planned row."""
+
+    messages: tuple[Message, ...]
+    """The conversation, system message first if any."""
+    params: GenerationParams = field(default_factory=GenerationParams)
+    """Decoding settings."""
+    repeat: int = 0
+    """Repeat index (for sampled decoding with several draws)."""
+    context: RequestContext | None = field(default=None, compare=False)
+    """Row identity for calibration adapters; excluded from the key."""
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            raise ConfigError("a request has no messages")
+
+    def audio_parts(self) -> list[AudioPart]:
+        """Every audio part in order."""
+        return [part for message in self.messages for part in message.parts if isinstance(part, AudioPart)]
+
+    def key(self, adapter_fingerprint: str) -> str:
+        """Response cache key: adapter fingerprint, messages (audio as sha256), params, repeat."""
+        return stable_hash(
+            adapter_fingerprint,
+            [message.key_json() for message in self.messages],
+            self.params.to_json(),
+            self.repeat,
+        )

@@ -1,0 +1,67 @@
+"""A model's answer to one request, with usage, timing and errors."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts reported by the backend (0 when unknown)."""
+
+    input_tokens: int = 0
+    """Prompt tokens, audio included."""
+    output_tokens: int = 0
+    """Generated tokens."""
+    audio_tokens: int = 0
+    """Audio input tokens when the backend reports them separately."""
+
+
+@dataclass(frozen=True)
+class Response:
+    """What came back for one request. Empty or error responses are never cached as answers."""
+
+    text: str
+    """The generated text ('' on error)."""
+    finish_reason: str = "stop"
+    """'stop', 'length', 'error', 'content_filter', ..."""
+    usage: Usage = field(default_factory=Usage)
+    """Token counts."""
+    latency_s: float = 0.0
+    """Wall seconds for this request (batch time divided by batch size for batched adapters)."""
+    error: str | None = None
+    """One-line error when the request failed."""
+    refusal: bool = False
+    """The backend flagged the answer as a refusal."""
+    cost_usd: float = 0.0
+    """API cost of this request (0 for local models)."""
+    transcript: str | None = None
+    """ASR transcript of the audio (cascades), kept to separate 'misheard' from 'treated differently'."""
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """Backend-specific details worth keeping."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+
+    @property
+    def ok(self) -> bool:
+        """True when this is an answer worth caching: no error and non-empty text."""
+        return self.error is None and bool(self.text.strip())
+
+    @classmethod
+    def failed(cls, error: str, latency_s: float = 0.0) -> "Response":
+        """An error response (not cached; the row is retried on resume)."""
+        return cls(text="", finish_reason="error", error=" ".join(error.split()), latency_s=latency_s)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["extra"] = dict(self.extra)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Response":
+        values = dict(data)
+        values["usage"] = Usage(**values.get("usage", {}))
+        return cls(**values)

@@ -1,0 +1,1 @@
+"""Tasks: specs, loaders, spoken rendering and answer parsing."""

@@ -1,0 +1,9 @@
+"""Built-in task kinds: registry name -> "module:Class" (imported only when used).
+
+Named tasks are YAML specs in the project's ``tasks/`` folder; each names its ``kind`` here.
+"""
+
+BUILTIN: dict[str, str] = {
+    "multiple_choice": "biasbench.tasks.multiple_choice:MultipleChoiceTask",
+    "transcription": "biasbench.tasks.transcription:TranscriptionTask",
+}

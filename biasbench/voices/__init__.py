@@ -1,0 +1,1 @@
+"""Voice pools: specs and balance checks, TTS backends, the synthesis cache and the voice audit."""

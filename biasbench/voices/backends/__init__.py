@@ -1,0 +1,1 @@
+"""TTS backends, one module each, behind :class:`biasbench.voices.backends.base.TTSBackend`."""
