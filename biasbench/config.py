@@ -162,9 +162,7 @@ def config_problems(config: RunConfig, base_dir: Path) -> list[str]:
             problems.append(f"{what}: {exc.one_line()}")
             return None
 
-    pool = check(f"pool '{config.pool}'", lambda: load_pool(config.pool, base_dir=base_dir))
-    if pool is not None:
-        problems.extend(f"pool '{pool.name}': {p}" for p in pool.balance_problems())
+    check(f"pool '{config.pool}'", lambda: load_pool(config.pool, base_dir=base_dir))
     task_names = set()
     for index, ref in enumerate(config.tasks):
         task = check(f"tasks[{index}] '{ref.name}'", lambda ref=ref: load_task(ref.name, ref.params, base_dir=base_dir))

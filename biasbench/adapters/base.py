@@ -91,5 +91,10 @@ class Adapter(ABC):
             raise NotImplementedError(f"{type(self).__name__} implements neither generate nor agenerate")
         return (await asyncio.to_thread(self.generate, [request]))[0]
 
+    def estimate_cost_usd(self, prompts: Sequence[tuple[str | None, str]], max_new_tokens: int) -> float:
+        """Upper-bound cost in USD of answering ``prompts`` = (spoken text or None, text part) pairs,
+        before a run (`biasbench estimate-cost`). Local models cost nothing."""
+        return 0.0
+
     def close(self) -> None:
         """Release clients and memory."""

@@ -21,11 +21,18 @@ app = typer.Typer(
 )
 
 
+_registered: list[bool] = []
+
+
 def _register() -> None:
+    """Add every area's commands (once)."""
+    if _registered:
+        return
     from biasbench.cli import debias, models, reports, runs, scores, tasks, voices
 
     for module in (runs, voices, tasks, models, scores, reports, debias):
         module.register(app)
+    _registered.append(True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -56,7 +56,9 @@ class Response:
         return cls(text="", finish_reason="error", error=" ".join(error.split()), latency_s=latency_s)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # not asdict(self): it cannot deep-copy the read-only mappingproxy in ``extra``
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["usage"] = asdict(self.usage)
         data["extra"] = dict(self.extra)
         return data
 

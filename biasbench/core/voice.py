@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -142,8 +143,11 @@ class VoicePool:
     """Free text shown in reports and dataset cards."""
     source: str = ""
     """Path of the spec it was loaded from."""
+    provenance: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """How the pool was made (e.g. `voices select` command, seed, corpus table hash); free-form."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "provenance", _frozen_mapping(self.provenance))
         if not self.axes:
             raise ConfigError(f"pool '{self.name}' declares no axes")
         for axis in self.axes:
@@ -175,6 +179,10 @@ class VoicePool:
         """Every balance violation, cell by cell (empty when the pool is balanced)."""
         problems: list[str] = []
         cells = self.cells()
+        values = [sorted({cell[i] for cell in cells}) for i in range(len(self.axes))]
+        for cell in itertools.product(*values):
+            if cell not in cells:
+                problems.append(f"cell {' × '.join(cell)} has 0 voices (every combination of the axes' values needs voices)")
         for cell, voices in cells.items():
             name = " × ".join(cell)
             if len(voices) < self.min_per_cell:
@@ -209,5 +217,6 @@ class VoicePool:
             "min_per_cell": self.min_per_cell,
             "max_per_cell": self.max_per_cell,
             "allow_unbalanced": self.allow_unbalanced,
+            "provenance": dict(self.provenance),
             "voices": [voice.to_json() for voice in self.voices],
         }

@@ -5,7 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Literal, Mapping, Sequence
+
+from pydantic import Field
 
 from biasbench.core.item import Exclusion, Item
 from biasbench.core.params import Params, parse_params
@@ -74,6 +76,8 @@ class Task(ABC):
     """'multiple_choice', 'open_ended' or 'transcription'."""
     parser_version: ClassVar[str] = "1"
     """Bumped whenever scoring changes (part of the score key)."""
+    path_fields: ClassVar[tuple[str, ...]] = ()
+    """Config fields holding file or folder paths; the loader resolves relative ones (see tasks.loading)."""
 
     class Config(Params):
         """Task parameters from the spec (subclasses extend)."""
@@ -84,11 +88,11 @@ class Task(ABC):
         """Spec version; runs with different versions are not merged."""
         description: str = ""
         """One line shown by `biasbench ls tasks`."""
-        modalities: tuple[str, ...] = ("audio", "text")
+        modalities: tuple[Literal["audio", "text"], ...] = ("audio", "text")
         """Modalities this task may run in."""
-        rotations: int = 1
+        rotations: int = Field(1, ge=1)
         """Number of cyclic option-order rotations (1 = original order only)."""
-        counterbalance: str = "latin"
+        counterbalance: Literal["latin", "full"] = "latin"
         """'latin': each voice hears one rotation per item, balanced across voices of a group;
         'full': every voice hears every rotation."""
 

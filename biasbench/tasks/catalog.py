@@ -6,4 +6,9 @@ Named tasks are YAML specs in the project's ``tasks/`` folder; each names its ``
 BUILTIN: dict[str, str] = {
     "multiple_choice": "biasbench.tasks.multiple_choice:MultipleChoiceTask",
     "transcription": "biasbench.tasks.transcription:TranscriptionTask",
+    "mmlu": "biasbench.tasks.mmlu:MMLUTask",
+    "bbq": "biasbench.tasks.bbq:BBQTask",
+    "stereoset": "biasbench.tasks.stereoset:StereoSetTask",
+    "dream_job": "biasbench.tasks.dream_job:DreamJobTask",
+    "voice_only_ambiguous": "biasbench.tasks.voice_only:VoiceOnlyAmbiguousTask",
 }

@@ -22,6 +22,9 @@ class TTSBackend(ABC):
     """Rate of the audio :meth:`synthesize` returns (the cache normalizes to 16 kHz)."""
     process_parallel: ClassVar[bool] = False
     """Safe to run in several worker processes at once (cheap, CPU-bound engines)."""
+    seeded: ClassVar[bool] = True
+    """Output depends on ``Config.seed`` (sampling engines); deterministic engines set False so the
+    run seed does not enter their cache keys."""
 
     class Config(Params):
         """Backend parameters from the pool spec or run config (subclasses extend)."""
@@ -31,6 +34,17 @@ class TTSBackend(ABC):
 
     def __init__(self, config: "TTSBackend.Config") -> None:
         self.config = config
+        self._notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        """Record a conversion worth reporting (e.g. a reference clip resampled)."""
+        if text not in self._notes:
+            self._notes.append(text)
+
+    def drain_notes(self) -> list[str]:
+        """Notes recorded since the last call (synthesis copies them into its result)."""
+        notes, self._notes = getattr(self, "_notes", []), []
+        return notes
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None, where: str = "tts") -> "TTSBackend":

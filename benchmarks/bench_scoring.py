@@ -1,0 +1,97 @@
+"""Scoring speed: 1,000,000 result rows, group metrics + 1,000-replicate two-way cluster bootstrap,
+against fairlearn MetricFrame(n_boot=1000) on the same rows.
+
+    python benchmarks/bench_scoring.py [--items 14042] [--models 3] [--fairlearn-rows 20000]
+
+fairlearn resamples rows, so its time grows linearly with the row count; it runs on a documented
+subsample of the rows and its full-size time is extrapolated linearly (said so in the output).
+Both sides compute the same groupings (gender, race, gender × race cell, voice) per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from biasbench.scoring.rundata import run_data
+from biasbench.scoring.score import ScoringOptions, score_data
+from biasbench.scoring.simulation import PlantedDesign, simulate_rows
+
+
+def build_rows(n_items: int, n_models: int, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """n_items × 24 voices × n_models rows, with 57 subjects and 4 latin-square rotations."""
+    design = replace(PlantedDesign(), n_items=n_items)
+    frames = []
+    for m in range(n_models):
+        rows = simulate_rows(design, seed + m)
+        rows["model"] = f"model{m}"
+        frames.append(rows)
+    frame = pd.concat(frames, ignore_index=True)
+    item_index = frame["item_id"].str.slice(1).astype(int).to_numpy()
+    voice_index = frame["voice_id"].str.rsplit("-", n=1).str[-1].astype(int).to_numpy()
+    frame["item_group"] = np.array([f"subject{k:02d}" for k in range(57)])[item_index % 57]
+    frame["permutation"] = (item_index + voice_index) % 4
+    manifest = design.manifest()
+    manifest["models"] = [{"name": f"model{m}", "capabilities": {"calibration": True}} for m in range(n_models)]
+    return frame, manifest
+
+
+def fairlearn_time(frame: pd.DataFrame, n_rows: int, n_boot: int, seed: int) -> tuple[float, int]:
+    """Seconds for MetricFrame(n_boot) over the same groupings on the first n_rows rows of each model."""
+    from fairlearn.metrics import MetricFrame
+
+    def accuracy(y_true, y_pred):
+        return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+    used = 0
+    start = time.perf_counter()
+    for _, rows in frame.groupby("model", sort=True):
+        sample = rows.iloc[:n_rows]
+        used += len(sample)
+        y_true = np.ones(len(sample))
+        y_pred = (sample["outcome"] == "correct").to_numpy(dtype=float)
+        for features in (sample["gender"], sample["race"], sample[["gender", "race"]], sample["voice_id"]):
+            MetricFrame(metrics={"accuracy": accuracy}, y_true=y_true, y_pred=y_pred, sensitive_features=features,
+                        n_boot=n_boot, ci_quantiles=[0.025, 0.975], random_state=seed)
+    return time.perf_counter() - start, used
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=14042)
+    parser.add_argument("--models", type=int, default=3)
+    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--fairlearn-rows", type=int, default=20000, help="rows per model given to fairlearn (then extrapolated)")
+    parser.add_argument("--full", action="store_true", help="also time every score table (flips, tests, GEE, ...)")
+    args = parser.parse_args()
+
+    frame, manifest = build_rows(args.items, args.models)
+    data = run_data(frame, manifest)
+    print(f"rows: {len(frame):,} ({args.items} items × 24 voices × {args.models} models)")
+
+    start = time.perf_counter()
+    tables = score_data(data, ScoringOptions(n_boot=args.n_boot, seed=0), analyses=("group_metrics", "gaps"))
+    ours = time.perf_counter() - start
+    n_metrics = len(tables.tables["group_metrics"])
+    print(f"biasbench: group metrics ({n_metrics:,} rows: overall, gender, race, cell, voice, subject, rotation × 4 metrics) "
+          f"+ gaps, {args.n_boot}-replicate two-way cluster bootstrap: {ours:.2f} s (goal <= 30 s)")
+
+    fl_seconds, fl_rows = fairlearn_time(frame, args.fairlearn_rows, args.n_boot, 0)
+    scale = len(frame) / fl_rows
+    fl_full = fl_seconds * scale
+    print(f"fairlearn MetricFrame(n_boot={args.n_boot}), accuracy by gender, race, gender×race, voice: "
+          f"{fl_seconds:.2f} s on a subsample of {fl_rows:,} rows; extrapolated linearly ×{scale:.1f} to {len(frame):,} rows: {fl_full:.1f} s")
+    print(f"speed-up: {fl_full / ours:.1f}× (goal >= 10×)")
+
+    if args.full:
+        start = time.perf_counter()
+        score_data(data, ScoringOptions(n_boot=args.n_boot, seed=0))
+        print(f"every table (flips, permutation test, Cochran's Q, GEE, TOST, power, position): {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,354 @@
+"""Chat-completions adapters on the official ``openai`` SDK: any OpenAI-compatible server and the GPT-4o audio family.
+
+Audio goes as ``input_audio`` parts (base64 WAV); output is text only. Requests run concurrently
+(async client) under a limit per API key; retryable failures (429 honouring Retry-After, 5xx,
+connection resets, timeouts) back off exponentially (tenacity); non-retryable ones (401, 400, 404,
+unreachable server) raise :class:`AdapterError` so the run stops with one line and keeps its rows.
+The API key is read from the environment in :meth:`load` only and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import re
+import time
+from typing import Any, ClassVar, Sequence
+
+from pydantic import Field, field_validator
+
+from biasbench.adapters.base import Adapter, Capabilities
+from biasbench.adapters.pricing import Prices, estimate_cost, prices_for
+from biasbench.core.deps import require
+from biasbench.core.errors import AdapterError, ConfigError
+from biasbench.core.hashing import stable_hash
+from biasbench.core.messages import AudioPart, Request, TextPart
+from biasbench.core.registry import did_you_mean
+from biasbench.core.response import Response, Usage
+
+DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+"""A pinned snapshot name ends with its date, e.g. 'gpt-4o-audio-preview-2025-06-03'."""
+
+_LIMITS: dict[tuple[str, int], asyncio.Semaphore] = {}
+"""(API key + base URL digest, event loop id) -> shared concurrency limit."""
+
+
+class RetryableError(Exception):
+    """A failure worth retrying, with the server's Retry-After in seconds when given."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` / ``retry-after`` headers (numeric form), else None."""
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return max(float(value) * scale, 0.0)
+            except ValueError:
+                continue
+    return None
+
+
+class OpenAICompatibleAdapter(Adapter):
+    """Any server speaking OpenAI chat completions (vLLM, SGLang, LM Studio, ...)."""
+
+    name = "openai-compatible"
+    version = "1"
+    capabilities: ClassVar[Capabilities] = Capabilities(audio_in=True, text_in=True, batch=False, async_=True)
+    max_tokens_field: ClassVar[str] = "max_tokens"
+    """Request field that caps output tokens."""
+
+    class Config(Adapter.Config):
+        """Server, model and client behaviour (the key itself is never a parameter)."""
+
+        model: str
+        """Model name as the server knows it."""
+        base_url: str | None = None
+        """Server root including /v1 (required here; the OpenAI API for openai-audio)."""
+        api_key_env: str = "OPENAI_API_KEY"
+        """Environment variable holding the key (read in load(), never stored)."""
+        require_api_key: bool = False
+        """Fail at load() when the variable is unset (local servers usually need no key)."""
+        concurrency_per_key: int = Field(16, ge=1)
+        """Most requests in flight per API key and server, across every model using them."""
+        timeout_s: float = Field(120.0, gt=0)
+        """Seconds before one attempt is abandoned (then retried)."""
+        max_attempts: int = Field(6, ge=1)
+        """Attempts per request for retryable failures."""
+        backoff_initial_s: float = Field(1.0, ge=0)
+        """First backoff (doubles each retry) when the server gives no Retry-After."""
+        backoff_max_s: float = Field(60.0, ge=0)
+        """Longest single wait."""
+        preflight: bool = True
+        """Call GET /models in load(): checks the server is reachable, the key valid and the model served."""
+        prices: Prices | None = None
+        """USD per 1M tokens (input_text, input_audio, output_text); default: the price table or free."""
+        extra_body: dict[str, Any] = Field(default_factory=lambda: {"top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0})
+        """Extra sampling fields sent explicitly (vLLM otherwise applies the model's generation_config)."""
+
+        @field_validator("base_url")
+        @classmethod
+        def _url(cls, value: str | None) -> str | None:
+            if value is not None and not re.match(r"^https?://", value):
+                raise ValueError(f"base_url '{value}' must start with http:// or https://")
+            return value.rstrip("/") if value else value
+
+    def __init__(self, config: "OpenAICompatibleAdapter.Config") -> None:
+        super().__init__(config)
+        self.check_config()
+        self._openai: Any = None
+        self._api_key: str | None = None
+        self._clients: dict[int, Any] = {}
+
+    def check_config(self) -> None:
+        """Adapter-specific rules beyond the schema (raise ConfigError)."""
+        if not self.config.base_url:
+            raise ConfigError(f"adapter '{self.name}' needs params.base_url (e.g. http://localhost:8000/v1)")
+
+    @property
+    def prices(self) -> Prices:
+        """Prices used for cost (explicit, else the table, else free)."""
+        return self.config.prices or prices_for(self.config.model) or Prices(0.0, 0.0, 0.0)
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        # Output-affecting identity only: client behaviour (timeouts, limits, prices) does not change answers.
+        keep = ("model", "base_url", "extra_body")
+        info["config"] = {key: value for key, value in info["config"].items() if key in keep}
+        return info
+
+    # ----- client ----------------------------------------------------------------------------
+    def load(self) -> None:
+        if self._openai is not None:
+            return
+        self._openai = require("openai", "openai", purpose=f"the {self.name} adapter")
+        require("tenacity", "openai", purpose="retrying API requests")
+        key = os.environ.get(self.config.api_key_env)
+        if not key and self.config.require_api_key:
+            raise AdapterError(
+                f"environment variable {self.config.api_key_env} is not set (adapter '{self.name}' needs an API key)",
+                hint=f"export {self.config.api_key_env}=...",
+            )
+        self._api_key = key or "EMPTY"
+        if self.config.preflight:
+            self._preflight()
+
+    def _client(self) -> Any:
+        loop_id = id(asyncio.get_running_loop())
+        client = self._clients.get(loop_id)
+        if client is None:
+            client = self._openai.AsyncOpenAI(
+                api_key=self._api_key, base_url=self.config.base_url, timeout=self.config.timeout_s, max_retries=0
+            )
+            self._clients = {loop_id: client}  # clients are bound to one event loop
+        return client
+
+    def _limit(self) -> asyncio.Semaphore:
+        loop_id = id(asyncio.get_running_loop())
+        key = (stable_hash(self._api_key, self.config.base_url)[:16], loop_id)
+        if key not in _LIMITS:
+            for stale in [k for k in _LIMITS if k[1] != loop_id]:
+                del _LIMITS[stale]
+            _LIMITS[key] = asyncio.Semaphore(self.config.concurrency_per_key)
+        return _LIMITS[key]
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the API key masked (server messages sometimes echo it)."""
+        key = self._api_key
+        one_line = " ".join(str(text).split())
+        return one_line.replace(key, "***") if key and key != "EMPTY" else one_line
+
+    def _where(self) -> str:
+        return self.config.base_url or "the OpenAI API"
+
+    def _preflight(self) -> None:
+        openai = self._openai
+        client = openai.OpenAI(api_key=self._api_key, base_url=self.config.base_url, timeout=min(self.config.timeout_s, 15.0), max_retries=1)
+        try:
+            served = [model.id for model in client.models.list()]
+        except openai.AuthenticationError:
+            raise AdapterError(
+                f"{self._where()} rejected the API key in {self.config.api_key_env} (401)",
+                hint=f"check {self.config.api_key_env}",
+            ) from None
+        except (openai.APIConnectionError, openai.APITimeoutError):
+            raise AdapterError(
+                f"cannot reach {self._where()} for model '{self.config.model}'",
+                hint="is the server running? check params.base_url",
+            ) from None
+        except openai.APIStatusError as exc:
+            raise AdapterError(f"{self._where()} answered GET /models with {exc.status_code}: {self._scrub(exc.message)}") from None
+        finally:
+            client.close()
+        if self.config.model not in served:
+            raise AdapterError(
+                f"{self._where()} does not serve model '{self.config.model}'{did_you_mean(self.config.model, served)}",
+                hint=f"served: {', '.join(served[:8]) or 'none'}",
+            )
+
+    # ----- rendering -------------------------------------------------------------------------
+    def render(self, request: Request) -> list[dict[str, Any]]:
+        """Canonical messages as chat-completions messages (audio as base64 WAV ``input_audio``)."""
+        rendered = []
+        for message in request.messages:
+            if message.role != "user" and all(isinstance(p, TextPart) for p in message.parts):
+                rendered.append({"role": message.role, "content": message.text()})
+                continue
+            content = []
+            for part in message.parts:
+                if isinstance(part, AudioPart):
+                    content.append({"type": "input_audio", "input_audio": {"data": _wav_base64(part), "format": "wav"}})
+                else:
+                    content.append({"type": "text", "text": part.text})
+            rendered.append({"role": message.role, "content": content})
+        return rendered
+
+    def request_body(self, request: Request) -> dict[str, Any]:
+        """Every field sent for ``request`` (all sampling parameters explicit)."""
+        params = request.params
+        body: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": self.render(request),
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            self.max_tokens_field: params.max_new_tokens,
+            "n": 1,
+        }
+        if params.seed is not None:
+            body["seed"] = params.seed + request.repeat
+        body.update(self.extra_fields())
+        return body
+
+    def extra_fields(self) -> dict[str, Any]:
+        """Family-specific fields (sent through the SDK's ``extra_body`` when the SDK lacks them)."""
+        return {"extra_body": dict(self.config.extra_body)} if self.config.extra_body else {}
+
+    def estimate_cost_usd(self, prompts: Sequence[tuple[str | None, str]], max_new_tokens: int) -> float:
+        return estimate_cost(self.prices, prompts, max_new_tokens).usd
+
+    # ----- calling ---------------------------------------------------------------------------
+    async def agenerate(self, request: Request) -> Response:
+        if self._openai is None:
+            self.load()
+        tenacity = require("tenacity", "openai", purpose="retrying API requests")
+        start = time.perf_counter()
+        try:
+            body = self.request_body(request)
+        except OSError as exc:
+            return Response.failed(f"cannot read audio: {exc}", time.perf_counter() - start)
+
+        def wait(state: Any) -> float:
+            exc = state.outcome.exception()
+            hinted = getattr(exc, "retry_after_s", None)
+            backoff = self.config.backoff_initial_s * 2 ** (state.attempt_number - 1)
+            return min(hinted if hinted is not None else backoff, self.config.backoff_max_s)
+
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.config.max_attempts),
+            wait=wait,
+            retry=tenacity.retry_if_exception_type(RetryableError),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    completion = await self._call(body)
+        except RetryableError as exc:
+            return Response.failed(f"gave up after {self.config.max_attempts} attempts: {exc}", time.perf_counter() - start)
+        return self.to_response(completion, time.perf_counter() - start)
+
+    async def _call(self, body: dict[str, Any]) -> Any:
+        openai = self._openai
+        async with self._limit():
+            try:
+                return await self._client().chat.completions.create(**body)
+            except openai.RateLimitError as exc:
+                raise RetryableError(f"429 {self._scrub(exc.message)}", retry_after_seconds(exc.response.headers)) from None
+            except openai.InternalServerError as exc:
+                raise RetryableError(f"{exc.status_code} {self._scrub(exc.message)}", retry_after_seconds(exc.response.headers)) from None
+            except openai.APITimeoutError:
+                raise RetryableError(f"no answer within {self.config.timeout_s:g} s") from None
+            except openai.APIConnectionError as exc:
+                raise RetryableError(f"connection failed: {self._scrub(str(exc.__cause__ or exc))}") from None
+            except openai.AuthenticationError:
+                raise AdapterError(f"{self._where()} rejected the API key in {self.config.api_key_env} (401)") from None
+            except openai.APIStatusError as exc:
+                if exc.status_code in (408, 409) or exc.status_code >= 500:
+                    raise RetryableError(f"{exc.status_code} {self._scrub(exc.message)}") from None
+                raise AdapterError(
+                    f"{self._where()} refused a request for '{self.config.model}' ({exc.status_code}): {self._scrub(exc.message)}"
+                ) from None
+
+    def to_response(self, completion: Any, latency_s: float) -> Response:
+        """A :class:`Response` from a chat completion (usage incl. audio tokens, cost, refusal flag)."""
+        choice = completion.choices[0]
+        message = choice.message
+        refusal_text = getattr(message, "refusal", None)
+        refused = bool(refusal_text) or choice.finish_reason == "content_filter"
+        usage = _usage(completion.usage)
+        return Response(
+            text=(message.content or refusal_text or "").strip(),
+            finish_reason=choice.finish_reason or "stop",
+            usage=usage,
+            latency_s=latency_s,
+            refusal=refused,
+            cost_usd=self.prices.cost(usage),
+            extra={"response_model": completion.model, "system_fingerprint": getattr(completion, "system_fingerprint", None)},
+        )
+
+    def close(self) -> None:
+        self._clients = {}
+
+
+class OpenAIAudioAdapter(OpenAICompatibleAdapter):
+    """OpenAI's GPT-4o audio family (dated snapshots), text output only."""
+
+    name = "openai-audio"
+    version = "1"
+    max_tokens_field = "max_completion_tokens"
+
+    class Config(OpenAICompatibleAdapter.Config):
+        model: str = "gpt-4o-audio-preview-2025-06-03"
+        """A dated snapshot (undated aliases drift; see allow_undated)."""
+        require_api_key: bool = True
+        """The OpenAI API always needs a key."""
+        allow_undated: bool = False
+        """Accept an undated alias such as 'gpt-4o-audio-preview' (results may drift)."""
+        extra_body: dict[str, Any] = Field(default_factory=dict)
+        """Extra request fields (the OpenAI API rejects unknown ones)."""
+
+    def check_config(self) -> None:
+        model = self.config.model
+        if not DATED.search(model) and not self.config.allow_undated:
+            raise ConfigError(
+                f"openai-audio model '{model}' is not a dated snapshot; pin one such as 'gpt-4o-audio-preview-2025-06-03'",
+                hint="or set allow_undated: true",
+            )
+        if self.config.prices is None and prices_for(model) is None:
+            raise ConfigError(
+                f"no price for '{model}' in biasbench/adapters/pricing.py; give params.prices "
+                "{input_text, input_audio, output_text} in USD per 1M tokens",
+            )
+
+    def extra_fields(self) -> dict[str, Any]:
+        return {"modalities": ["text"], **super().extra_fields()}
+
+
+def _wav_base64(part: AudioPart) -> str:
+    with open(part.path, "rb") as handle:
+        return base64.b64encode(handle.read()).decode("ascii")
+
+
+def _usage(usage: Any) -> Usage:
+    if usage is None:
+        return Usage()
+    details = getattr(usage, "prompt_tokens_details", None)
+    audio = getattr(details, "audio_tokens", None) if details is not None else None
+    return Usage(input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0, audio_tokens=audio or 0)

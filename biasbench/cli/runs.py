@@ -1,0 +1,90 @@
+"""CLI commands: run, validate, ls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from biasbench.core.errors import ConfigError
+
+LISTINGS = ("adapters", "tts", "tasks", "pools")
+
+
+def run(
+    config: Path = typer.Argument(..., help="Run config (YAML)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: the config's `output`)."),
+    seed: Optional[int] = typer.Option(None, help="Override the config's seed."),
+    concurrency: Optional[int] = typer.Option(None, help="Requests in flight for API adapters."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Requests per call for batching adapters."),
+    no_report: bool = typer.Option(False, "--no-report", help="Skip report.xlsx and plots."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Synthesize the pool, ask every model, score per group and write the report (resumable)."""
+    from biasbench.config import load_config
+    from biasbench.runner.run import run_experiment
+
+    overrides = {"seed": seed, "concurrency": concurrency, "batch_size": batch_size, "report": False if no_report else None}
+    cfg = load_config(config, **overrides)
+    run_dir = out or Path(cfg.output)
+    outcome = run_experiment(cfg, run_dir, config.parent, config_path=str(config), show_progress=not quiet, echo=typer.echo)
+    stats = outcome.stats
+    typer.echo(outcome.summary)
+    for warning in outcome.warnings:
+        typer.secho(f"warning: {warning}", fg="yellow")
+    typer.echo(
+        f"{stats.rows_total} rows ({stats.rows_from_log} from earlier invocations), "
+        f"{stats.tts_calls} TTS calls, {stats.model_calls} model calls, {stats.wall_s:.1f} s — {stats.status}"
+    )
+    typer.echo(f"run directory: {outcome.run_dir}")
+    if outcome.report_path is not None:
+        typer.echo(f"report: {outcome.report_path}")
+
+
+def validate(config: Path = typer.Argument(..., help="Run config (YAML).")) -> None:
+    """Check a config without running it; every problem is listed at once."""
+    from biasbench.config import config_problems, load_config
+
+    cfg = load_config(config)
+    problems = config_problems(cfg, config.parent)
+    if problems:
+        for problem in problems:
+            typer.secho(f"error: {problem}", err=True, fg="red")
+        raise typer.Exit(2)
+    typer.echo(f"{config}: valid ({len(cfg.tasks)} task(s), {len(cfg.models)} model(s), pool '{cfg.pool}')")
+
+
+def ls(what: Optional[str] = typer.Argument(None, help=f"One of: {', '.join(LISTINGS)} (default: all).")) -> None:
+    """List registered adapters, TTS backends, tasks and shipped voice pools."""
+    from biasbench.core import registry
+    from biasbench.core.registry import did_you_mean
+
+    if what is not None and what not in LISTINGS:
+        raise ConfigError(f"cannot list '{what}'{did_you_mean(what, list(LISTINGS))}", hint=f"choose one of {', '.join(LISTINGS)}")
+    chosen = LISTINGS if what is None else (what,)
+    for kind in chosen:
+        typer.secho(kind, bold=True)
+        if kind == "adapters":
+            rows = [(e.name, e.origin, e.target) for e in registry.adapters.entries()]
+        elif kind == "tts":
+            rows = [(e.name, e.origin, e.target) for e in registry.tts_backends.entries()]
+        elif kind == "tasks":
+            from biasbench.tasks.loading import available_tasks
+
+            rows = [(name, "", description) for name, description in available_tasks()]
+        else:
+            from biasbench.voices.spec import available_pools
+
+            rows = [(name, "", description) for name, description in available_pools()]
+        width = max((len(r[0]) for r in rows), default=0)
+        for name, origin, detail in rows:
+            origin_text = f"[{origin}] " if origin and origin != "builtin" else ""
+            typer.echo(f"  {name:<{width}}  {origin_text}{detail}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add run, validate and ls."""
+    app.command()(run)
+    app.command()(validate)
+    app.command("ls")(ls)

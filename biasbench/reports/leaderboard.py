@@ -1,0 +1,271 @@
+"""`biasbench leaderboard RUN_DIR... --out DIR`: merge runs, rank models, write CSV, Excel, plots and a page.
+
+Runs merge only when they measured the same thing: every task must have one spec version across the runs
+and every run must use the same voice pool (same voices, same labels). Otherwise the command refuses with
+one line naming the conflict (make one leaderboard per task version / pool instead).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from biasbench.core.errors import ConfigError, DataError
+from biasbench.core.hashing import stable_hash
+from biasbench.reports.headline import (
+    LOWER_IS_WORSE,
+    Headline,
+    headline_grouping,
+    headlines,
+)
+from biasbench.reports.notes import notes_sheet
+from biasbench.reports.qualifiers import Qualifier
+from biasbench.reports.rundata import RunData, load_run
+from biasbench.reports.sheet import BY_METRIC, Sheet
+from biasbench.reports.workbook import write_workbook
+
+
+@dataclass(frozen=True)
+class LeaderboardPaths:
+    """Files one leaderboard wrote."""
+
+    csv: Path
+    """leaderboard.csv (one row per model × task)."""
+    workbook: Path
+    """leaderboard.xlsx."""
+    html: Path
+    """leaderboard.html (self-contained: no network needed)."""
+    plots: tuple[Path, ...]
+    """plots/*.png and *.svg."""
+
+
+@dataclass(frozen=True)
+class MergedRuns:
+    """Runs that may be compared, with their headline rows."""
+
+    runs: tuple[RunData, ...]
+    """The runs, in the order given."""
+    table: pd.DataFrame
+    """One row per model × task: Headline columns + run, manifest link, ranks."""
+    groups: pd.DataFrame
+    """Per model × task × group headline metric on the headline grouping (for the group bars)."""
+    qualifiers: tuple[tuple[str, Qualifier], ...]
+    """(run id, warning) for every warning of every run."""
+
+
+def pool_identity(run: RunData) -> str:
+    """Hash of the pool's axes and the voices that spoke with their labels (name and description ignored)."""
+    used = set(run.manifest.get("voices_used") or ())
+    voices = sorted(
+        (v.get("id"), v.get("engine"), v.get("preset"), v.get("reference"), v.get("labels"))
+        for v in run.pool.get("voices") or ()
+        if not used or v.get("id") in used
+    )
+    return stable_hash(list(run.axes), voices)
+
+
+def check_compatible(runs: Sequence[RunData]) -> None:
+    """Refuse (ConfigError) when task versions or voice pools differ between runs."""
+    versions: dict[str, tuple[str, str]] = {}
+    for run in runs:
+        for task, version in run.task_versions.items():
+            seen = versions.setdefault(task, (version, run.run_id))
+            if seen[0] != version:
+                raise ConfigError(
+                    f"cannot merge: task '{task}' is version {seen[0]} in run '{seen[1]}' but version {version} in "
+                    f"run '{run.run_id}'; scores of different task versions are not comparable",
+                    hint="make one leaderboard per task version",
+                )
+    first = runs[0]
+    for run in runs[1:]:
+        if pool_identity(run) != pool_identity(first):
+            raise ConfigError(
+                f"cannot merge: run '{run.run_id}' used voice pool '{run.pool.get('name', '?')}' but run "
+                f"'{first.run_id}' used '{first.pool.get('name', '?')}' (different voices or labels); "
+                "gaps measured on different voices are not comparable",
+                hint="make one leaderboard per voice pool",
+            )
+
+
+def _rank(table: pd.DataFrame) -> pd.DataFrame:
+    """Within each task: rank 1 = best worst-group score, and rank 1 = smallest max gap."""
+    table = table.copy()
+    table["rank_worst_group"] = pd.Series(dtype="Int64")
+    table["rank_max_gap"] = pd.Series(dtype="Int64")
+    for _, rows in table.groupby("task"):
+        lower_is_worse = rows.metric.iloc[0] in LOWER_IS_WORSE
+        table.loc[rows.index, "rank_worst_group"] = rows.worst_value.rank(
+            ascending=not lower_is_worse, method="min"
+        ).astype("Int64")
+        table.loc[rows.index, "rank_max_gap"] = rows.max_gap.rank(ascending=True, method="min").astype("Int64")
+    return table
+
+
+def merge_runs(run_dirs: Sequence[str | Path], out: Path) -> MergedRuns:
+    """Load, check and merge runs; model × task pairs must be unique across runs."""
+    if not run_dirs:
+        raise ConfigError("give at least one run directory")
+    runs = tuple(load_run(d) for d in run_dirs)
+    if len(set(map(str, (r.run_dir.resolve() for r in runs)))) != len(runs):
+        raise ConfigError("the same run directory is given twice")
+    check_compatible(runs)
+    records, group_rows, qualifiers = [], [], []
+    owner: dict[tuple[str, str], str] = {}
+    for run in runs:
+        rows, found = headlines(run)
+        if not rows:
+            raise DataError(f"run '{run.run_id}' has no scores; run `biasbench score {run.run_dir}` first")
+        qualifiers += [(run.run_id, q) for q in found]
+        manifest = os.path.relpath(run.run_dir.resolve() / "manifest.json", out.resolve())
+        calibration = set(run.calibration_models)
+        for row in rows:
+            key = (row.model, row.task)
+            if key in owner:
+                raise ConfigError(
+                    f"cannot merge: model '{row.model}' on task '{row.task}' appears in runs "
+                    f"'{owner[key]}' and '{run.run_id}'; pass one of them"
+                )
+            owner[key] = run.run_id
+            records.append(
+                {
+                    **asdict(row),
+                    "calibration": row.model in calibration,
+                    "pool": run.pool.get("name", ""),
+                    "demonstration": run.is_demonstration,
+                    "run": run.run_id,
+                    "manifest": manifest,
+                }
+            )
+            group_rows += _group_rows(run, row)
+    table = _rank(pd.DataFrame(records))
+    first = ["rank_worst_group", "rank_max_gap", "model", "task"]
+    table = table[first + [c for c in table.columns if c not in first]]
+    table = table.sort_values(["task", "rank_worst_group", "model"]).reset_index(drop=True)
+    return MergedRuns(runs, table, pd.DataFrame(group_rows), tuple(qualifiers))
+
+
+def _group_rows(run: RunData, row: Headline) -> list[dict[str, object]]:
+    metrics = run.table("group_metrics")
+    if metrics is None:
+        return []
+    grouping = row.grouping or headline_grouping(run, row.model, row.task, row.metric)
+    part = metrics[
+        (metrics.model == row.model)
+        & (metrics.task == row.task)
+        & (metrics.modality == "audio")
+        & (metrics.grouping == grouping)
+        & (metrics.metric == row.metric)
+    ]
+    columns = ["model", "task", "grouping", "group", "metric", "value", "ci_low", "ci_high", "n_items", "n_voices"]
+    return part[columns].to_dict("records")
+
+
+def leaderboard_sheets(merged: MergedRuns) -> list[Sheet]:
+    """Leaderboard, Groups, Runs and Warnings sheets."""
+    headline_formats = {
+        c: BY_METRIC
+        for c in (
+            "overall",
+            "overall_ci_low",
+            "overall_ci_high",
+            "text_control",
+            "worst_value",
+            "max_gap",
+            "max_gap_ci_low",
+            "max_gap_ci_high",
+        )
+    }
+    headline_formats.update(
+        {
+            "flip_excess": "percent",
+            "flip_excess_ci_low": "percent",
+            "flip_excess_ci_high": "percent",
+            "invalid_rate": "percent",
+            "gap_p_value": "pvalue",
+            "test_p_value": "pvalue",
+            "rank_worst_group": "int",
+            "rank_max_gap": "int",
+            "task_version": "text",
+        }
+    )
+    table = merged.table
+    notice = tuple(c for c in ("notice", "warnings") if c in table.columns)
+    sheets = [
+        Sheet(
+            "Leaderboard",
+            table,
+            description="one row per model × task, ranked within each task",
+            formats=headline_formats,
+            gap_columns=("max_gap",),
+            notice_columns=notice,
+            order=10,
+        )
+    ]
+    if merged.groups.empty:
+        sheets.append(Sheet.empty("Groups", "no group metrics in the runs", order=20))
+    else:
+        sheets.append(
+            Sheet(
+                "Groups",
+                merged.groups,
+                description="headline metric per group, per model × task",
+                formats={"value": BY_METRIC, "ci_low": BY_METRIC, "ci_high": BY_METRIC},
+                order=20,
+            )
+        )
+    runs = pd.DataFrame(
+        [
+            {
+                "run": r.run_id,
+                "path": str(r.run_dir.resolve()),
+                "pool": r.pool.get("name", ""),
+                "pool_purpose": r.pool.get("purpose", ""),
+                "axes": " × ".join(r.axes),
+                "tasks": ", ".join(f"{t} v{v}" for t, v in r.task_versions.items()),
+                "models": ", ".join(m.name for m in r.models),
+                "git_sha": str(r.manifest.get("git_sha", "")),
+                "seed": str(r.manifest.get("seed", "")),
+            }
+            for r in merged.runs
+        ]
+    )
+    sheets.append(
+        Sheet("Runs", runs, description="the merged runs", formats={c: "text" for c in runs.columns}, order=30)
+    )
+    warnings = pd.DataFrame(
+        [{"run": run_id, **{k: v for k, v in asdict(q).items()}} for run_id, q in merged.qualifiers],
+        columns=["run", "code", "message", "model", "task"],
+    ).drop_duplicates()
+    if warnings.empty:
+        sheets.append(Sheet.empty("Warnings", "no warnings", order=40))
+    else:
+        sheets.append(
+            Sheet("Warnings", warnings.reset_index(drop=True), description="every warning of every run", order=40)
+        )
+    return sheets
+
+
+def write_leaderboard(
+    run_dirs: Sequence[str | Path], out: str | Path, *, title: str = "biasbench leaderboard"
+) -> LeaderboardPaths:
+    """Merge ``run_dirs`` and write leaderboard.csv, leaderboard.xlsx, plots/ and leaderboard.html under ``out``."""
+    from biasbench.reports.leaderboard_page import write_page
+    from biasbench.reports.leaderboard_plots import write_leaderboard_plots
+
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create {out}: {exc.strerror or exc}") from None
+    merged = merge_runs(run_dirs, out)
+    csv = out / "leaderboard.csv"
+    merged.table.to_csv(csv, index=False)
+    sheets = leaderboard_sheets(merged)
+    workbook = write_workbook(out / "leaderboard.xlsx", [*sheets, notes_sheet(sheets)])
+    plots = write_leaderboard_plots(merged, out / "plots")
+    html = write_page(merged, plots, out / "leaderboard.html", title=title)
+    return LeaderboardPaths(csv=csv, workbook=workbook, html=html, plots=tuple(plots))

@@ -1,0 +1,1 @@
+"""Plan, execute, log and resume runs (item × voice × modality × rotation × repeat)."""

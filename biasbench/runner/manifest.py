@@ -1,0 +1,84 @@
+"""manifest.json: what was run, with what, where and when — enough to reproduce and to audit."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+MANIFEST_NAME = "manifest.json"
+
+TRACKED_PACKAGES = (
+    "biasbench", "numpy", "pandas", "pyarrow", "scipy", "statsmodels", "pydantic", "soundfile", "soxr",
+    "jiwer", "pyloudnorm", "espeakng-loader", "faster-whisper", "ctranslate2", "torch", "transformers",
+    "peft", "accelerate", "datasets", "openai", "tenacity", "httpx",
+)
+
+
+def now_iso() -> str:
+    """UTC time, seconds precision."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that can change results (absent ones omitted)."""
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_state(start: Path) -> dict[str, Any]:
+    """Commit and dirtiness of the source checkout, when there is one."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=start, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    sha = git("rev-parse", "HEAD")
+    if sha is None:
+        return {"sha": None, "dirty": None}
+    return {"sha": sha, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def platform_info() -> dict[str, Any]:
+    """Python, OS and hardware facts."""
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "system": platform.system(),
+        "release": platform.release(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """The manifest of a run directory, or None."""
+    path = Path(run_dir) / MANIFEST_NAME
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+
+
+def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> Path:
+    """Write manifest.json atomically."""
+    path = Path(run_dir) / MANIFEST_NAME
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,49 @@
+"""Build the canonical request for a planned row."""
+
+from __future__ import annotations
+
+from biasbench.config import GenerationConfig, ModelRef, RunConfig
+from biasbench.core.messages import AudioPart, GenerationParams, Message, Part, Request, RequestContext, TextPart
+from biasbench.runner.plan import PlannedRow
+from biasbench.tasks.base import to_presented_index
+
+
+def generation_params(config: RunConfig, model: ModelRef) -> GenerationParams:
+    """Run defaults overridden by the model's own generation settings; seeded by the run seed."""
+    chosen: GenerationConfig = model.generation or config.generation
+    return GenerationParams(
+        max_new_tokens=chosen.max_new_tokens, temperature=chosen.temperature, top_p=chosen.top_p, seed=config.seed
+    )
+
+
+def build_request(row: PlannedRow, clip: AudioPart | None, params: GenerationParams, system_prompt: str | None) -> Request:
+    """System message (run-level mitigation prompt and/or the task's), then the user turn:
+    the clip first (audio modality), then the text part."""
+    messages: list[Message] = []
+    system = "\n\n".join(text for text in (system_prompt, row.prompt.system) if text)
+    if system:
+        messages.append(Message("system", (TextPart(system),)))
+    parts: list[Part] = []
+    if row.modality == "audio":
+        if clip is None:
+            raise ValueError(f"no audio for voice {row.voice_id} in an audio row")
+        parts.append(clip)
+    if row.prompt.text:
+        parts.append(TextPart(row.prompt.text))
+    messages.append(Message("user", tuple(parts)))
+    item = row.item
+    target = (
+        to_presented_index(item.target, row.rotation, len(item.choices))
+        if isinstance(item.target, int) and item.choices
+        else None
+    )
+    context = RequestContext(
+        task=row.task,
+        item_id=item.id,
+        voice_id=row.voice.id if row.voice is not None else None,
+        labels=tuple((label.axis, label.value) for label in row.voice.labels) if row.voice is not None else (),
+        target_index=target,
+        n_choices=len(row.prompt.choices),
+        modality=row.modality,
+    )
+    return Request(messages=tuple(messages), params=params, repeat=row.repeat, context=context)

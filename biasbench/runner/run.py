@@ -1,0 +1,285 @@
+"""`biasbench run`: plan → synthesize → ask models (logged, resumable) → tidy table → scores → report."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from biasbench.config import RunConfig
+from biasbench.core.errors import BiasbenchError
+from biasbench.core.hashing import file_sha256, stable_hash
+from biasbench.core.messages import AudioPart
+from biasbench.runner.executor import Budget, ExecutionStats, Job, execute
+from biasbench.runner.lock import RunLock
+from biasbench.runner.manifest import git_state, now_iso, package_versions, platform_info, read_manifest, write_manifest
+from biasbench.runner.plan import Plan, load_plan
+from biasbench.runner.progress import RunProgress
+from biasbench.runner.requests import build_request, generation_params
+from biasbench.runner.results import RESULTS_PARQUET, result_row, write_exclusions, write_results
+from biasbench.runner.stamps import Stamps
+from biasbench.runner.store import ResponseLog
+
+
+@dataclass(frozen=True)
+class InvocationStats:
+    """What one invocation of a run did (recorded in manifest['invocations'])."""
+
+    tts_calls: int
+    """Clips the TTS backends synthesized (0 when every clip was cached)."""
+    clips_cached: int
+    """Clips found in the audio cache."""
+    model_calls: int
+    """Requests sent to model adapters (0 when every answer was in the log)."""
+    failed_requests: int
+    """Requests that came back with an error (retried on the next invocation)."""
+    rows_total: int
+    """Planned rows."""
+    rows_from_log: int
+    """Rows answered by an earlier invocation."""
+    rows_unanswered: int
+    """Rows without an answer at the end (errors, budget stop)."""
+    wall_s: float
+    """Seconds this invocation took."""
+    status: str
+    """'complete', 'incomplete' or 'stopped: <reason>'."""
+
+
+@dataclass(frozen=True, eq=False)
+class RunOutcome:
+    """The result of `biasbench run`."""
+
+    run_dir: Path
+    """The run directory."""
+    stats: InvocationStats
+    """This invocation's counters."""
+    results: pd.DataFrame = field(repr=False)
+    """The tidy table."""
+    summary: str = ""
+    """Short printable summary."""
+    warnings: tuple[str, ...] = ()
+    """Things that qualify the numbers."""
+    report_path: Path | None = None
+    """report.xlsx, when written."""
+
+
+def run_experiment(
+    config: RunConfig,
+    run_dir: Path,
+    base_dir: Path,
+    *,
+    config_path: str | None = None,
+    show_progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> RunOutcome:
+    """Run (or resume) ``config`` into ``run_dir``. Expected failures raise BiasbenchError after every
+    finished answer is safely in the log and the tables reflect it."""
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    with RunLock(run_dir):
+        plan = load_plan(config, base_dir)
+        previous = read_manifest(run_dir) or {}
+        invocation = len(previous.get("invocations", []))
+        manifest = _base_manifest(config, plan, run_dir, config_path, previous)
+        write_manifest(run_dir, manifest)
+        write_exclusions(run_dir, {task.name: task.exclusions() for task in plan.tasks})
+        for line in plan.skipped:
+            echo(f"note: skipped {line}")
+
+        with RunProgress(enabled=show_progress) as progress:
+            clips, tts_calls, clips_cached, tts_info = _synthesize(config, plan, run_dir, progress)
+            manifest["tts"] = tts_info
+            jobs_by_model, keys = _jobs(config, plan, clips)
+            log = ResponseLog(run_dir)
+            state = log.read()
+            if state.dropped_lines:
+                echo(f"note: dropped {state.dropped_lines} torn line(s) from {log.path.name} (an interrupted write)")
+            stats = ExecutionStats()
+            spent_before = sum(entry.response.cost_usd for entry in state.answers.values())
+            budget = Budget(config.max_cost_usd, spent_before)
+            stopped: BiasbenchError | None = None
+            try:
+                for model_name, jobs in jobs_by_model.items():
+                    pending = _pending(jobs, state.answers)
+                    if not pending:
+                        continue
+                    adapter = plan.adapters[model_name]
+                    task_bar = progress.add(f"model {model_name}", len(pending))
+                    adapter.load()
+                    try:
+                        execute(
+                            adapter, pending, log, invocation, batch_size=config.batch_size, concurrency=config.concurrency,
+                            budget=budget, stats=stats, advance=task_bar,
+                        )
+                    finally:
+                        adapter.close()
+            except BiasbenchError as exc:
+                stopped = exc
+            finally:
+                log.close()
+
+        state = log.read(repair=False)
+        task_of = {task.name: task for task in plan.tasks}
+        fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
+        rows = [
+            result_row(
+                run_dir.name, row, task_of[row.task], plan.adapters[row.model].name, fingerprints[row.model], key,
+                state.answers.get(key) or state.last_seen.get(key), invocation, plan.pool.axes,
+            )
+            for row, key in keys
+        ]
+        results = write_results(run_dir, rows)
+        unanswered = int((results["outcome"] == "error").sum())
+        status = "complete" if unanswered == 0 else "incomplete"
+        if stopped is not None:
+            status = f"stopped: {stopped.one_line()}"
+        invocation_stats = InvocationStats(
+            tts_calls=tts_calls,
+            clips_cached=clips_cached,
+            model_calls=stats.model_calls,
+            failed_requests=stats.failed,
+            rows_total=len(rows),
+            rows_from_log=int(results["cached"].sum()),
+            rows_unanswered=unanswered,
+            wall_s=0.0,
+            status=status,
+        )
+        warnings: list[str] = []
+        if config.audit.enabled:
+            warnings += _audit(config, plan, clips, run_dir)
+        summary, report_path, more = _score_and_report(config, run_dir)
+        warnings += more
+        invocation_stats = replace(invocation_stats, wall_s=round(time.perf_counter() - started, 3))
+        manifest["invocations"] = previous.get("invocations", []) + [{"finished": now_iso(), **invocation_stats.__dict__}]
+        manifest["status"] = status
+        manifest["updated"] = now_iso()
+        write_manifest(run_dir, manifest)
+        if stopped is not None:
+            raise stopped
+        return RunOutcome(run_dir, invocation_stats, results, summary, tuple(warnings), report_path)
+
+
+def _base_manifest(config: RunConfig, plan: Plan, run_dir: Path, config_path: str | None, previous: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "biasbench_manifest": 1,
+        "run_id": run_dir.name,
+        "created": previous.get("created", now_iso()),
+        "config_path": config_path,
+        "config": config.model_dump(mode="json"),
+        "seed": config.seed,
+        "pool": plan.pool.to_json(),
+        "voices_used": [voice.id for voice in plan.voices],
+        "tasks": [task.describe() | {"n_items": len(task.items()), "n_excluded": len(task.exclusions())} for task in plan.tasks],
+        "models": [
+            {
+                "name": name,
+                "adapter": adapter.name,
+                "fingerprint": adapter.fingerprint(),
+                "describe": adapter.describe(),
+                "capabilities": {
+                    "audio_in": adapter.capabilities.audio_in,
+                    "text_in": adapter.capabilities.text_in,
+                    "batch": adapter.capabilities.batch,
+                    "async": adapter.capabilities.async_,
+                    "answer_types": sorted(adapter.capabilities.answer_types),
+                    "calibration": adapter.capabilities.calibration,
+                },
+            }
+            for name, adapter in plan.adapters.items()
+        ],
+        "pairings": [
+            {"model": p.model.name, "task": p.task.name, "modalities": list(p.modalities)} for p in plan.pairings
+        ],
+        "skipped": list(plan.skipped),
+        "planned_rows": len(plan.rows),
+        "git": git_state(Path(__file__).resolve().parent),
+        "packages": package_versions(),
+        "platform": platform_info(),
+        "invocations": previous.get("invocations", []),
+    }
+
+
+def _synthesize(
+    config: RunConfig, plan: Plan, run_dir: Path, progress: RunProgress
+) -> tuple[dict[tuple[str, str], AudioPart], int, int, dict[str, Any]]:
+    from biasbench.voices.cache import AudioCache
+    from biasbench.voices.synthesis import synthesize
+
+    texts_by_voice: dict[str, set[str]] = defaultdict(set)
+    for row in plan.rows:
+        if row.modality == "audio" and row.voice is not None and row.spoken_text:
+            texts_by_voice[row.voice.id].add(row.spoken_text)
+    if not texts_by_voice:
+        return {}, 0, 0, {}
+    voices = [voice for voice in plan.voices if voice.id in texts_by_voice]
+    texts = sorted({text for texts in texts_by_voice.values() for text in texts})
+    cache = AudioCache(Path(config.cache_dir) if config.cache_dir else run_dir)
+    bar = progress.add("synthesis", len(voices) * len(texts))
+    result = synthesize(
+        voices, texts, cache, tts_params=config.tts, workers=config.tts_workers, seed=config.seed,
+        progress=lambda done, total: bar(0, completed=done),
+    )
+    return dict(result.clips), result.backend_calls, result.cached, {"backends": dict(result.backends), "notes": list(result.notes)}
+
+
+def _jobs(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart]):
+    jobs_by_model: dict[str, list[Job]] = defaultdict(list)
+    keys = []
+    models = {model.name: model for model in config.models}
+    fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
+    params = {name: generation_params(config, model) for name, model in models.items()}
+    for row in plan.rows:
+        clip = clips.get((row.voice.id, row.spoken_text)) if row.voice is not None and row.spoken_text else None
+        request = build_request(row, clip, params[row.model], config.system_prompt)
+        key = request.key(fingerprints[row.model])
+        jobs_by_model[row.model].append(Job(key, row, request))
+        keys.append((row, key))
+    return jobs_by_model, keys
+
+
+def _pending(jobs: list[Job], answers: dict[str, Any]) -> list[Job]:
+    """Jobs without a cached answer, one per distinct key."""
+    seen: set[str] = set()
+    pending = []
+    for job in jobs:
+        if job.key in answers or job.key in seen:
+            continue
+        seen.add(job.key)
+        pending.append(job)
+    return pending
+
+
+def _audit(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart], run_dir: Path) -> list[str]:
+    from biasbench.voices.audit import audit_clips
+
+    summary = audit_clips(clips, plan.pool, run_dir / "audit", config.audit.params)
+    return list(getattr(summary, "warnings", ()))
+
+
+def _score_and_report(config: RunConfig, run_dir: Path) -> tuple[str, Path | None, list[str]]:
+    """Score and report; each is skipped when its inputs (results, code version, seed) are unchanged."""
+    from biasbench import __version__
+    from biasbench.scoring.score import SCORES_DIR, format_terminal_summary, score_run
+
+    stamps = Stamps(run_dir)
+    digest = stable_hash(file_sha256(run_dir / RESULTS_PARQUET), __version__, config.seed)
+    scores = run_dir / SCORES_DIR
+    if stamps.fresh("scores", digest, scores / "summary.parquet", scores / "warnings.parquet"):
+        summary_table = pd.read_parquet(scores / "summary.parquet")
+        warnings = [str(m) for m in pd.read_parquet(scores / "warnings.parquet")["message"]]
+    else:
+        scored = score_run(run_dir)
+        stamps.mark("scores", digest)
+        summary_table, warnings = scored.tables["summary"], list(scored.warnings)
+    report_path = run_dir / "report.xlsx"
+    if config.report and not stamps.fresh("report", digest, report_path):
+        from biasbench.reports.run_report import write_run_report
+
+        report_path = write_run_report(run_dir).workbook
+        stamps.mark("report", digest)
+    return format_terminal_summary({"summary": summary_table}), report_path if config.report else None, warnings

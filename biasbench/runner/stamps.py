@@ -1,0 +1,37 @@
+"""Stamps of derived outputs: skip re-scoring and re-reporting when their inputs are unchanged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+STAMPS_NAME = ".stamps.json"
+
+
+class Stamps:
+    """Digest of the inputs each derived output was last built from."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / STAMPS_NAME
+
+    def _read(self) -> dict[str, str]:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def fresh(self, name: str, digest: str, *outputs: Path) -> bool:
+        """True when ``name`` was built from ``digest`` and its outputs still exist."""
+        return self._read().get(name) == digest and all(Path(p).exists() for p in outputs)
+
+    def mark(self, name: str, digest: str) -> None:
+        """Record that ``name`` is now built from ``digest``."""
+        stamps = self._read()
+        stamps[name] = digest
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text(json.dumps(stamps, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(self.path)
+
+    def clear(self) -> None:
+        """Forget every stamp (forces re-scoring and re-reporting)."""
+        self.path.unlink(missing_ok=True)

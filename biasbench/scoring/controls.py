@@ -1,0 +1,102 @@
+"""Controls: audio vs the text-only control, and option-position effects."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from biasbench.scoring.bootstrap import percentile_interval
+from biasbench.scoring.metrics import ANSWERED
+from biasbench.scoring.slices import SliceEstimates, TaskFrame
+
+TEXT_CONTROL_GROUPINGS = ("overall", "gender", "race", "accent", "age_band", "cell")
+"""Audio groupings compared with the text control."""
+
+
+def text_control_records(slices: Sequence[SliceEstimates], tf: TaskFrame) -> list[dict[str, Any]]:
+    """Audio − text per model and audio group on the headline metric (replicates paired over items)."""
+    records = []
+    by_key = {(se.model, se.modality): se for se in slices}
+    for (model, modality), audio in by_key.items():
+        text = by_key.get((model, "text"))
+        if modality != "audio" or text is None:
+            continue
+        t_est = text.groupings["overall"]
+        m_t = t_est.metrics.index(text.headline)
+        items_audio = set(audio.rows["item_id"])
+        items_text = set(text.rows["item_id"])
+        shared = len(items_audio & items_text)
+        mismatch = items_audio != items_text
+        for grouping in TEXT_CONTROL_GROUPINGS:
+            est = audio.groupings.get(grouping)
+            if est is None or audio.headline != text.headline:
+                continue
+            m = est.metrics.index(audio.headline)
+            for g, group in enumerate(est.groups):
+                a_val, t_val = est.value[m, g], t_est.value[m_t, 0]
+                key = {"model": model, "task": tf.task, "grouping": grouping, "group": group, "metric": audio.headline,
+                       "audio_value": _num(a_val), "text_value": _num(t_val), "n_items": shared}
+                if not (np.isfinite(a_val) and np.isfinite(t_val)):
+                    records.append({**key, "gap": None, "ci_low": None, "ci_high": None, "status": "no_rows",
+                                    "note": "no scorable audio or text rows"})
+                    continue
+                status, note, low, high = "ok", "", None, None
+                if est.num_reps.shape[0]:
+                    low, high = (float(x) for x in percentile_interval(est.replicates[:, m, g] - t_est.replicates[:, m_t, 0]))
+                else:
+                    status, note = "no_ci", "bootstrap disabled (n_boot = 0)"
+                if mismatch:
+                    note = (note + "; " if note else "") + f"audio and text cover different items ({len(items_audio)} vs {len(items_text)})"
+                records.append({**key, "gap": float(a_val - t_val), "ci_low": _num(low), "ci_high": _num(high), "status": status, "note": note})
+    return records
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def _letter_index(letters: pd.Series) -> np.ndarray:
+    """'A' -> 0, 'B' -> 1, ...; -1 for anything that is not a single capital letter."""
+    text = letters.fillna("").astype(str)
+    ok = text.str.fullmatch(r"[A-Z]")
+    out = np.full(len(text), -1, dtype=np.int64)
+    out[ok.to_numpy()] = text[ok].map(lambda s: ord(s) - 65).to_numpy()
+    return out
+
+
+def position_records(se: SliceEstimates) -> list[dict[str, Any]]:
+    """Accuracy by the presented position of the correct option, and the share of answers per presented position."""
+    rows = se.rows
+    if se.headline != "accuracy" or rows.empty:
+        return []
+    target = _letter_index(rows["target"])
+    if (target < 0).all():
+        return []
+    details = [json.loads(d) if d else {} for d in rows.get("details", pd.Series([""] * len(rows))).fillna("")]
+    declared = np.array([int(d.get("n_choices", 0) or 0) for d in details])
+    presented = _letter_index(pd.Series([d.get("presented", "") for d in details]))
+    inferred = int(max(target.max(), _letter_index(rows["parsed"]).max(), presented.max())) + 1
+    n = np.where(declared > 0, declared, inferred)
+    note = "" if (declared > 0).all() else f"option count not in the rows' details: taken as {inferred} (the most letters seen)"
+    base = {"model": se.model, "task": se.task, "modality": se.modality}
+    outcome = rows["outcome"].to_numpy()
+    answered = np.isin(outcome, ANSWERED) & (target >= 0)
+    position = np.where(target >= 0, (target - rows["permutation"].to_numpy()) % n, -1)
+    records = []
+    for p in range(int(n.max())):
+        mask = answered & (position == p)
+        count = int(mask.sum())
+        value = float((outcome[mask] == "correct").mean()) if count else None
+        records.append({**base, "quantity": "accuracy_by_target_position", "position": p, "value": value, "expected": None,
+                        "n_rows": count, "status": "ok" if count else "no_rows", "note": note if count else "no rows"})
+    chosen = presented[presented >= 0]
+    for p in range(int(n.max())):
+        count = int((chosen == p).sum())
+        records.append({**base, "quantity": "answer_share_by_position", "position": p,
+                        "value": float(count / chosen.size) if chosen.size else None, "expected": float(1.0 / n.max()),
+                        "n_rows": count, "status": "ok" if chosen.size else "no_rows",
+                        "note": note if chosen.size else "no answer names a presented position ('presented' missing in details)"})
+    return records

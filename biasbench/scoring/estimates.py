@@ -1,0 +1,164 @@
+"""Group metrics with bootstrap replicates: the one pure function family every score table uses.
+
+Rows of one model × task × modality are first summed into an item × voice cube (numerator and
+denominator of each metric), so a replicate costs one matrix product instead of a pass over rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from biasbench.scoring.bootstrap import BootstrapWeights
+from biasbench.scoring.metrics import RowMetric
+
+
+@dataclass(frozen=True)
+class GroupEstimates:
+    """Point estimates, counts and bootstrap replicates of every metric for the groups of one grouping."""
+
+    grouping: str
+    """Grouping name (see scoring.schema.GROUPINGS)."""
+    groups: tuple[str, ...]
+    """Group labels, sorted."""
+    metrics: tuple[str, ...]
+    """Metric names."""
+    num: np.ndarray
+    """(metrics, groups) numerator sums."""
+    den: np.ndarray
+    """(metrics, groups) denominator sums (rows counted)."""
+    num_reps: np.ndarray
+    """(n_boot, metrics, groups) replicate numerators."""
+    den_reps: np.ndarray
+    """(n_boot, metrics, groups) replicate denominators."""
+    n_items: np.ndarray
+    """(metrics, groups) distinct items with a non-zero denominator."""
+    n_voices: np.ndarray
+    """(metrics, groups) distinct voices with a non-zero denominator."""
+    voices_resampled: bool
+    """False when the CI reflects items only (the 'voice' grouping)."""
+
+    @property
+    def value(self) -> np.ndarray:
+        """(metrics, groups) metric values (NaN where the denominator is 0)."""
+        with np.errstate(all="ignore"):
+            return self.num / self.den
+
+    @property
+    def replicates(self) -> np.ndarray:
+        """(n_boot, metrics, groups) replicate metric values."""
+        with np.errstate(all="ignore"):
+            return self.num_reps / self.den_reps
+
+    def rest(self) -> tuple[np.ndarray, np.ndarray]:
+        """Value and replicates of 'every other group pooled' for each group (groups must partition the rows)."""
+        with np.errstate(all="ignore"):
+            value = (self.num.sum(1, keepdims=True) - self.num) / (self.den.sum(1, keepdims=True) - self.den)
+            reps = (self.num_reps.sum(2, keepdims=True) - self.num_reps) / (self.den_reps.sum(2, keepdims=True) - self.den_reps)
+        return value, reps
+
+
+@dataclass(frozen=True)
+class Cube:
+    """One slice's rows summed per item × voice: numerators then denominators of every metric."""
+
+    sums: np.ndarray
+    """(items, 2 × metrics, voices): numerators of each metric, then denominators."""
+    metrics: tuple[str, ...]
+    """Metric names."""
+
+
+def build_cube(item_codes: np.ndarray, voice_codes: np.ndarray, n_items: int, n_voices: int, metrics: Sequence[RowMetric]) -> Cube:
+    """Sum each metric's numerator and denominator per item × voice (codes index the task's items and voices)."""
+    flat = item_codes.astype(np.int64) * n_voices + voice_codes.astype(np.int64)
+    size = n_items * n_voices
+    planes = [np.bincount(flat, weights=m.x, minlength=size) for m in metrics]
+    planes += [np.bincount(flat, weights=m.d, minlength=size) for m in metrics]
+    sums = np.stack(planes, axis=1).reshape(n_items, n_voices, 2 * len(metrics)).transpose(0, 2, 1)
+    return Cube(np.ascontiguousarray(sums), tuple(m.name for m in metrics))
+
+
+def voice_replicates(cube: Cube, weights: BootstrapWeights | None) -> np.ndarray:
+    """(n_boot, 2 × metrics, voices) item-resampled sums per voice (before voice weights)."""
+    n_items, planes, n_voices = cube.sums.shape
+    if weights is None:
+        return np.zeros((0, planes, n_voices))
+    return (weights.items @ cube.sums.reshape(n_items, planes * n_voices)).reshape(-1, planes, n_voices)
+
+
+def by_voice_groups(
+    cube: Cube,
+    per_voice_reps: np.ndarray,
+    voice_weights: np.ndarray | None,
+    grouping: str,
+    membership: np.ndarray,
+    groups: Sequence[str],
+) -> GroupEstimates:
+    """Estimates for groups made of whole voices (overall, an axis, cells, single voices).
+
+    ``membership`` is (voices, groups) 0/1; ``voice_weights`` (n_boot, voices) or None for an
+    items-only bootstrap (each voice its own group).
+    """
+    k = len(cube.metrics)
+    totals = cube.sums.sum(axis=0) @ membership  # (2k, G)
+    reps = per_voice_reps if voice_weights is None else per_voice_reps * voice_weights[:, None, :]
+    rep_totals = reps @ membership  # (B, 2k, G)
+    den_cube = cube.sums[:, k:, :]
+    n_items = np.stack([((den_cube[:, m, :] @ membership) > 0).sum(axis=0) for m in range(k)])
+    n_voices = (den_cube.sum(axis=0) > 0).astype(np.float64) @ membership
+    return GroupEstimates(
+        grouping, tuple(groups), cube.metrics, totals[:k], totals[k:], rep_totals[:, :k], rep_totals[:, k:],
+        n_items.astype(np.int64), n_voices.astype(np.int64), voice_weights is not None,
+    )
+
+
+def by_row_groups(
+    cubes: Sequence[Cube],
+    weights: BootstrapWeights | None,
+    voice_index: np.ndarray,
+    grouping: str,
+    groups: Sequence[str],
+) -> GroupEstimates:
+    """Estimates for groups made of rows (item stratum, option rotation): one cube per group.
+
+    ``voice_index`` maps the cubes' voice axis to columns of ``weights.voices``.
+    """
+    k = len(cubes[0].metrics)
+    all_voices = [np.ones((c.sums.shape[2], 1)) for c in cubes]
+    parts = []
+    for cube, membership in zip(cubes, all_voices):
+        used_items = np.flatnonzero(cube.sums[:, k:, :].sum(axis=(1, 2)) > 0)
+        sub = Cube(cube.sums[used_items], cube.metrics)
+        if weights is None:
+            reps = np.zeros((0, 2 * k, cube.sums.shape[2]))
+            voice_weights = None
+        else:
+            item_w = weights.items[:, used_items]
+            reps = (item_w @ sub.sums.reshape(len(used_items), -1)).reshape(-1, 2 * k, cube.sums.shape[2])
+            voice_weights = weights.voices[:, voice_index]
+        part = by_voice_groups(Cube(cube.sums, cube.metrics), reps, voice_weights, grouping, membership, ("",))
+        parts.append(part)
+    return GroupEstimates(
+        grouping,
+        tuple(groups),
+        cubes[0].metrics,
+        np.concatenate([p.num for p in parts], axis=1),
+        np.concatenate([p.den for p in parts], axis=1),
+        np.concatenate([p.num_reps for p in parts], axis=2),
+        np.concatenate([p.den_reps for p in parts], axis=2),
+        np.concatenate([p.n_items for p in parts], axis=1),
+        np.concatenate([p.n_voices for p in parts], axis=1),
+        weights is not None,
+    )
+
+
+def membership_matrix(labels: Sequence[str], declared: Sequence[str] = ()) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(voices, groups) 0/1 matrix for per-voice group labels; groups sorted. ``declared`` groups
+    without voices get an all-zero column (an empty group, reported as such)."""
+    groups = tuple(sorted(set(labels) | set(declared)))
+    index = {g: i for i, g in enumerate(groups)}
+    matrix = np.zeros((len(labels), len(groups)))
+    matrix[np.arange(len(labels)), [index[label] for label in labels]] = 1.0
+    return matrix, groups

@@ -1,0 +1,175 @@
+"""Tests of 'no difference between groups': voice-level permutation test, GEE, Cochran's Q.
+
+The permutation test is the primary one: voices are the sampled units, so it permutes group
+labels across voices (within strata of the pool's other axes) and recomputes the spread of group
+values. GEE (item clusters) and Cochran's Q (items as blocks) treat the voices as fixed; with few
+voices per group they are too liberal for claims about groups and are reported as secondary.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from biasbench.core.hashing import seed_from
+from biasbench.scoring.contrasts import VOICE_AXIS_GROUPINGS
+from biasbench.scoring.slices import SliceEstimates, TaskFrame
+
+
+def permutation_test(
+    num: np.ndarray, den: np.ndarray, labels: Sequence[str], strata: Sequence[str], n_perm: int, rng: np.random.Generator
+) -> tuple[float, float, int]:
+    """(observed max − min of group ratios, p-value, permutations) for per-voice sums ``num``/``den``.
+
+    Labels are shuffled within each stratum; p = (1 + #{T* >= T}) / (1 + n_perm).
+    """
+    labels = np.asarray(labels, dtype=object)
+    groups, codes = np.unique(labels, return_inverse=True)
+    strata = np.asarray(strata, dtype=object)
+    perms = np.tile(codes, (n_perm, 1))
+    for stratum in np.unique(strata):
+        members = np.flatnonzero(strata == stratum)
+        order = np.argsort(rng.random((n_perm, members.size)), axis=1)
+        perms[:, members] = codes[members][order]
+    observed = _spread(codes[None, :], num, den, len(groups))[0]
+    permuted = _spread(perms, num, den, len(groups))
+    p = (1.0 + np.sum(permuted >= observed - 1e-12)) / (1.0 + n_perm)
+    return float(observed), float(p), n_perm
+
+
+def _spread(codes: np.ndarray, num: np.ndarray, den: np.ndarray, n_groups: int) -> np.ndarray:
+    """max − min over groups of sum(num)/sum(den), for each row of label codes."""
+    rows = codes.shape[0]
+    flat = (codes + (np.arange(rows) * n_groups)[:, None]).ravel()
+    g_num = np.bincount(flat, weights=np.tile(num, rows), minlength=rows * n_groups).reshape(rows, n_groups)
+    g_den = np.bincount(flat, weights=np.tile(den, rows), minlength=rows * n_groups).reshape(rows, n_groups)
+    with np.errstate(all="ignore"):
+        ratio = g_num / g_den
+    return np.nanmax(ratio, axis=1) - np.nanmin(ratio, axis=1)
+
+
+def cochran_q(correct: np.ndarray, answered: np.ndarray) -> tuple[float, float, float, int, int]:
+    """Cochran's Q over (items, groups) sums: an item-group is 1 when most of its answers are correct.
+
+    Items where some group has no answer or an exact tie are dropped. Returns (Q, p, df, blocks, dropped).
+    """
+    from statsmodels.stats import contingency_tables as contingency  # core dependency; slow to import
+    with np.errstate(all="ignore"):
+        share = correct / answered
+    usable = (answered > 0).all(axis=1) & ~(share == 0.5).any(axis=1)
+    table = (share[usable] > 0.5).astype(int)
+    dropped = int((~usable).sum())
+    if table.shape[0] < 2:
+        return float("nan"), float("nan"), float(table.shape[1] - 1), int(table.shape[0]), dropped
+    if (table == table[:, :1]).all():
+        return 0.0, 1.0, float(table.shape[1] - 1), int(table.shape[0]), dropped
+    result = contingency.cochrans_q(table)
+    return float(result.statistic), float(result.pvalue), float(result.df), int(table.shape[0]), dropped
+
+
+def gee_logistic(rows: pd.DataFrame, axes: Sequence[str]) -> list[dict[str, Any]]:
+    """Logistic GEE of correct ~ axes (with their interaction when two), exchangeable within items."""
+    import statsmodels.api as sm  # core dependency; slow to import
+    import statsmodels.formula.api as smf
+    formula = "y ~ " + " * ".join(f"C({axis})" for axis in axes)
+    data = rows.assign(y=(rows["outcome"] == "correct").astype(float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", category=sm.tools.sm_exceptions.ConvergenceWarning)
+        warnings.simplefilter("ignore", category=sm.tools.sm_exceptions.DomainWarning)
+        model = smf.gee(formula, groups="item_id", data=data, family=sm.families.Binomial(), cov_struct=sm.cov_struct.Exchangeable())
+        fit = model.fit()
+    records = []
+    for term in fit.params.index:
+        if term == "Intercept":
+            continue
+        records.append({"term": _term_name(term), "statistic": float(fit.tvalues[term]), "estimate": float(fit.params[term]),
+                        "p_value": float(fit.pvalues[term]), "n": int(len(data))})
+    return records
+
+
+def _term_name(term: str) -> str:
+    """'C(gender)[T.male]:C(race)[T.White]' -> 'gender[T.male]:race[T.White]'."""
+    return term.replace("C(", "").replace(")[", "[")
+
+
+def test_records(se: SliceEstimates, tf: TaskFrame, axes: Sequence[str], options: Any, warn: Callable[[str, str], None]) -> list[dict[str, Any]]:
+    """Rows of the significance table for one audio slice (headline metric)."""
+    voice_est = se.groupings.get("voice")
+    if voice_est is None:
+        return []
+    m = voice_est.metrics.index(se.headline)
+    voice_ids = list(voice_est.groups)
+    base = {"model": se.model, "task": se.task, "modality": se.modality}
+    records: list[dict[str, Any]] = []
+    graded = se.headline == "accuracy"
+    correct, answered, items = _item_group_sums(se) if graded else (None, None, None)
+    for grouping in VOICE_AXIS_GROUPINGS:
+        est = se.groupings.get(grouping)
+        if est is None:
+            continue
+        key = {**base, "grouping": grouping}
+        labels = [tf.voice_labels[v][grouping] for v in voice_ids]
+        present = voice_est.den[m] > 0
+        if len(set(np.asarray(labels, dtype=object)[present])) < 2:
+            records.append({**key, "test": "permutation", "term": "max_minus_min", "status": "not_applicable",
+                            "note": "fewer than 2 groups with rows"})
+            continue
+        other = [a for a in axes if a != grouping and grouping != "cell"]
+        strata = ["|".join(tf.voice_labels[v][a] for a in other) for v in voice_ids]
+        if options.n_perm > 0:
+            rng = np.random.default_rng(seed_from(options.seed, "permutation", se.model, se.task, grouping))
+            keep = np.flatnonzero(present)
+            stat, p, n = permutation_test(voice_est.num[m][keep], voice_est.den[m][keep], [labels[i] for i in keep],
+                                          [strata[i] for i in keep], options.n_perm, rng)
+            note = "strata: " + ", ".join(other) if other else ""
+            records.append({**key, "test": "permutation", "term": "max_minus_min", "statistic": stat, "estimate": stat,
+                            "p_value": p, "n": n, "status": "ok", "note": note})
+        if graded:
+            group_correct, group_answered = _by_group(correct, answered, items, labels)
+            q, p, df, blocks, dropped = cochran_q(group_correct, group_answered)
+            ok = np.isfinite(q)
+            records.append({**key, "test": "cochran_q", "term": "Q", "statistic": q if ok else None, "estimate": q if ok else None,
+                            "p_value": p if ok else None, "df": df, "n": blocks,
+                            "status": "ok" if ok else "not_applicable",
+                            "note": (f"{dropped} items dropped (a group without answers or a tied majority)" if dropped else "")
+                            if ok else "fewer than 2 usable items"})
+    if graded and options.gee:
+        records.extend(_gee_records(se, axes, base, warn))
+    return records
+
+
+def _item_group_sums(se: SliceEstimates) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(items, voices) correct and answered counts in the order of the 'voice' grouping."""
+    metric = next(m for m in se.metrics if m.name == "accuracy")
+    frame = pd.DataFrame({"item": se.rows["item_id"].to_numpy(), "voice": se.rows["voice_id"].to_numpy(), "x": metric.x, "d": metric.d})
+    sums = frame.groupby(["item", "voice"], sort=True)[["x", "d"]].sum()
+    voices = list(se.groupings["voice"].groups)
+    x = sums["x"].unstack("voice").reindex(columns=voices).fillna(0.0)
+    d = sums["d"].unstack("voice").reindex(columns=voices).fillna(0.0)
+    return x.to_numpy(), d.to_numpy(), list(x.index)
+
+
+def _by_group(correct: np.ndarray, answered: np.ndarray, items: list[str], labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    groups = sorted(set(labels))
+    member = np.array([[label == g for g in groups] for label in labels], dtype=float)
+    return correct @ member, answered @ member
+
+
+def _gee_records(se: SliceEstimates, axes: Sequence[str], base: dict, warn: Callable[[str, str], None]) -> list[dict[str, Any]]:
+    used = [a for a in axes if se.rows[a].nunique() > 1][:2]
+    grouping = "cell" if len(used) == 2 else (used[0] if used else "overall")
+    key = {**base, "grouping": grouping, "test": "gee"}
+    if not used:
+        return [{**key, "term": "", "status": "not_applicable", "note": "no axis with 2 or more groups"}]
+    rows = se.rows[se.rows["outcome"].isin(("correct", "incorrect", "invalid", "refusal"))]
+    try:
+        fitted = gee_logistic(rows, used)
+    except Exception as exc:  # singular designs, perfect separation, non-convergence
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        warn("gee_failed", f"{se.model} / {se.task}: the GEE logistic regression failed ({reason})")
+        return [{**key, "term": "", "status": "failed", "note": reason}]
+    note = "SEs cluster on items only; treats voices as fixed (see the permutation test for voice-level inference)"
+    return [{**key, **record, "status": "ok", "note": note} for record in fitted]

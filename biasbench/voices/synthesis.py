@@ -1,0 +1,269 @@
+"""Synthesize every (voice, text) clip once: cache lookup, backends in parallel workers, normalization."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections import Counter, defaultdict
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Sequence
+
+from biasbench.core.errors import BiasbenchError, ConfigError, DataError
+from biasbench.core.hashing import file_sha256
+from biasbench.core.messages import AudioPart
+from biasbench.core.voice import Voice
+from biasbench.voices.cache import AudioCache, audio_key, normalize_text
+from biasbench.voices.normalize import Normalization, NormalizedClip, normalize_clip
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SynthesisResult:
+    """Every requested clip and how it was obtained."""
+
+    clips: Mapping[tuple[str, str], AudioPart]
+    """(voice id, text as given) -> stored clip."""
+    backend_calls: int
+    """Clips synthesized by a backend in this call (0 when everything was cached)."""
+    cached: int
+    """Clips found in the cache."""
+    notes: tuple[str, ...] = ()
+    """Conversions worth reporting (reference clips resampled or downmixed, clips peak-limited)."""
+    backends: Mapping[str, dict] = field(default_factory=dict)
+    """Engine name -> its describe() (for the manifest)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "clips", MappingProxyType(dict(self.clips)))
+        object.__setattr__(self, "backends", MappingProxyType(dict(self.backends)))
+        object.__setattr__(self, "notes", tuple(self.notes))
+
+
+@dataclass(frozen=True)
+class _Job:
+    voice: Voice
+    text: str
+    key: str
+
+
+def synthesize(
+    voices: Sequence[Voice],
+    texts: Sequence[str],
+    cache: AudioCache,
+    *,
+    tts_params: Mapping[str, Mapping] | None = None,
+    workers: int | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    normalization: Normalization = Normalization(),
+) -> SynthesisResult:
+    """Every text in every voice, from the cache when present, else synthesized and cached.
+
+    Backends with ``process_parallel`` run in ``workers`` processes (default: the CPU count);
+    others run in this process. A backend failure raises a one-line :class:`DataError` naming the
+    voice and the text; clips finished before it stay in the cache.
+    """
+    voices = list({voice.id: voice for voice in voices}.values())
+    texts = list(dict.fromkeys(texts))
+    backends = _backends(voices, tts_params or {}, seed)
+    try:
+        return _synthesize(voices, texts, cache, backends, workers, progress, normalization)
+    finally:
+        for backend in backends.values():
+            backend.close()
+
+
+def _synthesize(
+    voices: list[Voice],
+    texts: list[str],
+    cache: AudioCache,
+    backends: dict[str, Any],
+    workers: int | None,
+    progress: Progress | None,
+    normalization: Normalization,
+) -> SynthesisResult:
+    clips: dict[tuple[str, str], AudioPart] = {}
+    pending: dict[str, list[_Job]] = defaultdict(list)
+    for voice in voices:
+        backend = backends[voice.engine]
+        identity = _voice_identity(voice)
+        for text in texts:
+            key = audio_key(
+                backend.fingerprint(), voice.id, text, normalization.sample_rate, voice.tts_params,
+                voice=identity, normalization=normalization.to_json(),
+            )
+            part = cache.get(key)
+            if part is None:
+                pending[voice.engine].append(_Job(voice, text, key))
+            else:
+                clips[(voice.id, text)] = part
+    cached, total = len(clips), len(voices) * len(texts)
+    counter = _Counter(cached, total, progress)
+    notes: list[str] = []
+    limited: Counter[str] = Counter()
+    for engine, jobs in pending.items():
+        backend = backends[engine]
+        count = _worker_count(workers, backend, len(jobs))
+        produced = _run_parallel(engine, backend, jobs, count, normalization) if count > 1 else _run_serial(backend, jobs, normalization)
+        for job, clip, job_notes in produced:
+            clips[(job.voice.id, job.text)] = cache.put(job.key, clip.audio)
+            limited[job.voice.id] += clip.peak_limited
+            notes.extend(note for note in job_notes if note not in notes)
+            counter.step()
+    notes.extend(
+        f"voice '{voice_id}': {n} clip(s) peak-limited below the {normalization.target_lufs} LUFS target"
+        for voice_id, n in sorted(limited.items()) if n
+    )
+    return SynthesisResult(
+        clips=clips,
+        backend_calls=total - cached,
+        cached=cached,
+        notes=tuple(notes),
+        backends={name: backend.describe() for name, backend in backends.items()},
+    )
+
+
+class _Counter:
+    def __init__(self, done: int, total: int, progress: Progress | None) -> None:
+        self.done, self.total, self.progress = done, total, progress
+        if progress is not None:
+            progress(done, total)
+
+    def step(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def _backends(voices: Sequence[Voice], tts_params: Mapping[str, Mapping], seed: int) -> dict[str, Any]:
+    from biasbench.core import registry
+
+    backends: dict[str, Any] = {}
+    problems: list[str] = []
+    for engine in sorted({voice.engine for voice in voices}):
+        cls = registry.tts_backends.get(engine)
+        params = dict(tts_params.get(engine) or {})
+        if cls.seeded:
+            params.setdefault("seed", seed)
+        backends[engine] = cls.from_params(params, f"tts.{engine}")
+    for voice in voices:
+        try:
+            backends[voice.engine].check_voice(voice)
+        except BiasbenchError as exc:
+            problems.append(exc.one_line())
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return backends
+
+
+def _voice_identity(voice: Voice) -> dict[str, Any]:
+    """What about the voice changes its audio: the preset, or the reference clip's bytes and transcript."""
+    if voice.reference is None:
+        return {"preset": voice.preset}
+    from biasbench.voices.spec import reference_problems
+
+    problems = reference_problems(voice)
+    if problems:
+        raise DataError(problems[0])
+    return {"reference_sha256": file_sha256(voice.reference.path), "transcript": voice.reference.transcript}
+
+
+def _worker_count(workers: int | None, backend: Any, jobs: int) -> int:
+    if not backend.process_parallel:
+        return 1
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    count = workers if workers is not None else available
+    return max(1, min(count, jobs // 2))
+
+
+def speak_one(backend: Any, voice: Voice, text: str, normalization: Normalization) -> NormalizedClip:
+    """One clip from ``backend``, normalized; any failure becomes a DataError naming voice and text."""
+    spoken = normalize_text(text)
+    shown = spoken if len(spoken) <= 60 else spoken[:57] + "..."
+    try:
+        return normalize_clip(backend.synthesize(spoken, voice), normalization)
+    except BiasbenchError as exc:
+        raise DataError(f"TTS '{voice.engine}' failed for voice '{voice.id}' on text \"{shown}\": {exc.one_line()}") from None
+    except Exception as exc:  # engines raise anything; the user needs the voice and text, not a traceback
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise DataError(
+            f"TTS '{voice.engine}' failed for voice '{voice.id}' on text \"{shown}\": {type(exc).__name__}: {reason}"
+        ) from None
+
+
+def _run_serial(backend: Any, jobs: list[_Job], normalization: Normalization):
+    backend.load()
+    for job in jobs:
+        clip = speak_one(backend, job.voice, job.text, normalization)
+        yield job, clip, backend.drain_notes()
+
+
+# --- worker processes ---------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(engine: str, params: dict[str, Any]) -> None:
+    from biasbench.core import registry
+
+    backend = registry.tts_backends.get(engine).from_params(params, f"tts.{engine}")
+    backend.load()
+    _WORKER["backend"] = backend
+
+
+def _work(batch: list[tuple[int, dict[str, Any], str]], normalization: Normalization) -> list[tuple[int, Any, str | None]]:
+    """Synthesize a batch in a worker; failures come back as messages (exceptions may not pickle)."""
+    from biasbench.voices.spec import voice_from_json
+
+    backend = _WORKER["backend"]
+    out: list[tuple[int, Any, str | None]] = []
+    for index, voice_json, text in batch:
+        try:
+            clip = speak_one(backend, voice_from_json(voice_json), text, normalization)
+        except BiasbenchError as exc:
+            out.append((index, None, exc.one_line()))
+            break
+        payload = (clip.audio.samples, clip.audio.sample_rate, clip.loudness_lufs, clip.peak_limited, backend.drain_notes())
+        out.append((index, payload, None))
+    return out
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """fork when this process has no other threads (fast start), else forkserver (thread-safe)."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _run_parallel(engine: str, backend: Any, jobs: list[_Job], count: int, normalization: Normalization):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from biasbench.core.audio import Audio
+
+    backend.load()  # fail here, with the install hint, rather than in every worker
+    params = backend.config.model_dump(mode="json")
+    size = max(1, min(16, len(jobs) // (count * 4)))
+    batches = [
+        [(i, jobs[i].voice.to_json(), jobs[i].text) for i in range(start, min(start + size, len(jobs)))]
+        for start in range(0, len(jobs), size)
+    ]
+    with ProcessPoolExecutor(count, mp_context=_context(), initializer=_init_worker, initargs=(engine, params)) as pool:
+        futures: set[Future] = {pool.submit(_work, batch, normalization) for batch in batches}
+        try:
+            while futures:
+                finished, futures = wait(futures, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    for index, payload, error in future.result():
+                        if error is not None:
+                            raise DataError(error)
+                        samples, rate, loudness, limited, notes = payload
+                        yield jobs[index], NormalizedClip(Audio(samples, rate), loudness, limited), notes
+        except BrokenProcessPool as exc:
+            raise DataError(f"a TTS worker process for '{engine}' died ({exc}); try tts_workers: 1") from None
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

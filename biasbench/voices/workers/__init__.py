@@ -1,0 +1,1 @@
+"""Scripts that run inside other environments (not imported by biasbench itself)."""
