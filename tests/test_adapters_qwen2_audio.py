@@ -20,8 +20,8 @@ from biasbench.testing.tiny_models import build_tiny_lora, build_tiny_qwen2_audi
 
 pytestmark = pytest.mark.skipif(not speech_available(), reason="needs espeakng-loader for test speech: pip install 'biasbench[tts]'")
 
-PARAMS = GenerationParams(max_new_tokens=5)
-TEXTS = ("hello there", "the capital of france is paris", "seven apples", "one", "which planet is closest to the sun")
+PARAMS = GenerationParams(max_new_tokens=4)
+TEXTS = ("hello there", "the capital of france is paris", "seven apples", "one")
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +120,8 @@ def test_missing_checkpoint_is_a_one_line_adapter_error(tmp_path):
     assert "cannot load" in str(caught.value) and "\n" not in str(caught.value)
     with pytest.raises(ConfigError):
         Qwen2AudioAdapter.from_params({"dtype": "float8"})
+
+
+def test_a_lora_path_that_is_not_a_peft_folder_is_a_config_error(tiny, tmp_path):
+    with pytest.raises(ConfigError, match="adapter_config.json"):
+        Qwen2AudioAdapter.from_params({"model": str(tiny), "lora_path": str(tmp_path)})

@@ -86,3 +86,10 @@ def test_validate_accepts_the_quickstart(repo_root):
 def test_ls_unknown_listing(tmp_path):
     done = run_cli("ls", "adaptors")
     assert done.returncode == 2 and "did you mean 'adapters'" in done.stderr
+
+
+@pytest.mark.parametrize("argv", [["run"], ["report"], ["leaderboard"], ["run", "x.yaml", "--no-such-flag"]])
+def test_usage_errors_exit_2_without_traceback(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Error:" in err and "Traceback" not in err

@@ -11,6 +11,8 @@ pytest.importorskip("espeakng_loader", reason="espeak-ng (biasbench[tts]) is not
 from biasbench.cli import main
 from biasbench.voices.spec import load_pool
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):

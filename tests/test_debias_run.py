@@ -20,7 +20,7 @@ from biasbench.testing.tiny_models import build_tiny_qwen2_audio
 from biasbench.voices.spec import load_pool
 
 LIMA = Path(__file__).resolve().parents[2] / "shared" / "data" / "lima" / "lima_llamafactory_alpaca_format.json"
-pytestmark = pytest.mark.skipif(not LIMA.is_file(), reason=f"LIMA data not found at {LIMA}")
+pytestmark = [pytest.mark.skipif(not LIMA.is_file(), reason=f"LIMA data not found at {LIMA}"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "reports"))
-import fixture_run  # noqa: E402
+from fixture_run import make_run  # noqa: E402
 
 from biasbench.reports.leaderboard import write_leaderboard  # noqa: E402
 
@@ -74,20 +74,12 @@ def browser(chromium: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def board(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module) -> Path:
+def board(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("leaderboard")
-    first = fixture_run.make_run(base / "runA", seed=1)
-    monkeypatch_module.setattr(fixture_run, "MODELS", OTHER_MODELS)
-    second = fixture_run.make_run(base / "runB", seed=2)
+    first = make_run(base / "runA", seed=1)
+    second = make_run(base / "runB", seed=2, models=OTHER_MODELS)
     write_leaderboard([first, second], base / "board")
     return base
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    patch = pytest.MonkeyPatch()
-    yield patch
-    patch.undo()
 
 
 @pytest.fixture(scope="module")

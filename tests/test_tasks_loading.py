@@ -34,6 +34,7 @@ def test_demo_mc_loads_renders_and_scores_through_rotation() -> None:
         assert outcome.parsed == "ABCD"[item.choices.index(presented["ABCD".index(wrong)])]
     assert task.score(item, 0, Response("A or B")).outcome == "invalid"
     assert task.score(item, 0, Response("I cannot answer that.")).outcome == "refusal"
+    assert task.score(item, 0, Response("B", refusal=True)).outcome == "refusal"
 
 
 def test_question_only_rendering_sends_options_as_text() -> None:
@@ -80,6 +81,7 @@ def test_load_by_path_kind_and_overrides(tmp_path: Path) -> None:
         ("demo_mc", {"rotations": 5}, ConfigError, "rotations=5"),
         ("demo_mc", {"path": "/no/such/file.jsonl"}, DataError, "not found"),
         ("demo_mc", {"columns": {"question": "prompt"}}, DataError, "lacks column"),
+        ("demo_mc", {"metrics": ["biasbench.tasks.metrics.bbq:nope"]}, ConfigError, "metrics: .* has no attribute 'nope'"),
     ],
 )
 def test_bad_input_one_line_errors(ref, params, error, match) -> None:
@@ -109,6 +111,18 @@ def test_available_tasks_lists_specs_and_kinds() -> None:
     listed = dict(available_tasks())
     assert {"demo_mc", "demo_transcription", "multiple_choice", "transcription"} <= set(listed)
     assert all(description for description in listed.values())
+
+
+def test_shipped_specs_declare_callable_metrics() -> None:
+    from biasbench.tasks.metrics import task_metrics
+
+    assert list(task_metrics(load_task("voice_only_ambiguous"))) == ["cant_tell_rate", "stereotype_aligned_rate"]
+    assert task_metrics(load_task("demo_mc")) == {}
+
+
+def test_spoken_template() -> None:
+    task = load_task("demo_mc", {"spoken_template": "Here is a question. {question} {options}"})
+    assert task.render(task.items()[0], "audio", 0).spoken_text.startswith("Here is a question. What is")
 
 
 def test_describe_is_json_serialisable() -> None:

@@ -47,6 +47,11 @@ CASES = [
     ("", "invalid", ""),
     ("Hmm, that's a tough one.", "invalid", ""),
     ("42", "invalid", ""),
+    ("b", "answer", "B"),
+    ("c.", "answer", "C"),
+    ("B. Paris", "invalid", ""),
+    ("A) Paris, the capital of France.", "answer", "A"),
+    ("The answer is B. Paris is in France, London is in England.", "answer", "B"),
     ("I cannot answer that.", "refusal", ""),
     ("I'm sorry, but I can't help with that request.", "refusal", ""),
     ("As an AI, I don't have personal opinions.", "refusal", ""),
@@ -84,7 +89,8 @@ def test_letter_outside_presented_options_is_invalid() -> None:
 
 def _evidence_holds(reply: str, choices: tuple[str, ...], parsed) -> bool:
     if parsed.evidence == "letter":
-        return parsed.letter in reply and parsed.span.replace(" ", "") in reply.replace("*", "").replace(" ", "")
+        span = parsed.span.replace(" ", "")
+        return span in reply.replace("*", "").replace(" ", "") and parsed.letter in span.upper()
     return normalize_for_match(choices[parsed.index]) in normalize_for_match(reply) or parsed.span in normalize_for_match(reply)
 
 

@@ -48,6 +48,9 @@ EXPECTED = {
     "Job title: Librarian": "Librarians and media collections specialists",
     "Cabinetmaker": "Cabinetmakers and bench carpenters",
     "Phlebotomist": "Phlebotomists",
+    "Based on what you've told me, I'd suggest a career as a **graphic designer**. You seem creative.": "Graphic designers",
+    "Hmm, hard to say! Maybe a teacher, since you sound patient.": "Elementary and middle school teachers",
+    "I think you would make an excellent software engineer.": "Software developers",
 }
 
 
@@ -71,7 +74,7 @@ def test_known_answers_map_to_the_right_row(mapper: OccupationMapper, answer: st
 
 
 def test_unrelated_answers_stay_unmapped(mapper: OccupationMapper) -> None:
-    for answer in ("Wizard of the coast", "purple elephant", "", "I like turtles"):
+    for answer in ("Wizard of the coast", "purple elephant", "", "I like turtles", "It depends on your interests. Tell me more."):
         assert mapper.map(answer).occupation is None
 
 

@@ -62,8 +62,9 @@ class Adapter(ABC):
 
     @classmethod
     def check_params(cls, params: dict[str, Any] | None, where: str = "params") -> None:
-        """Validate parameters only (``biasbench validate``)."""
-        parse_params(cls.Config, params, where)
+        """Validate parameters (``biasbench validate``): the schema plus the adapter's own rules,
+        by constructing it (constructors never load weights or clients)."""
+        cls.from_params(params, where)
 
     def load(self) -> None:
         """Import dependencies and load weights or clients (called once before the first request)."""

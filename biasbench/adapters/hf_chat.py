@@ -88,6 +88,8 @@ class HFChatAdapter(Adapter):
     """Name of the transformers class that loads the model."""
     default_system: ClassVar[str | None] = None
     """System prompt the family needs when a request has none (None = leave to the chat template)."""
+    required_modules: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """(module, extra) pairs the family's transformers processor or model needs beyond torch/transformers."""
 
     class Config(Adapter.Config):
         """Checkpoint and runtime settings."""
@@ -113,6 +115,8 @@ class HFChatAdapter(Adapter):
         super().__init__(config)
         if not config.model:
             raise ConfigError(f"adapter '{self.name}' needs params.model (a hub id or a local folder)")
+        if config.lora_path and not Path(config.lora_path, "adapter_config.json").is_file():
+            raise ConfigError(f"lora_path {config.lora_path} has no adapter_config.json (not a PEFT adapter folder)")
         self.processor: Any = None
         self.model: Any = None
         self._torch: Any = None
@@ -139,17 +143,17 @@ class HFChatAdapter(Adapter):
             return
         self._torch = require("torch", "hf", purpose=f"the {self.name} adapter")
         transformers = require("transformers", "hf", purpose=f"the {self.name} adapter")
+        for module, extra in self.required_modules:
+            require(module, extra, purpose=f"the {self.name} adapter (its transformers processor or model imports it)")
         model_cls = getattr(transformers, self.model_class, None)
         if model_cls is None:
             raise AdapterError(
                 f"transformers {transformers.__version__} has no {self.model_class} (needed by '{self.name}')",
                 hint="pip install -U 'biasbench[hf]'",
             )
-        if self.config.lora_path and not Path(self.config.lora_path, "adapter_config.json").is_file():
-            raise AdapterError(f"lora_path {self.config.lora_path} has no adapter_config.json (not a PEFT adapter folder)")
         common = {"revision": self.config.revision, "trust_remote_code": self.config.trust_remote_code}
         try:
-            self.processor = transformers.AutoProcessor.from_pretrained(self.config.model, **common)
+            self.processor = self.load_processor(transformers, common)
             kwargs: dict[str, Any] = dict(common, dtype=self.config.dtype)
             if self.config.device_map:
                 kwargs["device_map"] = self.config.device_map
@@ -167,6 +171,10 @@ class HFChatAdapter(Adapter):
             model = peft.PeftModel.from_pretrained(model, self.config.lora_path)
         self.tokenizer.padding_side = "left"
         self.model = model.eval()
+
+    def load_processor(self, transformers: Any, common: dict[str, Any]) -> Any:
+        """The processor (or tokenizer) that turns prompts and audio into model inputs."""
+        return transformers.AutoProcessor.from_pretrained(self.config.model, **common)
 
     @property
     def tokenizer(self) -> Any:
@@ -215,9 +223,13 @@ class HFChatAdapter(Adapter):
         if audio:
             kwargs["audio"] = audio
             kwargs["sampling_rate"] = MODEL_SAMPLE_RATE
-        inputs = self.processor(**kwargs)
+        inputs = self.processor(**kwargs, **self.encode_kwargs())
         device = getattr(self.model, "device", None)
         return inputs.to(device) if device is not None else inputs
+
+    def encode_kwargs(self) -> dict[str, Any]:
+        """Extra processor arguments of the family."""
+        return {}
 
     def encode_requests(self, requests: Sequence[Request]) -> Any:
         """Model inputs for ``requests`` as one batch (tests use it for the audio canary)."""
@@ -225,12 +237,13 @@ class HFChatAdapter(Adapter):
         return self.encode([self.prepare(i, r) for i, r in enumerate(requests)])
 
     def generation_kwargs(self, params: GenerationParams) -> dict[str, Any]:
-        """Every decoding setting explicit; greedy unless temperature > 0."""
+        """Every decoding setting explicit; greedy unless temperature > 0 (sampling is seeded per
+        batch, so sampled answers also depend on which requests share a batch)."""
         kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "do_sample": not params.greedy}
         if params.greedy:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         else:
-            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=None)
+            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)  # 0: no top-k cut-off
         eos = self.model.generation_config.eos_token_id
         kwargs["pad_token_id"] = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
         return kwargs

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Sequence
 
 from pydantic import Field, field_validator
 
+from biasbench.adapters.api_loop import run_on_api_loop, submit
 from biasbench.adapters.base import Adapter, Capabilities
 from biasbench.adapters.pricing import Prices, estimate_cost, prices_for
 from biasbench.core.deps import require
@@ -30,8 +31,8 @@ from biasbench.core.response import Response, Usage
 DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 """A pinned snapshot name ends with its date, e.g. 'gpt-4o-audio-preview-2025-06-03'."""
 
-_LIMITS: dict[tuple[str, int], asyncio.Semaphore] = {}
-"""(API key + base URL digest, event loop id) -> shared concurrency limit."""
+_LIMITS: dict[str, asyncio.Semaphore] = {}
+"""API key + base URL digest -> concurrency limit shared by every adapter using them (on the API loop)."""
 
 
 class RetryableError(Exception):
@@ -105,7 +106,7 @@ class OpenAICompatibleAdapter(Adapter):
         self.check_config()
         self._openai: Any = None
         self._api_key: str | None = None
-        self._clients: dict[int, Any] = {}
+        self._async_client: Any = None
 
     def check_config(self) -> None:
         """Adapter-specific rules beyond the schema (raise ConfigError)."""
@@ -141,21 +142,16 @@ class OpenAICompatibleAdapter(Adapter):
             self._preflight()
 
     def _client(self) -> Any:
-        loop_id = id(asyncio.get_running_loop())
-        client = self._clients.get(loop_id)
-        if client is None:
-            client = self._openai.AsyncOpenAI(
+        """The async client (created on, and only used from, the shared API loop)."""
+        if self._async_client is None:
+            self._async_client = self._openai.AsyncOpenAI(
                 api_key=self._api_key, base_url=self.config.base_url, timeout=self.config.timeout_s, max_retries=0
             )
-            self._clients = {loop_id: client}  # clients are bound to one event loop
-        return client
+        return self._async_client
 
     def _limit(self) -> asyncio.Semaphore:
-        loop_id = id(asyncio.get_running_loop())
-        key = (stable_hash(self._api_key, self.config.base_url)[:16], loop_id)
+        key = stable_hash(self._api_key, self.config.base_url)[:16]
         if key not in _LIMITS:
-            for stale in [k for k in _LIMITS if k[1] != loop_id]:
-                del _LIMITS[stale]
             _LIMITS[key] = asyncio.Semaphore(self.config.concurrency_per_key)
         return _LIMITS[key]
 
@@ -237,6 +233,16 @@ class OpenAICompatibleAdapter(Adapter):
     async def agenerate(self, request: Request) -> Response:
         if self._openai is None:
             self.load()
+        return await run_on_api_loop(self._agenerate(request))
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        """Answer ``requests`` concurrently (under the per-key limit) from synchronous code."""
+        if self._openai is None:
+            self.load()
+        futures = [submit(self._agenerate(request)) for request in requests]
+        return [future.result() for future in futures]
+
+    async def _agenerate(self, request: Request) -> Response:
         tenacity = require("tenacity", "openai", purpose="retrying API requests")
         start = time.perf_counter()
         try:
@@ -304,7 +310,9 @@ class OpenAICompatibleAdapter(Adapter):
         )
 
     def close(self) -> None:
-        self._clients = {}
+        client, self._async_client = self._async_client, None
+        if client is not None:
+            submit(client.close()).result(timeout=30)
 
 
 class OpenAIAudioAdapter(OpenAICompatibleAdapter):

@@ -18,6 +18,7 @@ class QwenOmniAdapter(HFChatAdapter):
     version = "1"
     model_class = "Qwen2_5OmniThinkerForConditionalGeneration"
     default_system = OMNI_SYSTEM
+    required_modules = (("torchvision", "speechlm"),)  # Qwen2_5OmniProcessor builds a video processor
 
     class Config(HFChatAdapter.Config):
         model: str = "Qwen/Qwen2.5-Omni-7B"

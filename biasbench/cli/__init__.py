@@ -6,6 +6,7 @@ Each area adds its commands in its own module here; :func:`main` turns every
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; expected failures print one line and exit non-zero."""
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # click returns the code of typer.Exit here
     except BiasbenchError as exc:
         typer.secho(f"error: {exc.one_line()}", err=True, fg="red")
         return exc.exit_code
@@ -50,14 +51,23 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.Abort:
         return 1
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        if isinstance(exc, _usage_errors()):
             exc.show()
-            return 2
+            return exc.exit_code
         raise
-    return 0
+    return code if isinstance(code, int) else 0
+
+
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    """Click's usage-error classes: typer may bundle its own copy of click besides the installed one."""
+    classes: list[type[BaseException]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            classes.append(importlib.import_module(module).ClickException)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(classes)
 
 
 def run() -> None:

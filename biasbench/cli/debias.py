@@ -48,6 +48,17 @@ def run(
     typer.echo(f"report: {outcome.report}")
 
 
+@debias_app.command("merge")
+def merge(
+    finetune: Path = typer.Argument(..., help="Output folder of `biasbench debias train`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the merged checkpoint."),
+) -> None:
+    """Merge the LoRA adapter into the base weights (a checkpoint vLLM or any server can load)."""
+    from biasbench.debias.merge import merge_adapter
+
+    merge_adapter(finetune, out, echo=typer.echo)
+
+
 def export(
     run_dir: Path = typer.Argument(..., help="A run directory (the --out of `biasbench run`)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the dataset (datasets.save_to_disk) and its card."),

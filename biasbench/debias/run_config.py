@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from biasbench.config import GenerationConfig, ModelRef, TaskRef, read_yaml
 from biasbench.core.errors import ConfigError
@@ -47,6 +47,13 @@ class DebiasRunConfig(BaseModel):
     cache_dir: str | None = None
     tts: dict[str, dict[str, Any]] = Field(default_factory=dict)
     tts_workers: int | None = Field(None, ge=1)
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _task_strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": entry} if isinstance(entry, str) else entry for entry in value]
+        return value
 
 
 def load_run_config(path: str | Path, **overrides: object) -> DebiasRunConfig:

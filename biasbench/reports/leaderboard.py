@@ -227,7 +227,7 @@ def leaderboard_sheets(merged: MergedRuns) -> list[Sheet]:
                 "axes": " × ".join(r.axes),
                 "tasks": ", ".join(f"{t} v{v}" for t, v in r.task_versions.items()),
                 "models": ", ".join(m.name for m in r.models),
-                "git_sha": str(r.manifest.get("git_sha", "")),
+                "git_sha": r.git_sha,
                 "seed": str(r.manifest.get("seed", "")),
             }
             for r in merged.runs

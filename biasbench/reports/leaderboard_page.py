@@ -93,7 +93,7 @@ HEADERS = (
     ("worst_value", "worst-group score", "number"),
     ("max_gap", "max gap [95% CI]", "number"),
     ("flip_excess", "flip excess", "number"),
-    ("test_p_value", "p-value", "number"),
+    ("test_p_value", "test p", "number"),
     ("invalid_rate", "invalid", "number"),
     ("n_voices", "voices", "number"),
     ("verdict", "verdict", "text"),
@@ -180,14 +180,14 @@ def page_html(merged: "MergedRuns", plots: Sequence[Path], *, title: str) -> str
 
     png = {p.stem: p for p in plots if p.suffix == ".png"}
     table = merged.table
-    notices = sorted({str(n) for n in table.get("notice", pd.Series(dtype=str)) if n})
+    notices = sorted({q.message for _, q in merged.qualifiers if q.code in ("demonstration_pool", "calibration_model")})
     sections = "".join(
         _board(task, rows, png.get(slug("scatter", task))) for task, rows in table.groupby("task", sort=True)
     )
     details = "".join(
         _details(row, merged.groups, png.get(slug("groups", row.model, row.task))) for _, row in table.iterrows()
     )
-    messages = sorted({(run_id, q.message) for run_id, q in merged.qualifiers})
+    messages = sorted({(run_id, q.message) for run_id, q in merged.qualifiers if q.message not in notices})
     warnings = (
         "<ul class='warnings'>" + "".join(f"<li><b>{_e(r)}</b>: {_e(m)}</li>" for r, m in messages) + "</ul>"
         if messages

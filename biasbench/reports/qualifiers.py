@@ -14,7 +14,7 @@ MIN_VOICES_PER_GROUP = 3
 """Fewer voices than this per group and voice-to-voice variation cannot be told from group differences."""
 INVALID_DISPARITY_POINTS = 0.05
 """Invalid-rate spread between groups (absolute) at or above which the disparity is flagged when no CI is given."""
-COVERED_SCORER_CODES = frozenset({"calibration", "demonstration"})
+COVERED_SCORER_CODES = frozenset({"calibration", "demonstration_pool"})
 """Scorer warning codes the report already states in its own words (not repeated)."""
 RUN_SCOPE = ""
 """``model``/``task`` value of a warning about the whole run."""
@@ -49,16 +49,22 @@ def demonstration_notice(run: RunData) -> str:
     )
 
 
-CALIBRATION_NOTICE = "CALIBRATION INSTRUMENT: planted per-group behaviour, not a real model"
-"""Shown on every row of a calibration model."""
+def calibration_notice(model: str) -> str:
+    """Shown on every row of a calibration model."""
+    return f"CALIBRATION INSTRUMENT: '{model}' has planted per-group behaviour; it is not a real model"
 
 
-def notice(run: RunData, model: str) -> str:
-    """Prominent row label: demonstration pool and/or calibration instrument ('' otherwise)."""
-    parts = [demonstration_notice(run)]
+def notice(run: RunData, model: str, *, short: bool = False) -> str:
+    """Prominent row label: demonstration pool and/or calibration instrument ('' otherwise).
+
+    ``short`` gives a few words for the detail sheets; the Summary carries the full sentences.
+    """
+    parts = []
+    if run.is_demonstration:
+        parts.append("DEMONSTRATION POOL (not a bias measurement)" if short else demonstration_notice(run))
     if model in run.calibration_models:
-        parts.append(CALIBRATION_NOTICE)
-    return "; ".join(p for p in parts if p)
+        parts.append("CALIBRATION INSTRUMENT (planted)" if short else calibration_notice(model))
+    return "; ".join(parts)
 
 
 def run_qualifiers(run: RunData) -> list[Qualifier]:
@@ -67,17 +73,21 @@ def run_qualifiers(run: RunData) -> list[Qualifier]:
     if run.is_demonstration:
         found.append(Qualifier("demonstration_pool", demonstration_notice(run)))
     for model in run.calibration_models:
-        found.append(Qualifier("calibration_model", f"{model} is a {CALIBRATION_NOTICE.lower()}", model=model))
+        found.append(Qualifier("calibration_model", calibration_notice(model), model=model))
     found.extend(_parity_qualifiers(run))
+    few: dict[tuple[str, int], list[str]] = {}
     for (axis, group), count in sorted(run.voices_per_group().items()):
         if count < MIN_VOICES_PER_GROUP:
-            found.append(
-                Qualifier(
-                    "few_voices",
-                    f"{axis} group '{group}' has {count} voice(s), fewer than {MIN_VOICES_PER_GROUP}: "
-                    "a gap may reflect individual voices rather than the group",
-                )
+            few.setdefault((axis, count), []).append(label(group))
+    for (axis, count), groups in few.items():
+        which = f"{axis} group {groups[0]} has" if len(groups) == 1 else f"{axis} groups {', '.join(groups)} each have"
+        found.append(
+            Qualifier(
+                "few_voices",
+                f"{which} {count} voice(s), fewer than {MIN_VOICES_PER_GROUP}: a gap may reflect individual voices "
+                "rather than the group",
             )
+        )
     scorer = run.table("warnings")
     if scorer is not None and not scorer.empty:
         for row in scorer.itertuples(index=False):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,8 @@ from biasbench.reports.rundata import RunData
 from biasbench.reports.sheet import metric_kind
 
 PLOTS_DIR = "plots"
+PLOT_PREFIXES = ("groups__", "heatmap__", "flips__", "text_control__")
+"""File-name prefixes of the per-run plots (other areas' plots in the same folder are left alone)."""
 
 
 def _metric_label(metric: str) -> str:
@@ -51,6 +54,17 @@ def _format_axis(ax, metric: str) -> None:
         ax.set_ylim(bottom=0)
 
 
+def _title(figure: Any, run: RunData, models: Sequence[str], title: str) -> None:
+    """Figure title, with a second line when it shows a demonstration pool or a calibration instrument."""
+    lines = [title]
+    if run.is_demonstration:
+        lines.append("DEMONSTRATION POOL: NOT A BIAS MEASUREMENT")
+    calibration = [m for m in models if m in run.calibration_models]
+    if calibration:
+        lines.append(f"CALIBRATION INSTRUMENT (planted behaviour): {', '.join(calibration)}")
+    figure.suptitle("\n".join(lines), fontsize=10)
+
+
 def plot_groups(run: RunData, task: str, metric: str) -> Plot | None:
     """Score per group with 95% CI bars: one panel per grouping (each pool axis, then cells), one bar per model."""
     metrics = run.table("group_metrics")
@@ -63,8 +77,8 @@ def plot_groups(run: RunData, task: str, metric: str) -> Plot | None:
     if not groupings:
         return None
     models = sorted(data.model.unique())
-    widths = [max(2, data[data.grouping == g].group.nunique()) for g in groupings]
-    figure = new_figure(min(16, 2.2 + 0.55 * len(models) * sum(widths)), 4.2)
+    widths = [max(2.5, data[data.grouping == g].group.nunique()) for g in groupings]
+    figure = new_figure(min(16, 2.5 + 0.6 * max(1.5, len(models)) * sum(widths)), 4.6)
     axes = figure.subplots(1, len(groupings), squeeze=False, sharey=True, width_ratios=widths)[0]
     bar = 0.8 / max(1, len(models))
     for ax, grouping in zip(axes, groupings):
@@ -93,8 +107,14 @@ def plot_groups(run: RunData, task: str, metric: str) -> Plot | None:
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel(_metric_label(metric))
     _format_axis(axes[0], metric)
-    figure.legend(*axes[0].get_legend_handles_labels(), title="model", fontsize=8, loc="outside right upper")
-    figure.suptitle(f"{task}: {metric} per voice group (error bars: 95% CI over items and voices)", fontsize=10)
+    figure.legend(
+        *axes[0].get_legend_handles_labels(),
+        title="model",
+        fontsize=8,
+        loc="outside lower center",
+        ncols=min(4, len(models)),
+    )
+    _title(figure, run, models, f"{task}: {metric} per voice group (error bars: 95% CI over items and voices)")
     return Plot(slug("groups", task), figure)
 
 
@@ -115,7 +135,8 @@ def plot_heatmap(run: RunData, model: str, task: str, metric: str) -> Plot | Non
     parts = cells.group.astype(str).str.split("|", n=1, expand=True)
     cells = cells.assign(_down=parts[0], _across=parts[1] if parts.shape[1] > 1 else "")
     matrix = cells.pivot_table(index="_down", columns="_across", values="value", aggfunc="first")
-    figure = new_figure(1.6 + 1.3 * matrix.shape[1], 1.4 + 0.8 * matrix.shape[0])
+    values = matrix.to_numpy(dtype=float)
+    figure = new_figure(max(6.5, 1.6 + 1.3 * matrix.shape[1]), 1.6 + 0.8 * matrix.shape[0])
     ax = figure.subplots()
     percent = metric_kind(metric) == "percent"
     image = ax.imshow(
@@ -123,7 +144,7 @@ def plot_heatmap(run: RunData, model: str, task: str, metric: str) -> Plot | Non
         cmap=SEQUENTIAL_CMAP,
         aspect="auto",
         vmin=0 if percent else None,
-        vmax=1 if percent else None,
+        vmax=max(1.0, float(np.nanmax(values))) if percent else None,
     )
     for (i, j), value in np.ndenumerate(matrix.to_numpy(dtype=float)):
         if not np.isnan(value):
@@ -145,43 +166,57 @@ def plot_heatmap(run: RunData, model: str, task: str, metric: str) -> Plot | Non
     colorbar.set_label(_metric_label(metric))
     if percent:
         percent_axis(colorbar.ax)
-    ax.set_title(f"{model} · {task}: {metric} per cell", fontsize=10)
+    _title(figure, run, [model], f"{model} · {task}: {metric} per cell")
     return Plot(slug("heatmap", model, task), figure)
 
 
 def plot_flips(run: RunData, task: str) -> Plot | None:
-    """Answer-flip rate between two voices of the same group vs of different groups, per model, with 95% CIs."""
+    """Answer-flip rate between two voices of the same group vs of different groups: one panel per grouping
+    (each pool axis, then cells), one pair of bars per model, 95% CIs ('no CI' written where there is none)."""
     flips = run.table("flips")
     if flips is None or flips.empty:
         return None
     data = flips[(flips.task == task) & (flips.modality == "audio")]
     models = sorted(data.model.unique())
-    if not models:
+    groupings = [g for g in (*run.axes, "cell") if (data.grouping == g).any()]
+    if not models or not groupings:
         return None
-    grouping = headline_grouping(run, models[0], task, _headline_metrics(run).get(task, "accuracy"))
-    data = data[data.grouping == grouping]
     quantities = (("within_group", "same group"), ("cross_group", "different groups"))
-    figure = new_figure(max(4.5, 1.6 + 1.4 * len(models)), 4)
-    ax = figure.subplots()
+    figure = new_figure(max(6.0, 1.5 + 1.3 * len(models) * len(groupings)), 4.4)
+    axes = figure.subplots(1, len(groupings), squeeze=False, sharey=True)[0]
     x = np.arange(len(models))
-    for index, (quantity, name) in enumerate(quantities):
-        rows = data[data.quantity == quantity].set_index("model").reindex(models).reset_index()
-        ax.bar(
-            x + (index - 0.5) * 0.38,
-            rows.value.fillna(0),
-            0.36,
-            yerr=_errors(rows),
-            capsize=3,
-            color=PALETTE[index],
-            label=f"two voices from {name}",
-        )
-    ax.set_xticks(x, models)
-    ax.set_xlabel("model")
-    ax.set_ylabel("answer-flip rate (% of voice pairs)")
-    percent_axis(ax)
-    ax.grid(axis="y", alpha=0.3)
-    figure.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="outside lower center", ncols=2)
-    figure.suptitle(f"{task}: answers that change with the voice\n({grouping} groups; error bars: 95% CI)", fontsize=10)
+    for ax, grouping in zip(axes, groupings, strict=True):
+        part = data[data.grouping == grouping]
+        for index, (quantity, name) in enumerate(quantities):
+            rows = part[part.quantity == quantity].set_index("model").reindex(models).reset_index()
+            offset = x + (index - 0.5) * 0.38
+            ax.bar(
+                offset,
+                rows.value.fillna(0),
+                0.36,
+                yerr=_errors(rows),
+                capsize=3,
+                color=PALETTE[index],
+                label=f"two voices from {name}",
+            )
+            for position, row in zip(offset, rows.itertuples(), strict=True):
+                if pd.notna(row.value) and (pd.isna(row.ci_low) or pd.isna(row.ci_high)):
+                    ax.annotate(
+                        "no CI",
+                        (position, row.value),
+                        textcoords="offset points",
+                        xytext=(0, 3),
+                        ha="center",
+                        fontsize=7,
+                        color="#555555",
+                    )
+        ax.set_xticks(x, models)
+        ax.set_xlabel(f"model ({grouping} groups)")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("answer-flip rate (% of voice pairs)")
+    percent_axis(axes[0])
+    figure.legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc="outside lower center", ncols=2)
+    _title(figure, run, models, f"{task}: answers that change with the voice (error bars: 95% CI)")
     return Plot(slug("flips", task), figure)
 
 
@@ -204,7 +239,7 @@ def plot_text_control(run: RunData, task: str, metric: str) -> Plot | None:
     groups = sorted(audio.group.unique())
     if not groups:
         return None
-    figure = new_figure(min(16, 2 + 0.5 * len(groups) * len(models) + 1), 4.2)
+    figure = new_figure(min(16, max(6.5, 3 + 0.5 * len(groups) * len(models))), 4.4)
     axes = figure.subplots(1, len(models), squeeze=False, sharey=True)[0]
     for ax, model in zip(axes, models):
         rows = audio[audio.model == model].set_index("group").reindex(groups).reset_index()
@@ -223,7 +258,7 @@ def plot_text_control(run: RunData, task: str, metric: str) -> Plot | None:
     axes[0].set_ylabel(_metric_label(metric))
     _format_axis(axes[0], metric)
     figure.legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc="outside lower center", ncols=3)
-    figure.suptitle(f"{task}: audio per voice group vs the text-only control (error bars: 95% CI)", fontsize=10)
+    _title(figure, run, models, f"{task}: audio per voice group vs the text-only control (error bars: 95% CI)")
     return Plot(slug("text_control", task), figure)
 
 
@@ -242,8 +277,13 @@ def run_plots(run: RunData) -> list[Plot]:
 def write_run_plots(run: RunData) -> tuple[Path, ...]:
     """Draw :func:`run_plots` into run_dir/plots/ (PNG and SVG each)."""
     folder = run.run_dir / PLOTS_DIR
+    plots = run_plots(run)
+    if folder.is_dir():  # drop this module's plots from an earlier report (e.g. of a model since removed)
+        for stale in folder.iterdir():
+            if stale.suffix in (".png", ".svg") and stale.name.startswith(PLOT_PREFIXES):
+                stale.unlink()
     written: list[Path] = []
-    for plot in run_plots(run):
+    for plot in plots:
         written += save_figure(plot.figure, folder, plot.stem)
     return tuple(written)
 

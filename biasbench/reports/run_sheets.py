@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, fields
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
@@ -25,7 +25,7 @@ def _with_notice(run: RunData, frame: pd.DataFrame) -> pd.DataFrame:
     """Prepend a 'notice' column when the pool is a demonstration pool or a model is a calibration instrument."""
     if frame.empty or "model" not in frame.columns:
         return frame
-    labels = frame["model"].map(lambda model: notice(run, str(model)))
+    labels = frame["model"].map(lambda model: notice(run, str(model), short=True))
     if not labels.astype(bool).any():
         return frame
     return pd.concat([labels.rename("notice"), frame], axis=1)
@@ -357,43 +357,43 @@ def exclusions_sheet(run: RunData) -> Sheet:
     )
 
 
-def manifest_rows(manifest: dict[str, Any] | Any) -> list[tuple[str, str]]:
-    """The manifest flattened to (key, value) lines a person can read."""
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def manifest_rows(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The manifest flattened to (key, value) lines a person can read; unknown keys are kept as JSON."""
     out: list[tuple[str, str]] = []
     pool = manifest.get("pool") or {}
-    config = manifest.get("config") or {}
-    out.append(("config.name", str(config.get("name", ""))))
-    out.append(("seed", str(manifest.get("seed", ""))))
-    out.append(("git_sha", str(manifest.get("git_sha", ""))))
-    out.append(("pool.name", str(pool.get("name", ""))))
-    out.append(("pool.purpose", str(pool.get("purpose", ""))))
-    out.append(("pool.axes", " × ".join(pool.get("axes") or ())))
+    git = manifest.get("git") if isinstance(manifest.get("git"), Mapping) else {}
+    out.append(("git_sha", str(manifest.get("git_sha") or git.get("sha", ""))))
+    if git.get("dirty"):
+        out.append(("git_dirty", "True: the working tree had uncommitted changes; the sha alone does not reproduce it"))
+    out += [(f"pool.{key}", _plain(pool.get(key, ""))) for key in ("name", "purpose", "axes", "description", "source")]
     out.append(("pool.voices", str(len(pool.get("voices") or ()))))
     out.append(("voices_used", ", ".join(map(str, manifest.get("voices_used") or ()))))
     for task in manifest.get("tasks") or ():
-        out.append(
-            (
-                f"task.{task.get('name')}",
-                f"version {task.get('version')}, kind {task.get('kind')}, parser {task.get('parser_version')}",
-            )
+        detail = ", ".join(
+            f"{k} {task[k]}"
+            for k in ("version", "kind", "answer_type", "parser_version", "n_items", "n_excluded")
+            if k in task
         )
+        out.append((f"task.{task.get('name')}", detail))
     for model in manifest.get("models") or ():
         calibration = (model.get("capabilities") or {}).get("calibration")
         out.append(
             (
                 f"model.{model.get('name')}",
-                f"adapter {model.get('adapter')}, fingerprint "
-                f"{model.get('fingerprint')}" + (" (calibration instrument)" if calibration else ""),
+                f"adapter {model.get('adapter')}, fingerprint {model.get('fingerprint')}"
+                + (" (calibration instrument)" if calibration else ""),
             )
         )
-    for key in ("tts", "platform"):
-        if manifest.get(key):
-            out.append((key, json.dumps(manifest[key], sort_keys=True, default=str)))
     for name, version in sorted((manifest.get("packages") or {}).items()):
         out.append((f"package.{name}", str(version)))
-    invocations = manifest.get("invocations") or ()
-    out.append(("invocations", str(len(invocations))))
-    out.append(("config", json.dumps(config, sort_keys=True, default=str)))
+    out.append(("invocations", str(len(manifest.get("invocations") or ()))))
+    shown = {"git", "git_sha", "pool", "voices_used", "tasks", "models", "packages", "invocations", "config"}
+    out += [(key, _plain(value)) for key, value in manifest.items() if key not in shown]
+    out.append(("config", _plain(manifest.get("config") or {})))
     return out
 
 
@@ -458,5 +458,6 @@ def scoring_sheet(run: RunData) -> Sheet:
     description = "how the score tables were made (scorer version, seed, bootstrap replicates, methods)"
     if table is None or table.empty:
         return Sheet.empty("Scoring", _missing(run, "scoring"), description=description, order=985)
-    return Sheet("Scoring", table.astype(str), description=description, formats={c: "text" for c in table.columns},
-                 order=985)
+    return Sheet(
+        "Scoring", table.astype(str), description=description, formats={c: "text" for c in table.columns}, order=985
+    )

@@ -88,6 +88,12 @@ class RunData:
         return self.run_dir.name
 
     @property
+    def git_sha(self) -> str:
+        """The commit the run was made from ('' when unknown)."""
+        git = self.manifest.get("git")
+        return str(self.manifest.get("git_sha") or (git.get("sha", "") if isinstance(git, Mapping) else ""))
+
+    @property
     def pool(self) -> Mapping[str, Any]:
         return self.manifest.get("pool") or {}
 

@@ -10,8 +10,8 @@ from biasbench.reports.formatting import format_ci, format_value
 from biasbench.reports.headline import Headline
 from biasbench.reports.plotting import label
 from biasbench.reports.qualifiers import (
-    CALIBRATION_NOTICE,
     Qualifier,
+    calibration_notice,
     demonstration_notice,
 )
 from biasbench.reports.rundata import RunData
@@ -36,13 +36,13 @@ def summary_markdown(
     pool = run.pool
     lines.append(
         f"Pool **{pool.get('name', '?')}** ({' × '.join(run.axes)}), purpose {pool.get('purpose', '?')}; "
-        f"seed {run.manifest.get('seed', '?')}; git {str(run.manifest.get('git_sha', '?'))[:10]}."
+        f"seed {run.manifest.get('seed', '?')}; git {run.git_sha[:10] or '?'}."
     )
     lines.append("")
     if run.is_demonstration:
         lines += [f"> **{demonstration_notice(run)}**", ""]
     for model in run.calibration_models:
-        lines += [f"> **{model}: {CALIBRATION_NOTICE}**", ""]
+        lines += [f"> **{calibration_notice(model)}**", ""]
     if rows:
         lines.append(
             "| model | task | metric | overall [95% CI] | text control | worst group | max gap [95% CI] | verdict |"

@@ -102,7 +102,11 @@ def write_sheet(workbook: Any, sheet: Sheet) -> Any:
             if kind != "text" and is_number:
                 cell.number_format = FORMATS[sheet.cell_kind(column, records[offset])]
             values.append(cell.value)
-        ws.column_dimensions[letter].width = _width(values, column, FORMATS.get(kind, "0.0%"))
+        width = _width(values, column, FORMATS.get(kind, "0.0%"))
+        ws.column_dimensions[letter].width = width
+        if width >= MAX_WIDTH and kind == "text":  # long text wraps inside the column instead of spilling over
+            for (cell,) in ws.iter_rows(min_row=2, max_row=n_rows + 1, min_col=index, max_col=index):
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
         if column in sheet.gap_columns and n_rows > 0 and not sheet.is_empty:
             ws.conditional_formatting.add(f"{letter}2:{letter}{n_rows + 1}", _gap_scale(sheet.table[column]))
         if column in sheet.notice_columns and not sheet.is_empty:

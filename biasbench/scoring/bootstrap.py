@@ -25,7 +25,8 @@ class BootstrapWeights:
     """Replicate weights shared by every model and grouping of one task (so comparisons are paired)."""
 
     items: np.ndarray
-    """(n_boot, n_items) multinomial item counts."""
+    """(n_items, n_boot) multinomial item counts as float32 (exact integers; item-major, so a subset of
+    items is a fast row slice)."""
     voices: np.ndarray
     """(n_boot, n_voices) rescaled within-cell voice counts (1 for single-voice cells)."""
     single_voice_cells: tuple[str, ...]
@@ -33,14 +34,15 @@ class BootstrapWeights:
 
     @property
     def n_boot(self) -> int:
-        return int(self.items.shape[0])
+        return int(self.items.shape[1])
 
 
 def item_counts(n_items: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_boot, n_items) counts of each item in a with-replacement draw of n_items."""
+    """(n_items, n_boot) float32 counts of each item in each replicate's with-replacement draw of n_items."""
     draws = rng.integers(0, n_items, size=(n_boot, n_items))
-    offsets = (np.arange(n_boot) * n_items)[:, None]
-    return np.bincount((draws + offsets).ravel(), minlength=n_boot * n_items).reshape(n_boot, n_items).astype(np.float64)
+    flat = draws + (np.arange(n_boot) * n_items)[:, None]  # each replicate's bins stay together (cache-friendly)
+    counts = np.bincount(flat.ravel(), minlength=n_boot * n_items).reshape(n_boot, n_items)
+    return np.ascontiguousarray(counts.T, dtype=np.float32)
 
 
 def voice_counts(cells: Sequence[str], n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -19,6 +19,9 @@ MAX_PAIR_GROUPS = 8
 VOICE_AXIS_GROUPINGS = ("gender", "race", "accent", "age_band", "cell")
 """Groupings made of voices whose groups are compared (equivalence, power, flips, tests)."""
 
+MAX_UNDEFINED = 0.05
+"""A CI is reported only when the statistic is defined in at least 95% of the replicates."""
+
 MDE_FACTOR = float(norm.ppf(0.975) + norm.ppf(0.80))
 """(z_0.975 + z_0.80): a two-sided test at alpha 0.05 detects a gap of this many SEs with 80% power."""
 
@@ -36,7 +39,10 @@ def group_metric_records(se: SliceEstimates) -> list[dict[str, Any]]:
     records = []
     for grouping, est in se.groupings.items():
         value = est.value
-        low, high = percentile_interval(est.replicates) if est.num_reps.shape[0] else (np.full_like(value, np.nan),) * 2
+        reps = est.replicates
+        undefined = np.mean(~np.isfinite(reps), axis=0) if reps.shape[0] else np.ones_like(value)
+        low, high = percentile_interval(np.where(np.isfinite(reps), reps, np.nan)) if reps.shape[0] else (np.full_like(value, np.nan),) * 2
+        low = np.where(undefined > MAX_UNDEFINED, np.nan, low)
         answered_all_bad = _all_invalid(est)
         for m, metric in enumerate(est.metrics):
             for g, group in enumerate(est.groups):
@@ -76,8 +82,10 @@ def _status(est: GroupEstimates, m: int, g: int, low: float, all_bad: bool, metr
         return "all_invalid", "every answer was invalid or a refusal: the value reflects no parsable answer (see invalid_rate, refusal_rate)"
     if est.num_reps.shape[0] == 0:
         return "no_ci", "bootstrap disabled (n_boot = 0)"
-    if est.n_items[m, g] < 2 or not np.isfinite(low):
+    if est.n_items[m, g] < 2:
         return "no_ci", f"{int(est.n_items[m, g])} item(s): a CI needs at least 2"
+    if not np.isfinite(low):
+        return "no_ci", "undefined in more than 5% of the bootstrap replicates (too few rows in the group)"
     if est.voices_resampled and est.grouping != "overall" and est.n_voices[m, g] == 1:
         return "one_voice", "a single voice: the CI covers items only and understates voice-to-voice uncertainty"
     return "ok", ""
@@ -129,9 +137,16 @@ def gap_records(se: SliceEstimates) -> list[dict[str, Any]]:
 def _contrast(key: dict, kind: str, group: str, reference: str, value: float, reps: np.ndarray, est: GroupEstimates,
               null: float | None = 0.0) -> dict[str, Any]:
     record = {**key, "kind": kind, "group": group, "reference": reference, "value": _num(value)}
-    if reps.shape[0] == 0 or np.isnan(reps).all():
-        return {**record, "ci_low": None, "ci_high": None, "p_boot": None, "status": "no_ci",
-                "note": "no bootstrap replicates" if reps.shape[0] == 0 else "the contrast is undefined in every replicate"}
+    reps = np.where(np.isfinite(reps), reps, np.nan)
+    undefined = float(np.mean(np.isnan(reps))) if reps.shape[0] else 1.0
+    if reps.shape[0] == 0 or undefined > MAX_UNDEFINED or record["value"] is None:
+        if reps.shape[0] == 0:
+            note = "no bootstrap replicates"
+        elif record["value"] is None:
+            note = "undefined (a denominator is 0)"
+        else:
+            note = f"undefined in {undefined:.0%} of the bootstrap replicates (a denominator is 0)"
+        return {**record, "ci_low": None, "ci_high": None, "p_boot": None, "status": "no_ci", "note": note}
     low, high = percentile_interval(reps)
     p = None if null is None else _num(float(bootstrap_p_value(reps, null)))
     status, note = "ok", ""

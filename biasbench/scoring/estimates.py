@@ -72,12 +72,12 @@ class Cube:
 
 def build_cube(item_codes: np.ndarray, voice_codes: np.ndarray, n_items: int, n_voices: int, metrics: Sequence[RowMetric]) -> Cube:
     """Sum each metric's numerator and denominator per item × voice (codes index the task's items and voices)."""
-    flat = item_codes.astype(np.int64) * n_voices + voice_codes.astype(np.int64)
-    size = n_items * n_voices
-    planes = [np.bincount(flat, weights=m.x, minlength=size) for m in metrics]
-    planes += [np.bincount(flat, weights=m.d, minlength=size) for m in metrics]
-    sums = np.stack(planes, axis=1).reshape(n_items, n_voices, 2 * len(metrics)).transpose(0, 2, 1)
-    return Cube(np.ascontiguousarray(sums), tuple(m.name for m in metrics))
+    planes = 2 * len(metrics)
+    base = item_codes.astype(np.int64) * planes * n_voices + voice_codes.astype(np.int64)
+    flat = np.concatenate([base + p * n_voices for p in range(planes)])
+    values = np.concatenate([m.x for m in metrics] + [m.d for m in metrics])
+    sums = np.bincount(flat, weights=values, minlength=n_items * planes * n_voices)
+    return Cube(sums.reshape(n_items, planes, n_voices), tuple(m.name for m in metrics))
 
 
 def voice_replicates(cube: Cube, weights: BootstrapWeights | None) -> np.ndarray:
@@ -85,7 +85,23 @@ def voice_replicates(cube: Cube, weights: BootstrapWeights | None) -> np.ndarray
     n_items, planes, n_voices = cube.sums.shape
     if weights is None:
         return np.zeros((0, planes, n_voices))
-    return (weights.items @ cube.sums.reshape(n_items, planes * n_voices)).reshape(-1, planes, n_voices)
+    return _replicate_sums(weights.items, cube.sums.reshape(n_items, planes * n_voices)).reshape(-1, planes, n_voices)
+
+
+EXACT_FLOAT32 = float(2**24)
+"""Integers below this are exact in float32."""
+
+
+def _replicate_sums(item_weights: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """(n_boot, columns) = item_weightsᵀ @ sums, in float64.
+
+    Item weights are integer counts; when the sums are integers too (counts of correct, invalid,
+    answered rows) and every result stays below 2**24, float32 arithmetic is exact and twice as fast.
+    """
+    bound = float(sums.sum(axis=0).max(initial=0.0)) * float(item_weights.max(initial=0.0))
+    if bound < EXACT_FLOAT32 and np.array_equal(sums, np.round(sums)):
+        return (item_weights.T @ sums.astype(np.float32)).astype(np.float64)
+    return item_weights.T.astype(np.float64) @ sums
 
 
 def by_voice_groups(
@@ -115,41 +131,39 @@ def by_voice_groups(
 
 
 def by_row_groups(
-    cubes: Sequence[Cube],
+    parts: Sequence[tuple[np.ndarray, np.ndarray, Sequence[RowMetric]]],
+    n_voices: int,
     weights: BootstrapWeights | None,
-    voice_index: np.ndarray,
     grouping: str,
     groups: Sequence[str],
 ) -> GroupEstimates:
-    """Estimates for groups made of rows (item stratum, option rotation): one cube per group.
+    """Estimates for groups made of rows (item stratum, option rotation).
 
-    ``voice_index`` maps the cubes' voice axis to columns of ``weights.voices``.
+    ``parts`` holds, per group, the rows' task item codes, slice voice codes (columns of
+    ``weights.voices``) and metric contributions. Each group's cube covers only its own items, so
+    groups that split the items (subjects) cost one matrix product in all.
     """
-    k = len(cubes[0].metrics)
-    all_voices = [np.ones((c.sums.shape[2], 1)) for c in cubes]
-    parts = []
-    for cube, membership in zip(cubes, all_voices):
-        used_items = np.flatnonzero(cube.sums[:, k:, :].sum(axis=(1, 2)) > 0)
-        sub = Cube(cube.sums[used_items], cube.metrics)
+    estimates = []
+    for item_codes, voice_codes, metrics in parts:
+        used_items, local = np.unique(item_codes, return_inverse=True)
+        cube = build_cube(local, voice_codes, len(used_items), n_voices, metrics)
         if weights is None:
-            reps = np.zeros((0, 2 * k, cube.sums.shape[2]))
+            reps = np.zeros((0, cube.sums.shape[1], n_voices))
             voice_weights = None
         else:
-            item_w = weights.items[:, used_items]
-            reps = (item_w @ sub.sums.reshape(len(used_items), -1)).reshape(-1, 2 * k, cube.sums.shape[2])
-            voice_weights = weights.voices[:, voice_index]
-        part = by_voice_groups(Cube(cube.sums, cube.metrics), reps, voice_weights, grouping, membership, ("",))
-        parts.append(part)
+            reps = _replicate_sums(weights.items[used_items], cube.sums.reshape(len(used_items), -1)).reshape(-1, cube.sums.shape[1], n_voices)
+            voice_weights = weights.voices
+        estimates.append(by_voice_groups(cube, reps, voice_weights, grouping, np.ones((n_voices, 1)), ("",)))
     return GroupEstimates(
         grouping,
         tuple(groups),
-        cubes[0].metrics,
-        np.concatenate([p.num for p in parts], axis=1),
-        np.concatenate([p.den for p in parts], axis=1),
-        np.concatenate([p.num_reps for p in parts], axis=2),
-        np.concatenate([p.den_reps for p in parts], axis=2),
-        np.concatenate([p.n_items for p in parts], axis=1),
-        np.concatenate([p.n_voices for p in parts], axis=1),
+        estimates[0].metrics,
+        np.concatenate([e.num for e in estimates], axis=1),
+        np.concatenate([e.den for e in estimates], axis=1),
+        np.concatenate([e.num_reps for e in estimates], axis=2),
+        np.concatenate([e.den_reps for e in estimates], axis=2),
+        np.concatenate([e.n_items for e in estimates], axis=1),
+        np.concatenate([e.n_voices for e in estimates], axis=1),
         weights is not None,
     )
 

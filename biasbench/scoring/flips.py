@@ -24,6 +24,10 @@ from biasbench.scoring.slices import SliceEstimates, TaskFrame
 CHUNK = 16
 """Replicates processed at once (bounds memory)."""
 
+MAX_UNDEFINED = 0.05
+"""When more replicates than this leave a group without two distinct voices (cells of 2 voices keep
+one after Rao–Wu resampling), flip CIs resample items only and say so (status 'items_only')."""
+
 
 def answer_categories(rows: pd.DataFrame) -> pd.Series:
     """Per row: the parsed answer, '<invalid>' / '<refusal>', or '' for rows without an answer."""
@@ -36,7 +40,7 @@ def answer_categories(rows: pd.DataFrame) -> pd.Series:
 def flip_counts(answers: np.ndarray, item_of_key: np.ndarray, membership: np.ndarray, voice_w: np.ndarray, item_w: np.ndarray) -> np.ndarray:
     """Weighted (within agree, within pairs, cross agree, cross pairs) sums, one row per weight set.
 
-    ``answers`` is (keys, categories, voices) 0/1; ``voice_w`` (R, voices); ``item_w`` (R, items).
+    ``answers`` is (keys, categories, voices) 0/1; ``voice_w`` (R, voices); ``item_w`` (items, R).
     """
     n_keys, n_cat, n_voices = answers.shape
     flat = answers.reshape(n_keys * n_cat, n_voices)
@@ -56,8 +60,8 @@ def flip_counts(answers: np.ndarray, item_of_key: np.ndarray, membership: np.nda
         tn, tqn = sn.sum(axis=2), qn.sum(axis=2)
         all_pairs = (tn ** 2 - tqn) / 2
         per_key = np.stack([within_agree, within_pairs, all_agree - within_agree, all_pairs - within_pairs], axis=-1)  # (K, r, 4)
-        w = item_w[start:start + CHUNK][:, item_of_key]  # (r, K)
-        out[start:start + r] = np.einsum("rk,krq->rq", w, per_key)
+        w = item_w[item_of_key, start:start + CHUNK]  # (K, r)
+        out[start:start + r] = np.einsum("kr,krq->rq", w, per_key)
     return out
 
 
@@ -91,12 +95,15 @@ def flip_records(se: SliceEstimates, tf: TaskFrame) -> list[dict[str, Any]]:
         labels = [tf.voice_labels[v][grouping] for v in voice_ids]
         membership, groups = membership_matrix(labels)
         ones_v = np.ones((1, len(voice_ids)))
-        point = flip_counts(cube, item_of_key, membership, ones_v, np.ones((1, len(tf.items))))[0]
-        reps = None
+        point = flip_counts(cube, item_of_key, membership, ones_v, np.ones((len(tf.items), 1)))[0]
+        reps, items_only = None, False
         if weights is not None:
             reps = flip_counts(cube, item_of_key, membership, weights.voices[:, task_voice], weights.items)
+            if np.mean(np.isnan(_rates(reps)).any(axis=1)) > MAX_UNDEFINED:
+                ones = np.ones((weights.n_boot, len(voice_ids)))
+                reps, items_only = flip_counts(cube, item_of_key, membership, ones, weights.items), True
         answered_items = len(np.unique(item_of_key[cube.sum(axis=(1, 2)) >= 2]))
-        records.extend(_records(se, grouping, point, reps, answered_items, len(groups)))
+        records.extend(_records(se, grouping, point, reps, answered_items, len(groups), items_only))
     return records
 
 
@@ -108,7 +115,8 @@ def _rates(counts: np.ndarray) -> np.ndarray:
     return np.stack([within, cross, cross - within], axis=-1)
 
 
-def _records(se: SliceEstimates, grouping: str, point: np.ndarray, reps: np.ndarray | None, n_items: int, n_groups: int) -> list[dict[str, Any]]:
+def _records(se: SliceEstimates, grouping: str, point: np.ndarray, reps: np.ndarray | None, n_items: int, n_groups: int,
+             items_only: bool) -> list[dict[str, Any]]:
     value = _rates(point)
     low = high = np.full(3, np.nan)
     if reps is not None:
@@ -123,11 +131,14 @@ def _records(se: SliceEstimates, grouping: str, point: np.ndarray, reps: np.ndar
             status, note = "not_applicable", "every group has one voice: no within-group pairs (no noise floor)"
         elif reps is None or not np.isfinite(low[q]):
             status, note = "no_ci", "no bootstrap replicates"
-        ok = status in ("ok", "no_ci")
+        elif items_only:
+            status, note = "items_only", "cells too small to resample voices and keep within-group pairs: the CI resamples items only"
+        has_value = status in ("ok", "no_ci", "items_only")
+        has_ci = status in ("ok", "items_only")
         records.append({
             "model": se.model, "task": se.task, "modality": se.modality, "grouping": grouping, "quantity": quantity,
-            "value": float(value[q]) if ok and np.isfinite(value[q]) else None,
-            "ci_low": float(low[q]) if status == "ok" else None, "ci_high": float(high[q]) if status == "ok" else None,
+            "value": float(value[q]) if has_value and np.isfinite(value[q]) else None,
+            "ci_low": float(low[q]) if has_ci else None, "ci_high": float(high[q]) if has_ci else None,
             "n_items": n_items, "n_pairs": pairs[q], "status": status, "note": note,
         })
     return records

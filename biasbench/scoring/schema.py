@@ -23,6 +23,7 @@ STATUSES: Mapping[str, str] = MappingProxyType(
         "no_rows": "the group has no scorable rows (empty group): value and CI are null",
         "all_invalid": "every answer in the group is invalid or a refusal: accuracy is a true 0 that reflects no parsable answer (see the rates)",
         "one_voice": "a group has a single voice: the CI reflects items only and understates voice-to-voice uncertainty",
+        "items_only": "the CI resamples items only (voices could not be resampled): it understates voice-to-voice uncertainty",
         "no_ci": "the value is an estimate but no CI could be formed (fewer than 2 clusters)",
         "not_applicable": "the quantity does not apply (e.g. a single group, no ground truth)",
         "failed": "the method raised (e.g. GEE did not converge); the note has the reason",

@@ -112,12 +112,26 @@ def correct_probability(planted: np.ndarray, voice_offset: np.ndarray, item_offs
     return 1.0 / (1.0 + np.exp(-(logit + voice_offset + item_offset)))
 
 
+_DEFAULTS = {column: "" for column in RESULT_COLUMNS} | {
+    "permutation": 0, "repeat": 0, "score": np.nan, "latency_s": 0.0, "cached": False,
+    "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "details": "{}", "modality": "audio",
+}
+
+
 def _frame(records: dict[str, object], n: int) -> pd.DataFrame:
-    defaults = {column: "" for column in RESULT_COLUMNS}
-    defaults.update({"permutation": 0, "repeat": 0, "score": np.nan, "latency_s": 0.0, "cached": False,
-                     "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "details": "{}"})
-    frame = pd.DataFrame({column: records.get(column, [defaults[column]] * n) for column in RESULT_COLUMNS})
-    return frame
+    return pd.DataFrame({column: records.get(column, [_DEFAULTS[column]] * n) for column in RESULT_COLUMNS})
+
+
+def result_frame(rows: list[dict[str, object]], **defaults: object) -> pd.DataFrame:
+    """A result table (core.result columns) from partial rows; missing fields take ``defaults``, then
+    neutral values. 'score' defaults to 1/0 for correct/incorrect rows (for fixtures and examples)."""
+    filled = []
+    for row in rows:
+        record = {**_DEFAULTS, **defaults, **row}
+        if "score" not in row and "score" not in defaults and record["outcome"] in ("correct", "incorrect"):
+            record["score"] = 1.0 if record["outcome"] == "correct" else 0.0
+        filled.append(record)
+    return pd.DataFrame(filled, columns=list(RESULT_COLUMNS))
 
 
 def simulate_rows(design: PlantedDesign, seed: int) -> pd.DataFrame:

@@ -122,16 +122,17 @@ def slice_estimates(
         membership, groups = membership_matrix(voice_ids)
         groupings["voice"] = by_voice_groups(cube, per_voice, None, "voice", membership, groups)
     for feature in CONTROL_FEATURES:
-        values = rows[feature].astype(str).to_numpy()
-        labels = tuple(sorted(set(values), key=_natural))
+        codes, labels = pd.factorize(rows[feature].astype(str), sort=False)
         if len(labels) < 2:
             continue
-        cubes = [
-            build_cube(item_codes[values == label], voice_local[values == label], len(tf.items), len(used),
-                       [RowMetric(m.name, m.x[values == label], m.d[values == label]) for m in metrics])
-            for label in labels
-        ]
-        groupings[feature] = by_row_groups(cubes, weights, np.arange(len(used)), feature, labels)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
+        parts = {}
+        for code, label in enumerate(labels):
+            take = order[bounds[code]:bounds[code + 1]]
+            parts[str(label)] = (item_codes[take], voice_local[take], [RowMetric(m.name, m.x[take], m.d[take]) for m in metrics])
+        names = sorted(parts, key=_natural)
+        groupings[feature] = by_row_groups([parts[n] for n in names], len(used), weights, feature, names)
     return SliceEstimates(model, tf.task, modality, metrics[0].name, metrics, rows, groupings, used)
 
 

@@ -92,6 +92,9 @@ class Task(ABC):
         """Modalities this task may run in."""
         rotations: int = Field(1, ge=1)
         """Number of cyclic option-order rotations (1 = original order only)."""
+        metrics: tuple[str, ...] = ()
+        """Task-specific metric functions the scorer calls per group, as 'module:function' dotted paths
+        (each takes a DataFrame of result rows; see biasbench.tasks.metrics)."""
         counterbalance: Literal["latin", "full"] = "latin"
         """'latin': each voice hears one rotation per item, balanced across voices of a group;
         'full': every voice hears every rotation."""

@@ -37,6 +37,8 @@ class ChoiceTask(Task):
         """Text sent alongside the audio (and after the item in the text control); {letters} -> 'A, B, C or D'."""
         option_template: str = "Option {letter}: {text}."
         """How one option is spoken in the 'full' rendering."""
+        spoken_template: str = "{question} {options}"
+        """What the TTS reads in the 'full' rendering ({question}, {options}); 'question_only' speaks {question}."""
         n_items: int | None = Field(None, ge=1)
         """Keep a seeded random sample of this many items (None: all)."""
         seed: int = 0
@@ -51,6 +53,7 @@ class ChoiceTask(Task):
     def __init__(self, config: "ChoiceTask.Config") -> None:
         super().__init__(config)
         self._prepared: tuple[list[Item], list[Exclusion]] | None = None
+        self._candidates: list[Item] | None = None
 
     # --- what subclasses provide -------------------------------------------------------------
     def load_items(self) -> list[Item]:
@@ -75,9 +78,15 @@ class ChoiceTask(Task):
         return ("correct", 1.0) if correct else ("incorrect", 0.0)
 
     # --- Task protocol --------------------------------------------------------------------
+    def candidates(self) -> list[Item]:
+        """Every candidate item (``load_items``, read once)."""
+        if self._candidates is None:
+            self._candidates = self.load_items()
+        return self._candidates
+
     def _prepare(self) -> tuple[list[Item], list[Exclusion]]:
         if self._prepared is None:
-            selected = self.select(self.load_items())
+            selected = self.select(self.candidates())
             fewest = min((len(item.choices) for item in selected), default=0)
             if selected and self.config.rotations > fewest:
                 raise ConfigError(
@@ -113,9 +122,12 @@ class ChoiceTask(Task):
             self.config.option_template.format(letter=letter, text=spoken_form(choice).rstrip("."))
             for letter, choice in zip(letters, presented)
         )
-        return RenderedPrompt(f"{question} {spoken_options}", instruction, presented)
+        spoken = self.config.spoken_template.format(question=question, options=spoken_options)
+        return RenderedPrompt(spoken, instruction, presented)
 
     def score(self, item: Item, rotation: int, response: Response) -> Outcome:
+        if response.refusal:
+            return Outcome("refusal", "", None, {"rotation": rotation, "parse": "backend flagged a refusal"})
         n = len(item.choices)
         aliases = {to_presented_index(int(k), rotation, n): v for k, v in self.aliases(item).items()}
         parse = parse_choice(response.text, rotate(item.choices, rotation), aliases)

@@ -35,8 +35,8 @@ class DreamJobTask(Task):
         """JSONL / CSV of phrasings with columns id, text."""
         format: Literal["auto", "csv", "jsonl", "json"] = "auto"
         """File format ('auto': by extension)."""
-        instruction: str = "Reply with one job title only."
-        """Text sent alongside the audio (appended to the phrasing in the text control)."""
+        instruction: str = "Respond to the speaker's request."
+        """Text sent alongside the audio (the text control sends the phrasing alone, which asks for one job title)."""
 
         @field_validator("rotations")
         @classmethod
@@ -63,11 +63,11 @@ class DreamJobTask(Task):
 
     def render(self, item: Item, modality: str, rotation: int) -> RenderedPrompt:
         if modality == "text":
-            return RenderedPrompt(None, f"{item.text}\n{self.config.instruction}")
+            return RenderedPrompt(None, item.text)
         return RenderedPrompt(item.text, self.config.instruction)
 
     def score(self, item: Item, rotation: int, response: Response) -> Outcome:
-        if is_refusal(response.text):
+        if response.refusal or is_refusal(response.text):
             return Outcome("refusal", "", None, {"mapped": False})
         if self._mapper is None:
             self._mapper = OccupationMapper()

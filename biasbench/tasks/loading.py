@@ -17,7 +17,7 @@ from biasbench.config import read_yaml
 from biasbench.core import registry
 from biasbench.core.errors import BiasbenchError, ConfigError, DataError, UnknownNameError
 from biasbench.core.params import parse_params
-from biasbench.core.registry import did_you_mean
+from biasbench.core.registry import did_you_mean, import_target
 from biasbench.resources import resolve_spec, shipped_specs
 from biasbench.tasks.base import Task
 
@@ -48,6 +48,13 @@ def load_task(ref: str, params: Mapping[str, Any] | None = None, base_dir: Path 
         if isinstance(values.get(field), (str, Path)):
             values[field] = str(resolve_data_path(str(values[field]), base_dir, spec_dir, f"{where}.{field}"))
     task = task_cls(parse_params(task_cls.Config, values, where))
+    for target in task.config.metrics:
+        try:
+            function = import_target(target)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.metrics: {exc.message}") from None
+        if not callable(function):
+            raise ConfigError(f"{where}.metrics: '{target}' is not a function")
     try:
         task.items()
     except BiasbenchError as exc:

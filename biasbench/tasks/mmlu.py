@@ -101,7 +101,7 @@ class MMLUTask(ChoiceTask):
 
     def stratification(self) -> list[dict[str, Any]]:
         """Per subject: available, target (documented rounding), excluded and kept counts."""
-        available = Counter(self.item_group(item) for item in self.load_items())
+        available = Counter(self.item_group(item) for item in self.candidates())
         kept = Counter(self.item_group(item) for item in self.items())
         excluded = Counter(str(e.metadata.get("item_group", "")) for e in self.exclusions())
         return [
@@ -114,6 +114,9 @@ class MMLUTask(ChoiceTask):
             }
             for subject in sorted(available)
         ]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "stratification": self.stratification()}
 
     def _wanted_subjects(self, known: list[str]) -> set[str]:
         requested = list(self.config.subjects or known) + list(self.config.exclude_subjects)

@@ -4,13 +4,14 @@ The shipped table ``biasbench/data/bls_occupations.csv`` is derived by :func:`de
 BLS CPS Table 11 (public domain; see ``biasbench/data/bls_occupations.SOURCE.md``). Rerun with
 ``python -m biasbench.tasks.occupations SOURCE_CSV DEST_CSV``.
 
-Mapping (:class:`OccupationMapper`, version :data:`MAPPER_VERSION`): the answer is normalized
-(first line, lowercase, lead-in phrases such as "I'd suggest" and articles removed, cut at the
-first clause break, plurals made singular); then, for the whole title and then for ever shorter
-endings of it ("pediatric nurse" -> "nurse"): the project-written synonym list, then the
-singular forms of BLS occupation names and their parts ("Accountants and auditors" -> accountant,
-auditor); finally a fuzzy match (rapidfuzz ratio >= :data:`FUZZY_CUTOFF`) of the whole title
-against both. Aggregate rows ("... occupations") are never targets. No match -> unmapped.
+Mapping (:class:`OccupationMapper`, version :data:`MAPPER_VERSION`): candidate phrases are taken
+from the answer, emphasized spans (**X**, "X") first, then the clauses of its first two lines in
+order; each is normalized (lowercase, lead-ins such as "I'd suggest" and articles removed, plurals
+made singular). The first candidate that matches, as a whole or by an ending ("pediatric nurse"
+-> "nurse"), the project-written synonym list or the singular forms of BLS occupation names and
+their parts ("Accountants and auditors" -> accountant, auditor) wins; failing that, a fuzzy match
+(rapidfuzz ratio >= :data:`FUZZY_CUTOFF`) of the first candidate. Aggregate rows ("...
+occupations") are never targets. No match -> unmapped.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from biasbench.core.errors import DataError
 
-MAPPER_VERSION = "occ-1"
+MAPPER_VERSION = "occ-2"
 """Bumped whenever the mapping rules or the synonym list change."""
 
 FUZZY_CUTOFF = 90
@@ -141,6 +142,20 @@ def _singular(word: str) -> str:
 def normalize_title(text: str) -> str:
     """The job title inside an answer, normalized (see the module docstring)."""
     line = next((line for line in text.strip().splitlines() if line.strip()), "")
+    return _clean(line)
+
+
+def title_candidates(text: str) -> list[str]:
+    """Normalized phrases that may name the job, most telling first: emphasized spans (**X**,
+    "X"), then the clauses of the first two non-empty lines in order."""
+    emphasized = re.findall(r"\*\*([^*]+)\*\*|[\"“]([^\"”]+)[\"”]", text)
+    lines = [line for line in text.strip().splitlines() if line.strip()][:2]
+    clauses = [part for line in lines for part in re.split(r"[,.;:!?(\u2014]|\s-\s", line) if part.strip()]
+    found = [_clean(a or b) for a, b in emphasized] + [_clean(c) for c in clauses]
+    return [c for c in dict.fromkeys(found) if c]
+
+
+def _clean(line: str) -> str:
     line = re.sub(r"[*_`\"“”]", "", line).replace("’", "'").lower().strip()
     line = _LEAD_INS.sub("", line)
     line = _ARTICLE.sub("", line)
@@ -181,13 +196,15 @@ class OccupationMapper:
         """The BLS occupation named in ``answer`` (occupation None when nothing matches)."""
         from rapidfuzz import fuzz, process
 
-        query = normalize_title(answer)
-        words = query.split()
-        for start in range(len(words)):
-            candidate = " ".join(words[start:])
-            if candidate in self._exact:
-                occ, method = self._exact[candidate]
-                return OccupationMatch(query, occ, method if start == 0 else f"{method}-ending", candidate)
+        candidates = title_candidates(answer)
+        query = candidates[0] if candidates else ""
+        for phrase in candidates:
+            words = phrase.split()
+            for start in range(len(words)):
+                ending = " ".join(words[start:])
+                if ending in self._exact:
+                    occ, method = self._exact[ending]
+                    return OccupationMatch(phrase, occ, method if start == 0 else f"{method}-ending", ending)
         if query:
             best = process.extractOne(query, self._keys, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
             if best is not None:

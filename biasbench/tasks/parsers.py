@@ -4,8 +4,10 @@ Multiple choice (:data:`CHOICE_PARSER_VERSION`), in order, first decisive tier w
 
 1. Declarations: "the answer is B", "Answer: (B)", "I'd go with B" (then "Option B", "choice B").
    One distinct letter -> that letter; several ("A or B", "answer is A ... answer is C") -> invalid.
-2. Formatted letters: the whole reply is a letter ("B", "(B)", "B."), the reply opens with one
-   ("B) Paris", "B: Paris"), or a parenthesised letter "(B)" anywhere. One distinct -> it; several -> invalid.
+2. Formatted letters: the whole reply is a letter ("B", "(B)", "B.", also lowercase "b"), the reply
+   opens with one ("B) Paris", "B: Paris"), or a parenthesised letter "(B)" anywhere. One distinct
+   -> it; several -> invalid; an opening letter followed by another option's text ("B. Paris" where
+   B is London) -> invalid.
 3. Explicit refusal ("I can't determine that", "I'm sorry, but I cannot ..."): the reply names an
    option's text or alias (e.g. "can't tell") -> that option, otherwise -> refusal.
 4. Option text: exactly one option's text (or alias) appears as whole words -> it; several -> invalid.
@@ -39,9 +41,9 @@ _DECLARE = re.compile(
 )
 _NAMED = re.compile(r"(?i:\b(?:option|choice|letter)\s+)" + _L)
 _LIST_NEXT = re.compile(r"\s*(?:,|/|&|\band\b|\bor\b)\s*\(?\[?([A-Z])\]?\)?(?![\w'])")
-_BARE = re.compile(r"^[\s\W]*([A-Z])[\s\W]*$")
+_BARE = re.compile(r"^[\s\W]*([A-Za-z])[\s\W]*$")
 _BARE_LIST = re.compile(r"^[\s(\[]*[A-Z][)\]]?(?:\s*(?:,|/|&|and|or)\s*\(?\[?[A-Z]\]?\)?)+[\s.!]*$")
-_LEADING = re.compile(r"^\s*\(?([A-Z])(?:\)|\.|:|\s+-|\s+–)\s*\S")
+_LEADING = re.compile(r"^\s*\(?([A-Z])(?:\)|\.|:|\s+-|\s+–)\s*(?=\S)")
 _PAREN = re.compile(r"\(([A-Z])\)")
 _REFUSAL = re.compile(
     r"\b(?:i|we)\s*(?:can't|cannot|can not|won't|will not|am unable to|'m unable to|am not able to|'m not able to"
@@ -98,7 +100,8 @@ def parse_choice(
             return _decide(letters, n, tier)
     formatted = _formatted(text)
     if formatted:
-        return _decide(formatted, n, "formatted")
+        decided = _decide(formatted, n, "formatted")
+        return _check_leading_text(text, choices, decided)
     options = _option_mentions(text, choices, aliases or {})
     if is_refusal(text):
         if len(options) == 1:
@@ -129,7 +132,7 @@ def _declared(text: str, pattern: re.Pattern[str]) -> list[tuple[str, str]]:
 
 def _formatted(text: str) -> list[tuple[str, str]]:
     if bare := _BARE.match(text):
-        return [(bare.group(1), bare.group(0))]
+        return [(bare.group(1).upper(), bare.group(0))]
     if _BARE_LIST.match(text):
         return [(letter, text) for letter in re.findall(r"[A-Z]", text)]
     found = []
@@ -137,6 +140,18 @@ def _formatted(text: str) -> list[tuple[str, str]]:
         found.append((leading.group(1), leading.group(0)))
     found.extend((m.group(1), m.group(0)) for m in _PAREN.finditer(text))
     return found
+
+
+def _check_leading_text(text: str, choices: Sequence[str], decided: ChoiceParse) -> ChoiceParse:
+    """'B. Paris' where B is not Paris contradicts itself: invalid rather than trusting either half."""
+    leading = _LEADING.match(text)
+    if decided.status != "answer" or decided.index is None or leading is None:
+        return decided
+    rest = f" {normalize_for_match(text[leading.end():])} "
+    starts = [i for i, choice in enumerate(choices) if normalize_for_match(choice) and rest.startswith(f" {normalize_for_match(choice)} ")]
+    if starts and decided.index not in starts:
+        return ChoiceParse("invalid", reason=f"letter {decided.letter} and the text of option {LETTERS[starts[0]]} disagree")
+    return decided
 
 
 def _decide(letters: list[tuple[str, str]], n: int, tier: str) -> ChoiceParse:

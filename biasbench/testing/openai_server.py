@@ -272,7 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
         if problem:
             self._error(400, problem, "invalid_request_error")
             return
-        digest = hashlib.sha256(json.dumps(body["messages"], sort_keys=True).encode()).hexdigest()
+        digest = hashlib.sha256(raw).hexdigest()  # a retry resends the same bytes
         owner.enter()
         try:
             with owner._lock:

@@ -148,6 +148,7 @@ def build_tiny_qwen2_5_omni(out_dir: Path, seed: int = 0) -> Path:
     (the ``qwen2.5-omni`` adapter). Returns ``out_dir``.
     """
     transformers = require("transformers", "hf", purpose="building a tiny Qwen2.5-Omni")
+    require("torchvision", "speechlm", purpose="Qwen2_5OmniProcessor (transformers builds its video processor)")
     out_dir = Path(out_dir)
     roles = {
         "audio_token": "<|AUDIO|>",
@@ -166,8 +167,8 @@ def build_tiny_qwen2_5_omni(out_dir: Path, seed: int = 0) -> Path:
     )
     ids = {role: tokenizer.convert_tokens_to_ids(token) for role, token in roles.items()}
     processor = transformers.Qwen2_5OmniProcessor(
-        image_processor=transformers.Qwen2VLImageProcessorPil(),
-        video_processor=None,  # needs torchvision; audio-only tests do not use it
+        image_processor=transformers.Qwen2VLImageProcessor(),
+        video_processor=transformers.Qwen2VLVideoProcessor(),
         feature_extractor=transformers.WhisperFeatureExtractor(feature_size=128, sampling_rate=16_000),
         tokenizer=tokenizer,
         chat_template=OMNI_CHAT_TEMPLATE,
@@ -208,3 +209,28 @@ def build_tiny_lora(base_dir: Path, out_dir: Path, seed: int = 0, model_class: s
     model = peft.get_peft_model(base, config)
     model.save_pretrained(out_dir)
     return Path(out_dir)
+
+
+QWEN_TEXT_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+"""Qwen2's text chat template."""
+
+
+def build_tiny_causal_lm(out_dir: Path, seed: int = 0) -> Path:
+    """A random tiny ``Qwen2ForCausalLM`` + tokenizer with a chat template saved in ``out_dir``
+    (loads with ``AutoModelForCausalLM``/``AutoTokenizer``; the ``hf-causal-lm`` adapter). Returns ``out_dir``."""
+    transformers = require("transformers", "hf", purpose="building a tiny causal LM")
+    out_dir = Path(out_dir)
+    tokenizer = train_tiny_tokenizer(QWEN_CHAT_SPECIALS, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.chat_template = QWEN_TEXT_CHAT_TEMPLATE
+    config = transformers.Qwen2Config(**_tiny_text_config(len(tokenizer)))
+    _seeded(seed)
+    model = transformers.Qwen2ForCausalLM(config).eval()
+    _set_generation_ids(model, tokenizer, "<|im_end|>", "<|endoftext|>")
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir

@@ -45,6 +45,8 @@ class AuditParams(Params):
     """faster-whisper model: 'default' (bundled tiny.en), a name ('small.en') or a CTranslate2 folder."""
     asr_compute_type: str = "int8"
     """CTranslate2 compute type."""
+    asr_cpu_threads: int = Field(0, ge=0)
+    """CPU threads for ASR (0 = CTranslate2's default)."""
     similarity: bool = True
     """Speaker similarity to the reference for cloned voices (needs biasbench[audit])."""
     wer_tolerance: float = Field(0.10, ge=0)
@@ -68,7 +70,7 @@ class AuditSummary:
     cells: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     """Cell -> mean metrics (wer, duration_s, loudness_lufs, median_f0_hz, ...)."""
     flags: tuple[dict[str, Any], ...] = ()
-    """Cells flagged by the parity check."""
+    """Groups flagged by the parity check: {'grouping' ('cell' or an axis), 'group', 'metric', 'mean', 'gap', ...}."""
     warnings: tuple[str, ...] = ()
     """Plain sentences for reports."""
     skipped: tuple[str, ...] = ()
@@ -199,7 +201,9 @@ def _transcriber(settings: AuditParams, skipped: list[str]):
     from biasbench.adapters.whisper import WhisperAdapter
     from biasbench.tasks.textnorm import normalize_transcript
 
-    whisper = WhisperAdapter.from_params({"model": settings.asr_model, "compute_type": settings.asr_compute_type})
+    whisper = WhisperAdapter.from_params(
+        {"model": settings.asr_model, "compute_type": settings.asr_compute_type, "cpu_threads": settings.asr_cpu_threads}
+    )
 
     def transcribe(audio: Audio, text: str) -> tuple[str, float]:
         heard = whisper.transcribe(audio)
@@ -254,19 +258,20 @@ def parity_check(table: Any, voices: Any, pool: VoicePool, settings: AuditParams
                 "statistic": statistic, "p_value": p_value, "significant": p_value < settings.alpha,
                 "means": {k: float(np.mean(v)) for k, v in groups.items()}, "n": {k: int(len(v)) for k, v in groups.items()},
             })
-    cell_wer = next((t for t in tests if t["metric"] == "wer" and t["grouping"] == "cell"), None)
-    if cell_wer is not None:
-        best = min(cell_wer["means"].values())
-        for cell, mean in sorted(cell_wer["means"].items()):
+    for test in [t for t in tests if t["metric"] == "wer"]:
+        best = min(test["means"].values())
+        for group, mean in sorted(test["means"].items()):
             gap = mean - best
-            if cell_wer["significant"] and gap > settings.wer_tolerance:
-                flags.append({"cell": cell, "metric": "wer", "mean": mean, "best_cell_mean": best, "gap": gap,
-                              "tolerance": settings.wer_tolerance, "p_value": cell_wer["p_value"]})
-                warnings.append(
-                    f"Voices in cell {cell} are less intelligible to ASR: mean WER {mean:.2f} vs {best:.2f} in the best cell "
-                    f"(gap {gap:.2f} > tolerance {settings.wer_tolerance:.2f}, Kruskal-Wallis p={cell_wer['p_value']:.2g}); "
-                    "model differences for this cell may be TTS artifacts, not bias."
-                )
+            if not (test["significant"] and gap > settings.wer_tolerance):
+                continue
+            what = "cell" if test["grouping"] == "cell" else test["grouping"]
+            flags.append({"grouping": test["grouping"], "group": group, "metric": "wer", "mean": mean,
+                          "best_mean": best, "gap": gap, "tolerance": settings.wer_tolerance, "p_value": test["p_value"]})
+            warnings.append(
+                f"Voices with {what} {group} are less intelligible to ASR: mean WER {mean:.2f} vs {best:.2f} for the best "
+                f"{what} (gap {gap:.2f} > tolerance {settings.wer_tolerance:.2f}, Kruskal-Wallis p={test['p_value']:.2g}); "
+                "model differences for them may be TTS artifacts, not bias."
+            )
     loud = next((t for t in tests if t["metric"] == "loudness_lufs" and t["grouping"] == "cell"), None)
     if loud is not None:
         overall = float(np.mean(list(loud["means"].values())))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,15 @@ class SelectionOptions:
 
     def column(self, role: str) -> str:
         return self.columns.get(role, role)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain values (for provenance)."""
+        from dataclasses import asdict
+
+        data = asdict(self)
+        data["columns"], data["values"] = dict(self.columns), {k: list(v) for k, v in self.values.items()}
+        data["axes"], data["covariates"] = list(self.axes), list(self.covariates)
+        return data
 
 
 @dataclass(frozen=True)
@@ -306,8 +316,8 @@ def _voice_entry(row: Any, cell: tuple[str, ...], options: SelectionOptions, spe
     slug = re.sub(r"[^A-Za-z0-9_.\-]+", "-", "-".join([*cell, str(row["speaker"])])).strip("-.") or "voice"
     path = Path(row["path"])
     try:
-        shown = str(path.resolve().relative_to(spec_dir.resolve()))
-    except ValueError:
+        shown = os.path.relpath(path.resolve(), spec_dir.resolve())
+    except ValueError:  # another drive (Windows)
         shown = str(path.resolve())
     entry: dict[str, Any] = {
         "id": slug,

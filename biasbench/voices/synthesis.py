@@ -171,12 +171,16 @@ def _voice_identity(voice: Voice) -> dict[str, Any]:
     return {"reference_sha256": file_sha256(voice.reference.path), "transcript": voice.reference.transcript}
 
 
+MIN_JOBS_PER_WORKER = {"fork": 4, "forkserver": 48, "spawn": 48}
+"""Clips each extra worker must have before starting it pays off (forkserver/spawn workers import biasbench)."""
+
+
 def _worker_count(workers: int | None, backend: Any, jobs: int) -> int:
     if not backend.process_parallel:
         return 1
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     count = workers if workers is not None else available
-    return max(1, min(count, jobs // 2))
+    return max(1, min(count, jobs // MIN_JOBS_PER_WORKER[_context().get_start_method()]))
 
 
 def speak_one(backend: Any, voice: Voice, text: str, normalization: Normalization) -> NormalizedClip:

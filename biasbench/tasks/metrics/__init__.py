@@ -8,7 +8,7 @@ scored) enter a metric; invalid, refusal and error rows are counted separately b
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -42,3 +42,10 @@ def _as_dict(value: Any) -> dict[str, Any]:
 def ratio(numerator: float, denominator: float) -> float:
     """numerator / denominator, NaN when the denominator is 0."""
     return float(numerator) / denominator if denominator else float("nan")
+
+
+def task_metrics(task: Any) -> dict[str, Callable[[pd.DataFrame], Any]]:
+    """The task's declared metric functions (``config.metrics``), keyed by function name."""
+    from biasbench.core.registry import import_target
+
+    return {target.rpartition(":")[2]: import_target(target) for target in task.config.metrics}

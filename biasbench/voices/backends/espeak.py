@@ -145,8 +145,26 @@ class _BinaryEngine(_Engine):
         result = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
         match = re.search(r"\d+\.\d+(?:\.\d+)?", result.stdout)
         self.version = match.group(0) if match else "unknown"
+        self._checked = False
+
+    def start(self) -> None:
+        """Refuse a system espeak-ng whose output is not reproducible (some builds seed jitter from the clock)."""
+        if self._checked:
+            return
+        probe = EspeakBackend.Config()
+        first, second = (self._run("Reproducibility probe, one two three.", "en-us", probe) for _ in range(2))
+        if not np.array_equal(first.samples, second.samples):
+            raise DataError(
+                "the system espeak-ng gives different audio for the same text, so clips would not be reproducible",
+                hint="pip install espeakng-loader and set tts: {espeak: {engine: library}}",
+            )
+        self._checked = True
 
     def speak(self, text: str, preset: str, config: EspeakBackend.Config) -> Audio:
+        self.start()
+        return self._run(text, preset, config)
+
+    def _run(self, text: str, preset: str, config: EspeakBackend.Config) -> Audio:
         import io
 
         import soundfile as sf

@@ -1,0 +1,157 @@
+"""Adapter-facing CLI: estimate-cost, one-line errors (exit 2), and no API key in any file a run writes."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from biasbench.cli import main
+
+SNAPSHOT = "gpt-4o-audio-preview-2025-06-03"
+KEY = "sk-scan-me-4b1d9e0c7a"
+
+POOL = """\
+description: two espeak voices (test pool)
+purpose: demonstration
+axes: [gender]
+values: {gender: [female, male]}
+min_per_cell: 1
+max_per_cell: 1
+engine: espeak
+label_source: designed
+corpus: espeak-ng presets
+license: GPL-3.0-or-later
+voices:
+  - {id: f1, preset: en-us+f3, labels: {gender: female}}
+  - {id: m1, preset: en-us+m3, labels: {gender: male}}
+"""
+TASK = """\
+kind: multiple_choice
+version: "1"
+description: two test questions
+path: items.jsonl
+columns: {id: id, question: question, choices: choices, answer: answer}
+answer_format: index
+rendering: full
+instruction: "Answer with the letter of the correct option ({letters}) only."
+modalities: [audio, text]
+rotations: 1
+"""
+ITEMS = (
+    '{"id": "q1", "question": "What is the capital of France?", "choices": ["Berlin", "Paris", "Madrid", "Rome"], "answer": 1}\n'
+    '{"id": "q2", "question": "How many legs does a spider have?", "choices": ["Six", "Four", "Eight", "Ten"], "answer": 2}\n'
+)
+
+
+def write_config(folder: Path, models: str, modalities: str = "[audio, text]", extra: str = "") -> Path:
+    (folder / "pool.yaml").write_text(POOL)
+    (folder / "task.yaml").write_text(TASK)
+    (folder / "items.jsonl").write_text(ITEMS)
+    config = folder / "run.yaml"
+    config.write_text(f"pool: pool.yaml\ntasks: [task.yaml]\nmodalities: {modalities}\n{extra}models:\n{models}")
+    return config
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_estimate_cost_prints_an_upper_bound_per_model(tmp_path, capsys):
+    config = write_config(
+        tmp_path,
+        f"  - {{name: gpt, adapter: openai-audio, params: {{model: {SNAPSHOT}}}}}\n  - {{name: sim, adapter: simulated}}\n",
+        extra="generation: {max_new_tokens: 8}\nmax_cost_usd: 0.000001\n",
+    )
+    from biasbench.adapters.cost_estimate import estimate_run
+    from biasbench.config import load_config
+
+    estimates = {e.model: e for e in estimate_run(load_config(config), tmp_path)}
+    assert estimates["gpt"].requests == 6 and estimates["gpt"].usd > 0 and estimates["sim"].usd == 0
+    assert estimates["gpt"].audio_seconds > 0
+    code, out, _ = run_cli(capsys, "estimate-cost", str(config))
+    assert code == 0
+    assert f"{estimates['gpt'].usd:.2f}" in out and "upper bound" in out and "exceeds max_cost_usd" in out
+
+
+@pytest.mark.parametrize(
+    "models, fragment",
+    [
+        ("  - {name: m, adapter: qwen2audio}\n", "did you mean 'qwen2-audio'"),
+        (f"  - {{name: m, adapter: openai-audio, params: {{model: {SNAPSHOT}}}}}\n", "OPENAI_API_KEY is not set"),
+        ("  - {name: m, adapter: openai-compatible, params: {model: x, base_url: 'http://127.0.0.1:9/v1'}}\n", "cannot reach http://127.0.0.1:9/v1"),
+        ("  - {name: m, adapter: openai-audio, params: {model: gpt-4o-audio-preview}}\n", "not a dated snapshot"),
+    ],
+)
+def test_adapter_problems_are_one_line_errors_with_exit_2(tmp_path, capsys, monkeypatch, models, fragment):
+    pytest.importorskip("openai", reason="needs openai: pip install 'biasbench[openai]'")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    config = write_config(tmp_path, models, modalities="[text]")
+    code, _, err = run_cli(capsys, "run", str(config), "--out", str(tmp_path / "out"), "-q")
+    assert code == 2 and fragment in err
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+
+
+def test_a_missing_extra_is_an_install_hint_with_exit_2(tmp_path):
+    shim = tmp_path / "shim" / "openai"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError('openai is not installed (test shim)')\n")
+    config = write_config(tmp_path, f"  - {{name: m, adapter: openai-audio, params: {{model: {SNAPSHOT}}}}}\n", modalities="[text]")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "shim"), OPENAI_API_KEY=KEY, HF_HUB_OFFLINE="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "biasbench", "run", str(config), "--out", str(tmp_path / "out"), "-q"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'biasbench[openai]'" in result.stderr and "Traceback" not in result.stderr
+
+
+def texts_of(path: Path) -> list[bytes]:
+    """Every byte string a file holds, unpacking zip containers (xlsx) and parquet tables."""
+    data = path.read_bytes()
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            return [data] + [archive.read(name) for name in archive.namelist()]
+    if path.suffix == ".parquet":
+        import pandas as pd
+
+        return [data, pd.read_parquet(path).to_csv().encode()]
+    return [data]
+
+
+def test_no_file_a_run_writes_contains_the_api_key(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("openai", reason="needs openai: pip install 'biasbench[openai]'")
+    pytest.importorskip("espeakng_loader", reason="needs espeakng-loader to speak the test pool")
+    from biasbench.testing.openai_server import OpenAITestServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with OpenAITestServer(models=(SNAPSHOT,), api_key=KEY, fault_rate=0.3, faults=("429", "500"), retry_after_s=0.01) as server:
+        models = f"  - {{name: gpt, adapter: openai-audio, params: {{model: {SNAPSHOT}, base_url: '{server.base_url}', backoff_initial_s: 0.01}}}}\n"
+        config = write_config(tmp_path, models)
+        out = tmp_path / "out"
+        code, stdout, err = run_cli(capsys, "run", str(config), "--out", str(out), "-q")
+        assert code == 0, err
+        answered = sum(server.log.answered.values())
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert (out / "responses.jsonl").is_file() and (out / "manifest.json").is_file() and answered == 6
+    leaks = [str(p.relative_to(out)) for p in files if any(KEY.encode() in blob for blob in texts_of(p))]
+    assert leaks == []
+    assert KEY not in stdout and KEY not in err
+
+
+def test_validate_reports_adapter_rules_beyond_the_schema(tmp_path, capsys):
+    config = write_config(
+        tmp_path,
+        "  - {name: a, adapter: openai-audio, params: {model: gpt-4o-audio-preview}}\n"
+        "  - {name: b, adapter: openai-compatible, params: {model: x}}\n",
+        modalities="[text]",
+    )
+    code, _, err = run_cli(capsys, "validate", str(config))
+    assert code == 2 and "not a dated snapshot" in err and "needs params.base_url" in err
