@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -155,3 +154,18 @@ def test_validate_reports_adapter_rules_beyond_the_schema(tmp_path, capsys):
     )
     code, _, err = run_cli(capsys, "validate", str(config))
     assert code == 2 and "not a dated snapshot" in err and "needs params.base_url" in err
+
+
+def test_max_cost_usd_stops_the_run_cleanly_and_keeps_finished_rows(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("openai", reason="needs openai: pip install 'biasbench[openai]'")
+    pytest.importorskip("espeakng_loader", reason="needs espeakng-loader to speak the test pool")
+    from biasbench.testing.openai_server import OpenAITestServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with OpenAITestServer(models=(SNAPSHOT,), api_key=KEY) as server:
+        models = f"  - {{name: gpt, adapter: openai-audio, params: {{model: {SNAPSHOT}, base_url: '{server.base_url}'}}}}\n"
+        config = write_config(tmp_path, models, extra="max_cost_usd: 0.0005\nconcurrency: 1\nreport: false\n")
+        code, _, err = run_cli(capsys, "run", str(config), "--out", str(tmp_path / "out"), "-q")
+    lines = (tmp_path / "out" / "responses.jsonl").read_text().splitlines()
+    assert code == 3 and "max_cost_usd" in err
+    assert 1 <= len(lines) < 6  # finished rows kept, the rest not asked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -97,17 +98,12 @@ def test_refusals_are_flagged(server, clips, key_env):
     assert response.refusal and response.text
 
 
-def test_openai_compatible_sends_every_sampling_field_explicitly(server, clips):
+def test_openai_compatible_sends_every_sampling_field_explicitly(server, clips, monkeypatch):
+    monkeypatch.setenv("BB_TEST_KEY", KEY)
     adapter = OpenAICompatibleAdapter.from_params({"base_url": server.base_url, "model": "Qwen/Qwen2-Audio-7B-Instruct", "api_key_env": "BB_TEST_KEY"})
-    import os
-
-    os.environ["BB_TEST_KEY"] = KEY
-    try:
-        adapter.load()
-        before = len(server.log.requests)
-        assert adapter.generate([make_request("Which option?", clips[2])])[0].ok
-    finally:
-        del os.environ["BB_TEST_KEY"]
+    adapter.load()
+    before = len(server.log.requests)
+    assert adapter.generate([make_request("Which option?", clips[2])])[0].ok
     body = server.log.requests[before]
     assert body["max_tokens"] == 256 and body["temperature"] == 0.0 and body["top_p"] == 1.0 and body["seed"] == 0
     assert body["top_k"] == -1 and body["repetition_penalty"] == 1.0 and body["min_p"] == 0.0
@@ -225,3 +221,17 @@ def test_cost_estimate_is_an_upper_bound_from_word_counts():
     assert estimate.usd == pytest.approx(expected)
     adapter = OpenAIAudioAdapter.from_params({"model": SNAPSHOT})
     assert adapter.estimate_cost_usd([("one two three four five", "Answer A B C or D.")], 10) > 0
+
+
+def test_concurrency_limit_is_shared_per_api_key_across_adapters(clips, key_env):
+    with OpenAITestServer(models=(SNAPSHOT, "gpt-audio-2025-08-28"), api_key=KEY, latency_s=0.05) as server:
+        first = audio_adapter(server.base_url, concurrency_per_key=2)
+        second = OpenAIAudioAdapter.from_params({"base_url": server.base_url, "model": "gpt-audio-2025-08-28", "concurrency_per_key": 2})
+        second.load()
+
+        async def both():
+            requests = [make_request(f"q{i}", clips[0]) for i in range(6)]
+            return await asyncio.gather(*(a.agenerate(r) for r in requests for a in (first, second)))
+
+        responses = asyncio.run(both())
+    assert all(r.ok for r in responses) and server.log.max_in_flight == 2

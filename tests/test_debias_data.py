@@ -91,3 +91,18 @@ def test_spoken_dataset_from_lima_is_balanced_and_saved_with_16khz_audio(tmp_pat
     assert row["target"] and row["gender"] in ("female", "male") and row["accent"] and row["license"] == "CC BY-NC-SA"
     reused = build_spoken_dataset(source, pool, tmp_path / "lima", data=data, cache_root=tmp_path / "cache", echo=lambda _: None)
     assert reused == summary
+
+
+def test_a_datasets_source_loads_through_load_dataset(tmp_path):
+    pytest.importorskip("datasets", reason="datasets (biasbench[finetune]) is not installed")
+    folder = tmp_path / "alpaca_repo"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text(
+        '{"instruction": "Name a colour.", "input": "", "output": "Blue."}\n'
+        '{"instruction": "Count to three.", "input": "", "output": "One, two, three."}\n',
+        encoding="utf-8",
+    )
+    kept, excluded = read_alpaca(str(folder), dataset="hub", split="train")
+    assert [k.output for k in kept] == ["Blue.", "One, two, three."] and not excluded
+    with pytest.raises(DataError, match="cannot load instruction dataset"):
+        read_alpaca(str(tmp_path / "no-such-dataset"), dataset="hub")

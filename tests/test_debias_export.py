@@ -73,3 +73,19 @@ def test_export_uses_the_runs_cached_clips_and_writes_a_card(exported, run_dir):
 def test_export_of_a_folder_that_is_not_a_run_fails_cleanly(tmp_path, capsys):
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "not a biasbench run directory" in capsys.readouterr().err
+
+
+def test_the_card_carries_the_audit_summary_when_the_run_has_one(exported, run_dir):
+    import json
+
+    import pandas as pd
+
+    from biasbench.debias.export import dataset_card
+
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    rows = pd.DataFrame({"cell": ["female|en-us", "male|en-us"], "voice_id": ["f-us-2", "m-us-2"], "engine": ["espeak"] * 2,
+                         "gender": ["female", "male"], "accent": ["en-us"] * 2, "label_source": ["designed"] * 2,
+                         "voice_corpus": [""] * 2, "voice_license": ["GPL"] * 2, "split": ["eval"] * 2, "task": ["demo_mc"] * 2})
+    audit = pd.DataFrame({"cell": ["female|en-us", "male|en-us"], "asr_wer": [0.05, 0.31]})
+    card = dataset_card(load_pool("demo_espeak"), manifest, rows, audit)
+    assert "| female/en-us | 0.05 |" in card and "| male/en-us | 0.31 |" in card

@@ -109,3 +109,30 @@ def test_overlapping_train_and_eval_voices_are_refused(experiment, tmp_path):
     with pytest.raises(ConfigError, match="f-us-2"):
         run_debias(config, experiment, show_progress=False, echo=lambda _: None)
     assert not (tmp_path / "eval").exists()
+
+
+def test_an_adapter_without_lora_support_is_refused_in_one_line(experiment, tmp_path):
+    from biasbench.debias.experiment import eval_run_configs
+
+    config = load_run_config(experiment / "eval.yaml", model={"name": "api", "adapter": "openai-compatible", "params": {"model": "x"}})
+    with pytest.raises(ConfigError, match="cannot load a LoRA adapter"):
+        eval_run_configs(config, tmp_path)
+    explicit = load_run_config(
+        experiment / "eval.yaml",
+        finetuned_model={"name": "served", "adapter": "openai-compatible", "params": {"model": "debiased", "base_url": "http://localhost:8000/v1"}},
+    )
+    runs = eval_run_configs(explicit, tmp_path)
+    models = {m.name: m for m in runs["finetune"].models}
+    assert set(models) == {"base", "finetuned"} and models["finetuned"].params["model"] == "debiased"
+    assert [m.name for m in runs["prompt"].models] == ["base"] and runs["prompt"].voice_split == "eval"
+
+
+def test_the_debias_sheet_provider_rebuilds_the_sheet_from_the_experiment_folder(experiment):
+    from types import SimpleNamespace
+
+    from biasbench.debias.report import debias_sheet
+
+    sheet = debias_sheet(SimpleNamespace(run_dir=experiment / "eval" / "finetune"))
+    assert sheet is not None and sheet.name == "Debias" and set(sheet.table["kind"]) == {"gap", "capability"}
+    assert "f-us-1" in sheet.description
+    assert debias_sheet(SimpleNamespace(run_dir=experiment / "finetune")) is None

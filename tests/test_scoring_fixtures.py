@@ -239,4 +239,27 @@ def test_text_control_gap_by_hand():
     assert tc.loc[("gender", "male"), "text_value"] == pytest.approx(0.75) and tc.loc[("gender", "male"), "n_items"] == 4
     text = out["group_metrics"]
     text = text[(text.modality == "text") & (text.grouping == "overall") & (text.metric == "accuracy")].iloc[0]
-    assert text.value == pytest.approx(0.75) and text.n_voices == 1
+    assert text.value == pytest.approx(0.75) and text.n_voices == 1 and text.status == "ok"
+
+
+def test_task_scores_come_from_the_tasks_functions_per_group():
+    from biasbench.tasks.metrics.bbq import bbq_s_dis
+
+    # disambiguated rows, all answered with a target/non-target: s_DIS = 2 · biased/decided − 1
+    # female: 3 of 4 biased -> 0.5; male: 1 of 4 biased -> −0.5
+    rows = []
+    for voice, gender, biased in [("f1", "female", [1, 1, 1, 0]), ("m1", "male", [1, 0, 0, 0])]:
+        for i, b in enumerate(biased):
+            rows.append({"item_id": f"q{i}", "voice_id": voice, "gender": gender, "cell": gender, "outcome": "correct", "parsed": "A",
+                         "details": json.dumps({"condition": "disambig", "answer_role": "target", "biased": bool(b)})})
+    frame = result_frame(rows, model="m", task="bbq", target="A")
+    manifest = _manifest({"f1": "female", "m1": "male"})
+    manifest["tasks"] = [{"name": "bbq", "answer_type": "multiple_choice",
+                          "config": {"metrics": ["biasbench.tasks.metrics.bbq:bbq_s_dis", "no.such.module:f"]}}]
+    result = score_data(run_data(frame, manifest), ScoringOptions(n_boot=20, gee=False, n_perm=10))
+    gm = result.tables["group_metrics"]
+    s = gm[gm.metric == "bbq_s_dis"].set_index(["grouping", "group"])
+    assert s.loc[("gender", "female"), "value"] == pytest.approx(0.5) and s.loc[("gender", "male"), "value"] == pytest.approx(-0.5)
+    assert s.loc[("overall", "__all__"), "value"] == pytest.approx(bbq_s_dis(frame))
+    assert (s["status"] == "no_ci").all()
+    assert any("no.such.module" in w for w in result.warnings)

@@ -121,3 +121,15 @@ def test_wrong_rate_stereo_reference_is_converted_with_a_note(capsys, tmp_path):
     assert code == 0, err
     assert "note: voice 'a' reference clip: downmixed 2 channels to mono" in out
     assert "note: voice 'a' reference clip: resampled 48000 Hz -> 16000 Hz" in out
+
+
+def test_build_from_a_task_speaks_its_items(capsys, tmp_path):
+    pytest.importorskip("espeakng_loader", reason="needs espeak-ng (biasbench[tts])")
+    from biasbench.voices.build import texts_from_tasks
+
+    texts = texts_from_tasks(["demo_transcription"])
+    assert len(texts) == 12
+    code, out, err = _run(capsys, "voices", "build", "demo_espeak", "--task", "demo_transcription", "--split", "train",
+                          "--out", str(tmp_path / "b"), "--workers", "2")
+    assert code == 0, err
+    assert f"{6 * len(texts)} clips ({6 * len(texts)} synthesized, 0 cached)" in out

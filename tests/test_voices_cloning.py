@@ -4,7 +4,6 @@ speaking it), and the install hints of xtts / f5tts (their weights cannot be dow
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np

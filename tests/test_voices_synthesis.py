@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -69,12 +71,12 @@ def test_parallel_workers_produce_the_same_bytes(pool, first_build, tmp_path):
 def test_corrupt_cached_clip_is_resynthesized_not_trusted(pool, first_build):
     cache, result, _ = first_build
     key_clip = result.clips[(pool.voices[0].id, TEXTS[0])]
-    original = open(key_clip.path, "rb").read()
-    with open(key_clip.path, "wb") as handle:
-        handle.write(original[: len(original) // 2])  # truncated
+    clip_file = Path(key_clip.path)
+    original = clip_file.read_bytes()
+    clip_file.write_bytes(original[: len(original) // 2])  # truncated
     again = synthesize(pool.voices, TEXTS, cache, tts_params=LIB, workers=1)
     assert again.backend_calls == 1
-    assert open(key_clip.path, "rb").read() == original
+    assert clip_file.read_bytes() == original
 
 
 def test_key_depends_on_text_voice_params_and_fingerprint():
@@ -133,3 +135,10 @@ def test_unknown_engine_and_bad_params_are_config_errors(pool, tmp_path):
         synthesize([voice], TEXTS, AudioCache(tmp_path))
     with pytest.raises(ConfigError, match="speed"):
         synthesize(pool.voices[:1], TEXTS, AudioCache(tmp_path), tts_params={"espeak": {"speed": "fast"}})
+
+
+def test_texts_differing_only_in_whitespace_share_one_clip(pool, tmp_path):
+    voice = pool.voices[0]
+    result = synthesize([voice], ["Hello  there.", "Hello there. "], AudioCache(tmp_path), tts_params=LIB)
+    assert result.backend_calls == 1 and len(result.clips) == 2
+    assert result.clips[(voice.id, "Hello  there.")] == result.clips[(voice.id, "Hello there. ")]

@@ -107,6 +107,7 @@ class OpenAICompatibleAdapter(Adapter):
         self._openai: Any = None
         self._api_key: str | None = None
         self._async_client: Any = None
+        self._tenacity: Any = None
 
     def check_config(self) -> None:
         """Adapter-specific rules beyond the schema (raise ConfigError)."""
@@ -130,7 +131,7 @@ class OpenAICompatibleAdapter(Adapter):
         if self._openai is not None:
             return
         self._openai = require("openai", "openai", purpose=f"the {self.name} adapter")
-        require("tenacity", "openai", purpose="retrying API requests")
+        self._tenacity = require("tenacity", "openai", purpose="retrying API requests")
         key = os.environ.get(self.config.api_key_env)
         if not key and self.config.require_api_key:
             raise AdapterError(
@@ -243,7 +244,7 @@ class OpenAICompatibleAdapter(Adapter):
         return [future.result() for future in futures]
 
     async def _agenerate(self, request: Request) -> Response:
-        tenacity = require("tenacity", "openai", purpose="retrying API requests")
+        tenacity = self._tenacity
         start = time.perf_counter()
         try:
             body = self.request_body(request)

@@ -39,10 +39,20 @@ class DebiasOutcome:
 def eval_run_configs(config: DebiasRunConfig, adapter_path: Path) -> dict[str, RunConfig]:
     """The runs of the experiment: base + finetuned, and base with the mitigation prompt."""
     base = ModelRef(name=BASE, adapter=config.model.adapter, params=dict(config.model.params), generation=config.model.generation)
-    tuned = ModelRef(
-        name=FINETUNED, adapter=config.model.adapter, params={**config.model.params, "lora_path": str(adapter_path)},
-        generation=config.model.generation,
-    )
+    if config.finetuned_model is not None:
+        tuned = config.finetuned_model.model_copy(update={"name": FINETUNED})
+    else:
+        from biasbench.core import registry
+
+        if "lora_path" not in registry.adapters.get(config.model.adapter).Config.model_fields:
+            raise ConfigError(
+                f"adapter '{config.model.adapter}' cannot load a LoRA adapter (no lora_path parameter)",
+                hint="use adapter qwen2-audio, or set finetuned_model (a vLLM LoRA module or a merged folder)",
+            )
+        tuned = ModelRef(
+            name=FINETUNED, adapter=config.model.adapter, params={**config.model.params, "lora_path": str(adapter_path)},
+            generation=config.model.generation,
+        )
     common = dict(
         pool=config.pool, voice_split="eval", tasks=config.tasks, modalities=config.modalities, seed=config.seed,
         generation=config.generation, batch_size=config.batch_size, cache_dir=config.cache_dir, tts=config.tts,

@@ -98,9 +98,11 @@ def _config_dir(manifest: dict[str, Any]) -> Path | None:
 
 
 def _audit_table(run_dir: Path) -> pd.DataFrame | None:
-    """The voice audit's per-cell table when the run has one (audit/*cell*.csv)."""
-    found = sorted((run_dir / "audit").glob("*cell*.csv")) if (run_dir / "audit").is_dir() else []
-    return pd.read_csv(found[0]) if found else None
+    """The voice audit's per-cell table when the run has one."""
+    from biasbench.voices.audit import FILES
+
+    path = run_dir / "audit" / FILES["cells"]
+    return pd.read_csv(path) if path.is_file() else None
 
 
 def _markdown(frame: pd.DataFrame) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,11 @@ import pandas as pd
 from biasbench.reports.sheet import Sheet
 
 GAPS_TABLE, CAPABILITY_TABLE = "before_after_gaps", "capability"
+EXPERIMENT_FILE = "experiment.json"
+SHEET_NAME = "Debias"
 
 
-def debias_sheet(gaps: pd.DataFrame, capability: pd.DataFrame, training: dict[str, Any]) -> Sheet:
+def build_debias_sheet(gaps: pd.DataFrame, capability: pd.DataFrame, training: dict[str, Any]) -> Sheet:
     """One table: gap rows (per grouping) then capability rows (overall metric), with CIs."""
     gap_rows = gaps.assign(kind="gap", before=gaps["gap_before"], after=gaps["gap_after"],
                            before_ci_low=gaps["gap_before_ci_low"], before_ci_high=gaps["gap_before_ci_high"],
@@ -24,7 +27,7 @@ def debias_sheet(gaps: pd.DataFrame, capability: pd.DataFrame, training: dict[st
     table = pd.concat([gap_rows.reindex(columns=columns), cap_rows.reindex(columns=columns)], ignore_index=True)
     voices = ", ".join(training.get("train_voices", []))
     return Sheet(
-        name="Debias",
+        name=SHEET_NAME,
         table=table,
         description=(
             "Before/after on held-out eval voices: 'gap' rows give the largest-minus-smallest group difference of the "
@@ -47,12 +50,28 @@ def write_debias_outputs(
     from biasbench.reports.run_report import write_run_report
     from biasbench.scoring.tables import write_table
 
+    from biasbench.reports.extra import sheet_providers
+
     folder = output / "debias"
     write_table(folder, GAPS_TABLE, gaps)
     write_table(folder, CAPABILITY_TABLE, capability)
+    info = {"train_voices": training.get("train_voices", []), "base_model": training.get("base_model"), "config": config.model_dump(mode="json")}
+    (folder / EXPERIMENT_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
     plots = write_plots(output / "plots", gaps, capability)
-    paths = write_run_report(run_dir, extra_sheets=[debias_sheet(gaps, capability, training)], plots=config.report_plots)
+    registered = SHEET_NAME in sheet_providers.names()  # an entry point already adds the sheet
+    extra = [] if registered else [build_debias_sheet(gaps, capability, training)]
+    paths = write_run_report(run_dir, extra_sheets=extra, plots=config.report_plots)
     return paths.workbook, plots
+
+
+def debias_sheet(run: Any) -> Sheet | None:
+    """Report-sheet provider (entry point ``biasbench.report_sheets``: ``Debias``): the Debias sheet of a
+    `debias run` experiment's finetune run, so `biasbench report DIR` keeps it; None for other runs."""
+    folder = Path(run.run_dir).parent / "debias"
+    if not (folder / f"{GAPS_TABLE}.parquet").is_file():
+        return None
+    info = json.loads((folder / EXPERIMENT_FILE).read_text(encoding="utf-8")) if (folder / EXPERIMENT_FILE).is_file() else {}
+    return build_debias_sheet(pd.read_parquet(folder / f"{GAPS_TABLE}.parquet"), pd.read_parquet(folder / f"{CAPABILITY_TABLE}.parquet"), info)
 
 
 def write_plots(folder: Path, gaps: pd.DataFrame, capability: pd.DataFrame) -> tuple[Path, ...]:

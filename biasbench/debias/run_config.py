@@ -24,29 +24,40 @@ class DebiasRunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = "debias-eval"
+    """Label of the experiment (run names derive from it)."""
     pool: str
     """The pool whose *eval* split speaks (its voices must be disjoint from the training voices)."""
     tasks: list[TaskRef]
+    """The same tasks for every model (include an MMLU subset for the capability figure)."""
     modalities: list[Literal["audio", "text"]] = ["audio", "text"]
     """'text' adds the text-only control (capability without audio)."""
     model: ModelRef
     """The base model; the finetuned model is the same plus ``params.lora_path``."""
+    finetuned_model: ModelRef | None = None
+    """The finetuned model as its own entry (e.g. ``openai-compatible`` naming the LoRA module a vLLM server
+    serves, or ``qwen2-audio`` on a merged folder); default: ``model`` plus ``params.lora_path``."""
     finetune: str
     """Output folder of `biasbench debias train` (holds training.json and adapter/)."""
     mitigation_prompt: str | None = MITIGATION_PROMPT
     """System instruction of the prompt baseline (None skips the baseline)."""
     output: str = "results/debias/eval"
+    """Experiment folder (relative to the working directory)."""
     seed: int = 0
+    """Run seed (option order, bootstrap)."""
     n_boot: int = Field(1000, ge=0)
     """Bootstrap replicates for the CIs (two-way cluster bootstrap over items and voices)."""
     generation: GenerationConfig = GenerationConfig()
+    """Decoding (greedy by default), identical for every model."""
     batch_size: int = Field(8, ge=1)
     """Requests per call for batching adapters."""
     report_plots: bool = True
     """Also draw the standard per-run plots of the finetune run's report (the before/after plots are always drawn)."""
     cache_dir: str | None = None
+    """Audio cache shared by the runs (default: each run directory)."""
     tts: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per-backend TTS parameter overrides."""
     tts_workers: int | None = Field(None, ge=1)
+    """Parallel synthesis workers."""
 
     @field_validator("tasks", mode="before")
     @classmethod

@@ -65,8 +65,11 @@ class LoraConfig(_Strict):
     """peft LoRA on the language model."""
 
     r: int = Field(16, ge=1)
+    """LoRA rank."""
     alpha: int = Field(32, ge=1)
+    """LoRA scaling numerator (scale = alpha / r)."""
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    """Dropout on the LoRA branch."""
     target_modules: str = LANGUAGE_MODEL_LORA_TARGETS
     """Regex over module names (full match)."""
 
@@ -75,6 +78,7 @@ class Stage(_Strict):
     """One training stage: which parameters learn, on which datasets in which order."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    """Stage label (logged with every step)."""
     train: Literal["lora", "encoder_projector"] = "lora"
     """'lora': LoRA on the LLM (audio encoder and projector frozen);
     'encoder_projector': audio encoder + projector (LLM and LoRA frozen)."""
@@ -85,6 +89,7 @@ class Stage(_Strict):
     max_steps: int | None = Field(None, ge=1)
     """Optimizer steps at most in this stage."""
     learning_rate: float = Field(2e-4, gt=0)
+    """Peak learning rate (linear warm-up, then linear decay to 0 within the stage)."""
 
 
 class TrainingConfig(_Strict):
@@ -95,8 +100,11 @@ class TrainingConfig(_Strict):
     grad_accum: int = Field(4, ge=1)
     """Micro-batches per optimizer step."""
     weight_decay: float = Field(0.0, ge=0.0)
+    """AdamW weight decay."""
     warmup_steps: int = Field(0, ge=0)
+    """Linear warm-up steps at the start of each stage."""
     max_grad_norm: float = Field(1.0, gt=0)
+    """Gradient clipping threshold."""
     consistency_weight: float = Field(0.0, ge=0.0)
     """Weight of the counterfactual voice consistency loss (0 = off)."""
     dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
@@ -106,21 +114,27 @@ class TrainingConfig(_Strict):
     save_every: int = Field(100, ge=1)
     """Checkpoint every N optimizer steps (and at the end)."""
     keep_checkpoints: int = Field(2, ge=1)
+    """Most recent checkpoints kept on disk."""
     log_every: int = Field(1, ge=1)
+    """TensorBoard scalars every N steps (train_log.jsonl gets every step)."""
     gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass (less memory, about 30% slower)."""
     verify_frozen: bool = True
     """Hash every frozen weight (base LLM, audio encoder, projector) before and after training and
     record any change in training.json (a guard against training the wrong parameters)."""
     seed: int = 0
+    """Seed of data sampling, voice order, batch order and initialisation."""
 
 
 class DebiasTrainConfig(_Strict):
     """Everything `biasbench debias train` does."""
 
     name: str = "debias"
+    """Label of this finetune."""
     base_model: str
     """Qwen2-Audio weights: a local folder or a hub id (e.g. Qwen/Qwen2-Audio-7B-Instruct)."""
     revision: str | None = None
+    """Hub commit or tag of ``base_model`` (pin it for published numbers)."""
     pool: str
     """Voice pool; only its *train* split speaks the training data."""
     tts: dict[str, dict] = Field(default_factory=dict)
@@ -128,11 +142,17 @@ class DebiasTrainConfig(_Strict):
     cache_dir: str | None = None
     """Audio cache root (default: <output>/audio-cache)."""
     output: str = "results/debias/run"
+    """Training folder (relative to the working directory)."""
     datasets: list[DataSource]
+    """Instruction datasets, by name (stages order them into a curriculum)."""
     data: DataConfig = DataConfig()
+    """Spoken rendering."""
     lora: LoraConfig = LoraConfig()
+    """LoRA shape."""
     stages: list[Stage]
+    """Training stages, in order."""
     training: TrainingConfig = TrainingConfig()
+    """Optimisation."""
 
     @model_validator(mode="after")
     def _check_curriculum(self) -> "DebiasTrainConfig":

@@ -87,7 +87,7 @@ def train(
         summaries = prepare_data(config, base_dir, echo)
         datasets = {name: load_spoken_dataset(summary) for name, summary in summaries.items()}
         steps = plan_steps(config, {name: ds["instruction_id"] for name, ds in datasets.items()})
-        plan_key = stable_hash(config.model_dump(mode="json"), {n: s.fingerprint for n, s in summaries.items()})
+        plan_key = stable_hash(_plan_identity(config), {n: s.fingerprint for n, s in summaries.items()})
         precision = resolve_precision(config.training)
         torch.manual_seed(config.training.seed)
         processor, base = load_base(config, precision)
@@ -154,6 +154,17 @@ def _changed(before: dict[str, str] | None, model: Any) -> tuple[str, ...] | Non
         return None
     after = frozen_digests(model)
     return tuple(sorted(name for name, digest in before.items() if after.get(name) != digest))
+
+
+RUNTIME_FIELDS = ("device", "dtype", "save_every", "keep_checkpoints", "log_every", "verify_frozen")
+"""Training settings that may change between invocations without invalidating checkpoints."""
+
+
+def _plan_identity(config: DebiasTrainConfig) -> dict[str, Any]:
+    """What checkpoints depend on: the config minus output locations and runtime-only settings."""
+    identity = config.model_dump(mode="json", exclude={"output", "cache_dir"})
+    identity["training"] = {k: v for k, v in identity["training"].items() if k not in RUNTIME_FIELDS}
+    return identity
 
 
 class _StepRunner:

@@ -136,6 +136,7 @@ def by_row_groups(
     weights: BootstrapWeights | None,
     grouping: str,
     groups: Sequence[str],
+    resample_voices: bool = True,
 ) -> GroupEstimates:
     """Estimates for groups made of rows (item stratum, option rotation).
 
@@ -152,7 +153,7 @@ def by_row_groups(
             voice_weights = None
         else:
             reps = _replicate_sums(weights.items[used_items], cube.sums.reshape(len(used_items), -1)).reshape(-1, cube.sums.shape[1], n_voices)
-            voice_weights = weights.voices
+            voice_weights = weights.voices if resample_voices else None
         estimates.append(by_voice_groups(cube, reps, voice_weights, grouping, np.ones((n_voices, 1)), ("",)))
     return GroupEstimates(
         grouping,
@@ -164,7 +165,7 @@ def by_row_groups(
         np.concatenate([e.den_reps for e in estimates], axis=2),
         np.concatenate([e.n_items for e in estimates], axis=1),
         np.concatenate([e.n_voices for e in estimates], axis=1),
-        weights is not None,
+        weights is not None and resample_voices,
     )
 
 

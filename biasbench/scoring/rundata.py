@@ -39,11 +39,11 @@ class RunData:
     """task name -> 'multiple_choice', 'open_ended' or 'transcription'."""
     calibration_models: tuple[str, ...] = ()
     """Models run by a calibration adapter (planted behaviour)."""
-    task_kinds: Mapping[str, str] = field(default_factory=dict)
-    """task name -> task kind (registry name of its loader)."""
+    task_metrics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """task name -> its task-specific metric functions as 'module:function' (manifest tasks[].config.metrics)."""
 
     def __post_init__(self) -> None:
-        for name in ("pool_voices", "answer_types", "task_kinds"):
+        for name in ("pool_voices", "answer_types", "task_metrics"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
 
@@ -82,7 +82,7 @@ def run_data(frame: pd.DataFrame, manifest: Mapping[str, Any]) -> RunData:
     if used:
         voices = {v: labels for v, labels in voices.items() if v in used}
     answer_types = {str(t.get("name")): str(t.get("answer_type", "multiple_choice")) for t in manifest.get("tasks") or []}
-    kinds = {str(t.get("name")): str(t.get("kind", "")) for t in manifest.get("tasks") or []}
+    metrics = {str(t.get("name")): tuple(str(m) for m in (t.get("config") or {}).get("metrics") or ()) for t in manifest.get("tasks") or []}
     calibration = tuple(
         sorted(str(m.get("name")) for m in manifest.get("models") or [] if (m.get("capabilities") or {}).get("calibration"))
     )
@@ -90,7 +90,7 @@ def run_data(frame: pd.DataFrame, manifest: Mapping[str, Any]) -> RunData:
         seed = int(manifest.get("seed", 0))
     except (TypeError, ValueError):
         raise DataError(f"manifest seed '{manifest.get('seed')}' is not an integer") from None
-    return RunData(frame, axes, seed, str(pool.get("purpose", "research")), voices, answer_types, calibration, kinds)
+    return RunData(frame, axes, seed, str(pool.get("purpose", "research")), voices, answer_types, calibration, metrics)
 
 
 def _voice_ids(value: Any) -> set[str]:

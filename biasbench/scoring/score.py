@@ -135,7 +135,7 @@ def score_data(data: RunData, options: ScoringOptions = ScoringOptions(), analys
             if "position_bias" in run:
                 out.records["position_bias"].extend(controls.position_records(se))
             if "task_scores" in run:
-                out.records["group_metrics"].extend(task_scores.task_score_records(se, tf, data.task_kinds.get(tf.task, ""), out.warn))
+                out.records["group_metrics"].extend(task_scores.task_score_records(se, data.task_metrics.get(tf.task, ()), out.warn))
         if "text_control" in run:
             out.records["text_control"].extend(controls.text_control_records(slices, tf))
     tables = {name: to_frame(TABLES[name], records) for name, records in out.records.items()}

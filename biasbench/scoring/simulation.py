@@ -119,7 +119,8 @@ _DEFAULTS = {column: "" for column in RESULT_COLUMNS} | {
 
 
 def _frame(records: dict[str, object], n: int) -> pd.DataFrame:
-    return pd.DataFrame({column: records.get(column, [_DEFAULTS[column]] * n) for column in RESULT_COLUMNS})
+    return pd.DataFrame({column: records.get(column, np.full(n, _DEFAULTS[column], dtype=object if isinstance(_DEFAULTS[column], str) else None))
+                         for column in RESULT_COLUMNS})
 
 
 def result_frame(rows: list[dict[str, object]], **defaults: object) -> pd.DataFrame:
@@ -158,16 +159,18 @@ def _rows(design: PlantedDesign, voices, correct: np.ndarray, invalid: np.ndarra
     answer = np.where(correct, target[:, None], wrong).ravel()
     letters = np.array(list(LETTERS[: design.n_choices]))
     parsed = np.where(outcome == "invalid", "", letters[answer])
+    n = n_i * n_v
+    ids = np.array([v for v, _ in voices], dtype=object)
+    cells = np.array(["|".join(labels[a] for a in design.axes) for _, labels in voices], dtype=object)
     records: dict[str, object] = {
-        "run_id": ["sim"] * (n_i * n_v), "model": ["sim"] * (n_i * n_v), "adapter": ["simulated"] * (n_i * n_v),
-        "task": ["sim"] * (n_i * n_v), "item_id": item_ids,
-        "voice_id": [voices[v][0] for v in voice_idx], "modality": ["audio"] * (n_i * n_v),
-        "cell": ["|".join(voices[v][1][a] for a in design.axes) for v in voice_idx],
-        "parsed": parsed, "target": np.repeat(letters[target], n_v), "outcome": outcome,
+        "run_id": np.full(n, "sim", dtype=object), "model": np.full(n, "sim", dtype=object),
+        "adapter": np.full(n, "simulated", dtype=object), "task": np.full(n, "sim", dtype=object),
+        "item_id": item_ids, "voice_id": ids[voice_idx], "modality": np.full(n, "audio", dtype=object),
+        "cell": cells[voice_idx], "parsed": parsed, "target": np.repeat(letters[target], n_v), "outcome": outcome,
         "score": np.where(outcome == "invalid", np.nan, (outcome == "correct").astype(float)),
     }
     for axis in ("gender", "race", "accent", "age_band"):
-        records[axis] = [voices[v][1].get(axis, "") for v in voice_idx]
+        records[axis] = np.array([labels.get(axis, "") for _, labels in voices], dtype=object)[voice_idx]
     return _frame(records, n_i * n_v)
 
 

@@ -109,12 +109,13 @@ def slice_estimates(
     if tf.weights is not None:
         weights = BootstrapWeights(tf.weights.items, tf.weights.voices[:, used], tf.weights.single_voice_cells)
     per_voice = voice_replicates(cube, weights)
-    voice_w = None if weights is None else weights.voices
+    audio = modality == "audio"
+    voice_w = None if weights is None or not audio else weights.voices  # the text control has no voices to resample
     voice_ids = [tf.voices[c] for c in used]
     groupings: dict[str, GroupEstimates] = {}
     membership, groups = membership_matrix([OVERALL_GROUP] * len(voice_ids))
     groupings["overall"] = by_voice_groups(cube, per_voice, voice_w, "overall", membership, groups)
-    if modality == "audio":
+    if audio:
         for grouping in (*axes, *(["cell"] if len(axes) > 1 else [])):
             labels = [tf.voice_labels[v][grouping] for v in voice_ids]
             membership, groups = membership_matrix(labels, declared.get(grouping, ()))
@@ -132,7 +133,7 @@ def slice_estimates(
             take = order[bounds[code]:bounds[code + 1]]
             parts[str(label)] = (item_codes[take], voice_local[take], [RowMetric(m.name, m.x[take], m.d[take]) for m in metrics])
         names = sorted(parts, key=_natural)
-        groupings[feature] = by_row_groups([parts[n] for n in names], len(used), weights, feature, names)
+        groupings[feature] = by_row_groups([parts[n] for n in names], len(used), weights, feature, names, audio)
     return SliceEstimates(model, tf.task, modality, metrics[0].name, metrics, rows, groupings, used)
 
 

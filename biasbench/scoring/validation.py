@@ -110,15 +110,16 @@ def _experiment(rows: pd.DataFrame, design: PlantedDesign, n_boot: int, n_perm: 
 
 
 def _naive_interval(x: np.ndarray, d: np.ndarray, labels: np.ndarray, first: str, second: str, n_boot: int, seed: int) -> tuple[float, float]:
-    """Percentile CI of the gap when rows are resampled as if independent."""
+    """Percentile CI of the gap when rows are resampled as if independent.
+
+    Resampling N rows with replacement only changes how many rows of each kind (group × correct ×
+    answered) are drawn, so the replicate counts are drawn from that multinomial directly.
+    """
     rng = np.random.default_rng(seed_from(seed, "naive"))
-    n = len(x)
-    draws = rng.integers(0, n, size=(n_boot, n))
-    counts = np.bincount((draws + (np.arange(n_boot) * n)[:, None]).ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
-    a, b = (labels == first).astype(float), (labels == second).astype(float)
-    sums = counts @ np.stack([x * a, d * a, x * b, d * b], axis=1)
+    kinds = np.select([labels == first, labels == second], [0, 1], 2) * 4 + x.astype(int) * 2 + d.astype(int)
+    counts = rng.multinomial(len(x), np.bincount(kinds, minlength=12) / len(x), size=n_boot)
     with np.errstate(all="ignore"):
-        gaps = sums[:, 0] / sums[:, 1] - sums[:, 2] / sums[:, 3]
+        gaps = counts[:, 3] / (counts[:, 1] + counts[:, 3]) - counts[:, 7] / (counts[:, 5] + counts[:, 7])
     low, high = percentile_interval(gaps)
     return float(low), float(high)
 

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from biasbench.core.errors import ConfigError, DataError
 from biasbench.core.messages import AudioPart
-from biasbench.core.voice import Voice, VoicePool
+from biasbench.core.voice import VoicePool
 from biasbench.voices.cache import AudioCache
 from biasbench.voices.spec import load_pool, pool_from_json
 from biasbench.voices.synthesis import SynthesisResult, synthesize
@@ -131,16 +131,22 @@ def _build_target(folder: Path) -> AuditTarget:
 
 
 def _run_target(folder: Path, workers: int | None) -> AuditTarget:
+    """The clips a run used: its plan's spoken texts in its voices, from its cache (0 calls when complete)."""
+    from biasbench.config import parse_config
+    from biasbench.runner.plan import load_plan
+
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        config = manifest["config"]
-        pool = pool_from_json(manifest["pool"])
+        recorded = pool_from_json(manifest["pool"])
+        config = parse_config(manifest["config"], str(folder / "manifest.json"))
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"run directory {folder}: manifest.json is unreadable ({type(exc).__name__}: {exc})") from None
-    split = config.get("voice_split", "all")
-    voices: Sequence[Voice] = pool.voices if split == "all" else pool.split(split)
-    base = Path(manifest.get("config_dir") or ".")
-    texts = texts_from_tasks(config.get("tasks") or [], base_dir=base)
-    cache = AudioCache(Path(config["cache_dir"]) if config.get("cache_dir") else folder)
-    result = synthesize(voices, texts, cache, tts_params=config.get("tts") or {}, workers=workers, seed=config.get("seed", 0))
-    return AuditTarget(pool, result.clips, folder / "audit", result.backend_calls)
+    config_path = Path(manifest.get("config_path") or "")
+    plan = load_plan(config, config_path.parent if config_path.name else Path("."))
+    rows = [row for row in plan.rows if row.modality == "audio" and row.voice is not None and row.spoken_text]
+    voice_ids = {row.voice.id for row in rows}
+    voices = [voice for voice in plan.voices if voice.id in voice_ids]
+    texts = list(dict.fromkeys(row.spoken_text for row in rows))
+    cache = AudioCache(Path(config.cache_dir) if config.cache_dir else folder)
+    result = synthesize(voices, texts, cache, tts_params=config.tts, workers=workers, seed=config.seed)
+    return AuditTarget(recorded, result.clips, folder / "audit", result.backend_calls)

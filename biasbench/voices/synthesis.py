@@ -87,39 +87,49 @@ def _synthesize(
 ) -> SynthesisResult:
     clips: dict[tuple[str, str], AudioPart] = {}
     pending: dict[str, list[_Job]] = defaultdict(list)
+    twins: dict[str, list[tuple[str, str]]] = {}  # key -> more (voice, text) pairs sharing the clip (whitespace variants)
+    fingerprints = {engine: backend.fingerprint() for engine, backend in backends.items()}
+    normalization_json = normalization.to_json()
     for voice in voices:
-        backend = backends[voice.engine]
         identity = _voice_identity(voice)
         for text in texts:
             key = audio_key(
-                backend.fingerprint(), voice.id, text, normalization.sample_rate, voice.tts_params,
-                voice=identity, normalization=normalization.to_json(),
+                fingerprints[voice.engine], voice.id, text, normalization.sample_rate, voice.tts_params,
+                voice=identity, normalization=normalization_json,
             )
             part = cache.get(key)
-            if part is None:
-                pending[voice.engine].append(_Job(voice, text, key))
-            else:
+            if part is not None:
                 clips[(voice.id, text)] = part
-    cached, total = len(clips), len(voices) * len(texts)
+            elif key in twins:
+                twins[key].append((voice.id, text))
+            else:
+                pending[voice.engine].append(_Job(voice, text, key))
+                twins[key] = []
+    total = len(voices) * len(texts)
+    cached = len(clips)
     counter = _Counter(cached, total, progress)
     notes: list[str] = []
     limited: Counter[str] = Counter()
+    calls = 0
     for engine, jobs in pending.items():
         backend = backends[engine]
         count = _worker_count(workers, backend, len(jobs))
         produced = _run_parallel(engine, backend, jobs, count, normalization) if count > 1 else _run_serial(backend, jobs, normalization)
         for job, clip, job_notes in produced:
-            clips[(job.voice.id, job.text)] = cache.put(job.key, clip.audio)
+            part = cache.put(job.key, clip.audio)
+            calls += 1
+            for pair in [(job.voice.id, job.text), *twins[job.key]]:
+                clips[pair] = part
+                counter.step()
             limited[job.voice.id] += clip.peak_limited
             notes.extend(note for note in job_notes if note not in notes)
-            counter.step()
     notes.extend(
         f"voice '{voice_id}': {n} clip(s) peak-limited below the {normalization.target_lufs} LUFS target"
         for voice_id, n in sorted(limited.items()) if n
     )
     return SynthesisResult(
         clips=clips,
-        backend_calls=total - cached,
+        backend_calls=calls,
         cached=cached,
         notes=tuple(notes),
         backends={name: backend.describe() for name, backend in backends.items()},

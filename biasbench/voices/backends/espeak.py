@@ -18,6 +18,7 @@ import json
 import shutil
 import subprocess
 import sys
+import weakref
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -203,6 +204,7 @@ class _LibraryEngine(_Engine):
             [sys.executable, str(script), self.library_path, str(self.data_path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
+        weakref.finalize(self, _stop_server, self._server)  # no stray server when the engine is dropped
         hello = self._read_header()
         self._rate = int(hello["rate"])
 
@@ -246,15 +248,23 @@ class _LibraryEngine(_Engine):
     def close(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            if server.stdin is not None:
-                server.stdin.close()
-            try:
-                server.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-            if server.stdout is not None:
-                server.stdout.close()
+            _stop_server(server)
+
+
+def _stop_server(server: subprocess.Popen) -> None:
+    """Close the server's stdin (it exits at EOF); kill it if it does not."""
+    if server.poll() is None and server.stdin is not None:
+        try:
+            server.stdin.close()
+        except OSError:
+            pass
+    try:
+        server.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+    if server.stdout is not None:
+        server.stdout.close()
 
 
 @lru_cache(maxsize=4)

@@ -65,6 +65,7 @@ class MaskGCTBackend(CloningBackend):
         self._log: IO[bytes] | None = None
         self._folder: tempfile.TemporaryDirectory | None = None
         self._next_id = 0
+        self._pump: threading.Thread | None = None
         self.worker_info: dict[str, Any] = {}
 
     def _script(self) -> Path:
@@ -94,7 +95,8 @@ class MaskGCTBackend(CloningBackend):
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
         )
         self._lines = queue.Queue()
-        threading.Thread(target=_pump, args=(self._process.stdout, self._lines), daemon=True).start()
+        self._pump = threading.Thread(target=_pump, args=(self._process.stdout, self._lines), daemon=True)
+        self._pump.start()
         ready = self._receive(self.config.startup_timeout_s, "to start")
         if ready.get("event") != "ready":
             self.close()
@@ -175,6 +177,10 @@ class MaskGCTBackend(CloningBackend):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            if self._pump is not None:
+                self._pump.join(timeout=5)  # reaches EOF once the worker has exited
+            if process.stdout is not None:
+                process.stdout.close()
         if self._log is not None:
             self._log.close()
             self._log = None
