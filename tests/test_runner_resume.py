@@ -75,6 +75,8 @@ def test_run_writes_the_tidy_table_and_manifest(finished_run):
     assert audio.groupby("item_id")["voice_id"].nunique().eq(len(meta["voices_used"])).all()
     assert meta["seed"] == 0 and meta["packages"]["numpy"] and meta["platform"]["python"]
     assert last_invocation(run_dir)["model_calls"] == len(results)
+    # only the clips the counterbalanced design needs are synthesized (one option order per voice and item)
+    assert last_invocation(run_dir)["tts_calls"] == len(audio) == audio[["voice_id", "item_id"]].drop_duplicates().shape[0]
 
 
 def test_rerun_makes_no_tts_and_no_model_calls(finished_run):

@@ -210,19 +210,21 @@ def _synthesize(
     from biasbench.voices.cache import AudioCache
     from biasbench.voices.synthesis import synthesize
 
-    texts_by_voice: dict[str, set[str]] = defaultdict(set)
-    for row in plan.rows:
-        if row.modality == "audio" and row.voice is not None and row.spoken_text:
-            texts_by_voice[row.voice.id].add(row.spoken_text)
-    if not texts_by_voice:
+    needed = {
+        (row.voice.id, row.spoken_text)
+        for row in plan.rows
+        if row.modality == "audio" and row.voice is not None and row.spoken_text
+    }
+    if not needed:
         return {}, 0, 0, {}
-    voices = [voice for voice in plan.voices if voice.id in texts_by_voice]
-    texts = sorted({text for texts in texts_by_voice.values() for text in texts})
+    voice_ids = {voice_id for voice_id, _ in needed}
+    voices = [voice for voice in plan.voices if voice.id in voice_ids]
+    texts = sorted({text for _, text in needed})
     cache = AudioCache(Path(config.cache_dir) if config.cache_dir else run_dir)
-    bar = progress.add("synthesis", len(voices) * len(texts))
+    bar = progress.add("synthesis", len(needed))
     result = synthesize(
         voices, texts, cache, tts_params=config.tts, workers=config.tts_workers, seed=config.seed,
-        progress=lambda done, total: bar(0, completed=done),
+        progress=lambda done, total: bar(0, completed=done), only=needed,
     )
     return dict(result.clips), result.backend_calls, result.cached, {"backends": dict(result.backends), "notes": list(result.notes)}
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import os
 import threading
 from collections import Counter, defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from biasbench.core.errors import BiasbenchError, ConfigError, DataError
 from biasbench.core.hashing import file_sha256
@@ -59,8 +60,12 @@ def synthesize(
     seed: int = 0,
     progress: Progress | None = None,
     normalization: Normalization = Normalization(),
+    only: Collection[tuple[str, str]] | None = None,
 ) -> SynthesisResult:
     """Every text in every voice, from the cache when present, else synthesized and cached.
+
+    ``only`` restricts the voices × texts product to these (voice id, text) pairs (a counterbalanced
+    design gives each voice only some option orders).
 
     Backends with ``process_parallel`` run in ``workers`` processes (default: the CPU count);
     others run in this process. A backend failure raises a one-line :class:`DataError` naming the
@@ -70,15 +75,15 @@ def synthesize(
     texts = list(dict.fromkeys(texts))
     backends = _backends(voices, tts_params or {}, seed)
     try:
-        return _synthesize(voices, texts, cache, backends, workers, progress, normalization)
+        wanted = [(voice, text) for voice in voices for text in texts if only is None or (voice.id, text) in only]
+        return _synthesize(wanted, cache, backends, workers, progress, normalization)
     finally:
         for backend in backends.values():
             backend.close()
 
 
 def _synthesize(
-    voices: list[Voice],
-    texts: list[str],
+    wanted: list[tuple[Voice, str]],
     cache: AudioCache,
     backends: dict[str, Any],
     workers: int | None,
@@ -90,22 +95,21 @@ def _synthesize(
     twins: dict[str, list[tuple[str, str]]] = {}  # key -> more (voice, text) pairs sharing the clip (whitespace variants)
     fingerprints = {engine: backend.fingerprint() for engine, backend in backends.items()}
     normalization_json = normalization.to_json()
-    for voice in voices:
-        identity = _voice_identity(voice)
-        for text in texts:
-            key = audio_key(
-                fingerprints[voice.engine], voice.id, text, normalization.sample_rate, voice.tts_params,
-                voice=identity, normalization=normalization_json,
-            )
-            part = cache.get(key)
-            if part is not None:
-                clips[(voice.id, text)] = part
-            elif key in twins:
-                twins[key].append((voice.id, text))
-            else:
-                pending[voice.engine].append(_Job(voice, text, key))
-                twins[key] = []
-    total = len(voices) * len(texts)
+    identities = {voice.id: _voice_identity(voice) for voice, _ in wanted}
+    for voice, text in wanted:
+        key = audio_key(
+            fingerprints[voice.engine], voice.id, text, normalization.sample_rate, voice.tts_params,
+            voice=identities[voice.id], normalization=normalization_json,
+        )
+        part = cache.get(key)
+        if part is not None:
+            clips[(voice.id, text)] = part
+        elif key in twins:
+            twins[key].append((voice.id, text))
+        else:
+            pending[voice.engine].append(_Job(voice, text, key))
+            twins[key] = []
+    total = len(wanted)
     cached = len(clips)
     counter = _Counter(cached, total, progress)
     notes: list[str] = []
@@ -226,6 +230,7 @@ def _init_worker(engine: str, params: dict[str, Any]) -> None:
     backend = registry.tts_backends.get(engine).from_params(params, f"tts.{engine}")
     backend.load()
     _WORKER["backend"] = backend
+    multiprocessing.util.Finalize(backend, backend.close, exitpriority=10)  # release the engine when the worker exits
 
 
 def _work(batch: list[tuple[int, dict[str, Any], str]], normalization: Normalization) -> list[tuple[int, Any, str | None]]:
