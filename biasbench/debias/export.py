@@ -56,15 +56,13 @@ def export_run(run_dir: Path, out_dir: Path, *, base_dir: Path | None = None, ec
             rows.setdefault((row.task, row.item.id, row.rotation, row.voice.id), row)
     if not rows:
         raise DataError(f"run {run_dir} has no audio rows to export")
-    texts_by_voice: dict[str, set[str]] = defaultdict(set)
-    for row in rows.values():
-        texts_by_voice[row.voice.id].add(row.spoken_text)
+    pairs = {(voice_id, row.spoken_text) for (_, _, _, voice_id), row in rows.items()}
     cache = AudioCache(Path(config.cache_dir) if config.cache_dir else run_dir)
-    clips, synthesized = {}, 0
-    for voice_id in sorted(texts_by_voice):
-        result = synthesize([plan.pool.voice(voice_id)], sorted(texts_by_voice[voice_id]), cache, tts_params=config.tts, seed=config.seed)
-        clips.update(result.clips)
-        synthesized += result.backend_calls
+    result = synthesize(
+        [plan.pool.voice(v) for v in sorted({v for v, _ in pairs})], sorted({t for _, t in pairs}), cache,
+        tts_params=config.tts, seed=config.seed, only=pairs,
+    )
+    clips, synthesized = dict(result.clips), result.backend_calls
     task_of = {task.name: task for task in plan.tasks}
     records: dict[str, list[Any]] = defaultdict(list)
     for (task_name, item_id, rotation, voice_id), row in sorted(rows.items()):
@@ -87,7 +85,7 @@ def export_run(run_dir: Path, out_dir: Path, *, base_dir: Path | None = None, ec
     dataset.save_to_disk(str(out_dir))
     card = dataset_card(plan.pool, manifest, pd.DataFrame({k: v for k, v in records.items() if k != "audio"}), _audit_table(run_dir))
     (out_dir / CARD_FILE).write_text(card, encoding="utf-8")
-    summary = ExportSummary(out_dir, len(dataset), len(texts_by_voice), tuple(sorted(task_of)), synthesized)
+    summary = ExportSummary(out_dir, len(dataset), len({v for v, _ in pairs}), tuple(sorted(task_of)), synthesized)
     echo(f"exported {summary.rows} clips ({summary.voices} voices, tasks {', '.join(summary.tasks)}) to {out_dir}")
     return summary
 

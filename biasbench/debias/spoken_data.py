@@ -121,15 +121,11 @@ def _synthesize(
     from biasbench.voices.cache import AudioCache
     from biasbench.voices.synthesis import synthesize
 
-    texts_by_voice: dict[str, set[str]] = defaultdict(set)
-    for assignment in assignments:
-        texts_by_voice[assignment.voice.id].add(spoken_form(assignment.instruction.request_text))
-    cache = AudioCache(cache_root)
-    clips: dict[tuple[str, str], Any] = {}
-    for voice_id in sorted(texts_by_voice):
-        result = synthesize([pool.voice(voice_id)], sorted(texts_by_voice[voice_id]), cache, tts_params=tts, workers=workers, seed=seed)
-        clips.update(result.clips)
-    return clips
+    pairs = {(a.voice.id, spoken_form(a.instruction.request_text)) for a in assignments}
+    voices = [pool.voice(voice_id) for voice_id in sorted({voice_id for voice_id, _ in pairs})]
+    texts = sorted({text for _, text in pairs})
+    result = synthesize(voices, texts, AudioCache(cache_root), tts_params=tts, workers=workers, seed=seed, only=pairs)
+    return dict(result.clips)
 
 
 def _save(
