@@ -179,3 +179,16 @@ def test_unknown_outcome_and_missing_columns_are_data_errors(tmp_path):
 def test_bad_options_are_config_errors(run_dir, capsys):
     assert main(["score", str(run_dir), "--n-boot", "1"]) == 2
     assert "n_boot" in capsys.readouterr().err
+
+
+def test_a_model_with_only_errors_is_reported_not_crashed(tmp_path):
+    frame, manifest = _edge_frame()
+    frame["outcome"] = "error"
+    frame["parsed"] = ""
+    result = score_run(_write_run(tmp_path / "allerr", frame, manifest), n_boot=30, n_perm=30)
+    summary = result.tables["summary"]
+    assert (summary["status"] == "no_rows").all() and summary["value"].isna().all()
+    assert (summary.loc[summary.grouping == "overall", "error_count"] == 30).all()
+    sig = result.tables["significance"]
+    assert set(sig["status"]) == {"not_applicable"}
+    assert result.tables["flips"].empty

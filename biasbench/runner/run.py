@@ -13,7 +13,7 @@ import pandas as pd
 
 from biasbench.config import RunConfig
 from biasbench.core.errors import BiasbenchError
-from biasbench.core.hashing import file_sha256, stable_hash
+from biasbench.core.hashing import stable_hash
 from biasbench.core.messages import AudioPart
 from biasbench.runner.executor import Budget, ExecutionStats, Job, execute
 from biasbench.runner.lock import RunLock
@@ -263,13 +263,19 @@ def _audit(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart
     return list(getattr(summary, "warnings", ()))
 
 
+def _content_digest(results_path: Path) -> str:
+    """Digest of the answers and outcomes (not of where they came from: the `cached` flag is left out)."""
+    frame = pd.read_parquet(results_path).drop(columns=["cached"])
+    return stable_hash(pd.util.hash_pandas_object(frame, index=False).sum().item(), list(frame.columns))
+
+
 def _score_and_report(config: RunConfig, run_dir: Path) -> tuple[str, Path | None, list[str]]:
     """Score and report; each is skipped when its inputs (results, code version, seed) are unchanged."""
     from biasbench import __version__
     from biasbench.scoring.score import SCORES_DIR, format_terminal_summary, score_run
 
     stamps = Stamps(run_dir)
-    digest = stable_hash(file_sha256(run_dir / RESULTS_PARQUET), __version__, config.seed)
+    digest = stable_hash(_content_digest(run_dir / RESULTS_PARQUET), __version__, config.seed)
     scores = run_dir / SCORES_DIR
     if stamps.fresh("scores", digest, scores / "summary.parquet", scores / "warnings.parquet"):
         summary_table = pd.read_parquet(scores / "summary.parquet")

@@ -18,11 +18,8 @@ import pandas as pd
 
 from biasbench.scoring.bootstrap import percentile_interval
 from biasbench.scoring.contrasts import VOICE_AXIS_GROUPINGS
-from biasbench.scoring.estimates import membership_matrix
+from biasbench.scoring.estimates import EXACT_FLOAT32
 from biasbench.scoring.slices import SliceEstimates, TaskFrame
-
-CHUNK = 16
-"""Replicates processed at once (bounds memory)."""
 
 MAX_UNDEFINED = 0.05
 """When more replicates than this leave a group without two distinct voices (cells of 2 voices keep
@@ -37,32 +34,36 @@ def answer_categories(rows: pd.DataFrame) -> pd.Series:
     return answer.mask(outcome == "error", "")
 
 
-def flip_counts(answers: np.ndarray, item_of_key: np.ndarray, membership: np.ndarray, voice_w: np.ndarray, item_w: np.ndarray) -> np.ndarray:
-    """Weighted (within agree, within pairs, cross agree, cross pairs) sums, one row per weight set.
+def pair_tables(codes: np.ndarray) -> np.ndarray:
+    """(keys, 2, voices, voices): [agree, both answered] for each pair of distinct voices.
 
-    ``answers`` is (keys, categories, voices) 0/1; ``voice_w`` (R, voices); ``item_w`` (items, R).
+    ``codes`` is (keys, voices) answer codes, −1 where a voice gave no answer.
     """
-    n_keys, n_cat, n_voices = answers.shape
-    flat = answers.reshape(n_keys * n_cat, n_voices)
-    out = np.zeros((voice_w.shape[0], 4))
-    for start in range(0, voice_w.shape[0], CHUNK):
-        u = voice_w[start:start + CHUNK]  # (r, V)
-        r = u.shape[0]
-        x1 = (u[:, :, None] * membership[None]).transpose(1, 0, 2).reshape(n_voices, -1)  # (V, r*G)
-        x2 = ((u ** 2)[:, :, None] * membership[None]).transpose(1, 0, 2).reshape(n_voices, -1)
-        s = (flat @ x1).reshape(n_keys, n_cat, r, -1)  # weighted answer counts per group
-        q = (flat @ x2).reshape(n_keys, n_cat, r, -1)
-        within_agree = ((s ** 2 - q) / 2).sum(axis=(1, 3))
-        sn, qn = s.sum(axis=1), q.sum(axis=1)  # (K, r, G)
-        within_pairs = ((sn ** 2 - qn) / 2).sum(axis=2)
-        t, tq = s.sum(axis=3), q.sum(axis=3)  # (K, C, r)
-        all_agree = ((t ** 2 - tq) / 2).sum(axis=1)
-        tn, tqn = sn.sum(axis=2), qn.sum(axis=2)
-        all_pairs = (tn ** 2 - tqn) / 2
-        per_key = np.stack([within_agree, within_pairs, all_agree - within_agree, all_pairs - within_pairs], axis=-1)  # (K, r, 4)
-        w = item_w[item_of_key, start:start + CHUNK]  # (K, r)
-        out[start:start + r] = np.einsum("kr,krq->rq", w, per_key)
-    return out
+    answered = codes >= 0
+    both = answered[:, :, None] & answered[:, None, :]
+    agree = both & (codes[:, :, None] == codes[:, None, :])
+    off_diagonal = ~np.eye(codes.shape[1], dtype=bool)
+    return np.stack([agree & off_diagonal, both & off_diagonal], axis=1)
+
+
+def pair_sums(pairs: np.ndarray, key_weights: np.ndarray) -> np.ndarray:
+    """(replicates, 2, voices, voices) item-weighted sums of the pair tables; ``key_weights`` is (keys, R)."""
+    n_keys, _, n_voices, _ = pairs.shape
+    exact = key_weights.dtype == np.float32 and float(key_weights.sum(axis=0).max(initial=0.0)) < EXACT_FLOAT32
+    dtype = np.float32 if exact else np.float64  # 0/1 tables × integer counts: float32 is exact below 2**24
+    flat = pairs.reshape(n_keys, -1).astype(dtype)
+    return (key_weights.astype(dtype).T @ flat).astype(np.float64).reshape(-1, 2, n_voices, n_voices)
+
+
+def flip_counts(sums: np.ndarray, same_group: np.ndarray, voice_w: np.ndarray) -> np.ndarray:
+    """(R, 4) weighted (within agree, within pairs, cross agree, cross pairs).
+
+    A pair of voices (v, v') counts with weight u_v · u_v' (each unordered pair once); ``same_group``
+    is the (voices, voices) 0/1 mask of pairs in one group.
+    """
+    mask = np.stack([same_group, 1.0 - same_group])  # within, cross
+    totals = np.einsum("rv,rtvw,gvw,rw->rgt", voice_w, sums, mask, voice_w, optimize=True) / 2.0  # (R, 2 groups-kinds, 2 tables)
+    return np.stack([totals[:, 0, 0], totals[:, 0, 1], totals[:, 1, 0], totals[:, 1, 1]], axis=1)
 
 
 def flip_records(se: SliceEstimates, tf: TaskFrame) -> list[dict[str, Any]]:
@@ -79,31 +80,31 @@ def flip_records(se: SliceEstimates, tf: TaskFrame) -> list[dict[str, Any]]:
         key_columns.append("permutation")
     keys = pd.MultiIndex.from_frame(rows[key_columns].astype(str))
     key_codes, key_index = pd.factorize(keys, sort=True)
-    cat_codes, cats = pd.factorize(pd.Series(answers), sort=True)
+    cat_codes, _ = pd.factorize(pd.Series(answers), sort=True)
     voice_ids = sorted(rows["voice_id"].unique())
     voice_codes = pd.Index(voice_ids).get_indexer(rows["voice_id"])
-    cube = np.zeros((len(key_index), len(cats), len(voice_ids)))
-    np.add.at(cube, (key_codes, cat_codes, voice_codes), 1.0)
-    cube = np.minimum(cube, 1.0)
+    codes = np.full((len(key_index), len(voice_ids)), -1, dtype=np.int64)
+    codes[key_codes, voice_codes] = cat_codes
+    pairs = pair_tables(codes)
     item_of_key = pd.Index(tf.items).get_indexer(key_index.get_level_values(0))
+    point_sums = pairs.reshape(len(key_index), -1).sum(axis=0, dtype=np.float64).reshape(1, 2, len(voice_ids), len(voice_ids))
     weights = tf.weights
+    rep_sums = None if weights is None else pair_sums(pairs, weights.items[item_of_key])
     task_voice = pd.Index(tf.voices).get_indexer(voice_ids)
+    n_items = len(np.unique(item_of_key[(codes >= 0).sum(axis=1) >= 2]))
     records = []
     for grouping in VOICE_AXIS_GROUPINGS:
         if grouping not in se.groupings:
             continue
-        labels = [tf.voice_labels[v][grouping] for v in voice_ids]
-        membership, groups = membership_matrix(labels)
-        ones_v = np.ones((1, len(voice_ids)))
-        point = flip_counts(cube, item_of_key, membership, ones_v, np.ones((len(tf.items), 1)))[0]
+        labels = np.array([tf.voice_labels[v][grouping] for v in voice_ids], dtype=object)
+        same_group = (labels[:, None] == labels[None, :]).astype(np.float64)
+        point = flip_counts(point_sums, same_group, np.ones((1, len(voice_ids))))[0]
         reps, items_only = None, False
-        if weights is not None:
-            reps = flip_counts(cube, item_of_key, membership, weights.voices[:, task_voice], weights.items)
+        if rep_sums is not None:
+            reps = flip_counts(rep_sums, same_group, weights.voices[:, task_voice])
             if np.mean(np.isnan(_rates(reps)).any(axis=1)) > MAX_UNDEFINED:
-                ones = np.ones((weights.n_boot, len(voice_ids)))
-                reps, items_only = flip_counts(cube, item_of_key, membership, ones, weights.items), True
-        answered_items = len(np.unique(item_of_key[cube.sum(axis=(1, 2)) >= 2]))
-        records.extend(_records(se, grouping, point, reps, answered_items, len(groups), items_only))
+                reps, items_only = flip_counts(rep_sums, same_group, np.ones((weights.n_boot, len(voice_ids)))), True
+        records.extend(_records(se, grouping, point, reps, n_items, len(set(labels)), items_only))
     return records
 
 

@@ -165,6 +165,10 @@ def _gee_records(se: SliceEstimates, axes: Sequence[str], base: dict, warn: Call
     if not used:
         return [{**key, "term": "", "status": "not_applicable", "note": "no axis with 2 or more groups"}]
     rows = se.rows[se.rows["outcome"].isin(("correct", "incorrect", "invalid", "refusal"))]
+    correct = rows["outcome"] == "correct"
+    if rows.empty or correct.all() or not correct.any():
+        return [{**key, "term": "", "status": "not_applicable",
+                 "note": "no answered rows" if rows.empty else "every answer is correct or every answer is wrong: nothing to model"}]
     try:
         fitted = gee_logistic(rows, used)
     except Exception as exc:  # singular designs, perfect separation, non-convergence
