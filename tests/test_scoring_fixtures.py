@@ -263,3 +263,18 @@ def test_task_scores_come_from_the_tasks_functions_per_group():
     assert s.loc[("overall", "__all__"), "value"] == pytest.approx(bbq_s_dis(frame))
     assert (s["status"] == "no_ci").all()
     assert any("no.such.module" in w for w in result.warnings)
+
+
+def test_gee_coefficient_is_the_log_odds_ratio_in_a_balanced_design():
+    # every item is answered by the same 4 voices, so the exchangeable GEE reduces to the marginal
+    # log odds ratio: female 14/20 correct, male 8/20 -> log(8/12) − log(14/6)
+    pattern = {"f1": [1] * 8 + [0] * 2, "f2": [1] * 6 + [0] * 4, "m1": [1] * 5 + [0] * 5, "m2": [0] * 7 + [1] * 3}
+    rows = [{"item_id": f"q{i}", "voice_id": v, "gender": VOICES[v], "cell": VOICES[v],
+             "outcome": "correct" if pattern[v][i] else "incorrect", "parsed": "A" if pattern[v][i] else "B"}
+            for v in pattern for i in range(10)]
+    out = score_data(run_data(result_frame(rows, model="m", task="mc", target="A"), _manifest(VOICES)),
+                     ScoringOptions(n_boot=20, n_perm=20)).tables
+    gee = out["significance"][out["significance"].test == "gee"].iloc[0]
+    assert gee.term == "gender[T.male]" and gee.status == "ok" and gee.grouping == "gender"
+    assert gee.estimate == pytest.approx(math.log(8 / 12) - math.log(14 / 6), abs=1e-6)
+    assert 0 < gee.p_value < 1
