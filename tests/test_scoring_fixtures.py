@@ -278,3 +278,62 @@ def test_gee_coefficient_is_the_log_odds_ratio_in_a_balanced_design():
     assert gee.term == "gender[T.male]" and gee.status == "ok" and gee.grouping == "gender"
     assert gee.estimate == pytest.approx(math.log(8 / 12) - math.log(14 / 6), abs=1e-6)
     assert 0 < gee.p_value < 1
+
+
+def test_group_metrics_frame_without_a_run_directory():
+    from biasbench.scoring.score import group_metrics_frame
+
+    gm = group_metrics_frame(_rows(), axes=("gender",), n_boot=50, seed=3)
+    female = gm[(gm.grouping == "gender") & (gm.group == "female") & (gm.metric == "accuracy")].iloc[0]
+    assert female.value == pytest.approx(4 / 6) and female.ci_low <= female.value <= female.ci_high
+
+
+def test_task_scores_get_bootstrap_cis_in_a_balanced_pool():
+    rng = np.random.default_rng(0)
+    rows = []
+    for voice, gender in VOICES.items():
+        for i in range(30):
+            rows.append({"item_id": f"q{i}", "voice_id": voice, "gender": gender, "cell": gender, "outcome": "correct", "parsed": "A",
+                         "details": json.dumps({"condition": "disambig", "answer_role": "target",
+                                                "biased": bool(rng.random() < (0.7 if gender == "female" else 0.4))})})
+    manifest = _manifest(VOICES)
+    manifest["tasks"] = [{"name": "bbq", "answer_type": "multiple_choice", "config": {"metrics": ["biasbench.tasks.metrics.bbq:bbq_s_dis"]}}]
+    frame = result_frame(rows, model="m", task="bbq", target="A")
+    runs = [score_data(run_data(frame, manifest), ScoringOptions(n_boot=100, seed=4, gee=False, n_perm=10)).tables["group_metrics"]
+            for _ in range(2)]
+    s = runs[0][runs[0].metric == "bbq_s_dis"]
+    assert (s["status"] == "ok").all() and ((s.ci_low <= s.value) & (s.value <= s.ci_high)).all()
+    assert (s.ci_high - s.ci_low > 0).all()
+    assert runs[0].equals(runs[1])
+
+
+def test_materialised_task_replicates_match_the_cube_bootstrap():
+    # cant_tell_rate = correct / answered, i.e. accuracy when no answer is invalid: with the same
+    # replicates, the materialised task-score CI must equal the cube-based accuracy CI exactly
+    rng = np.random.default_rng(1)
+    rows = [{"item_id": f"q{i}", "voice_id": v, "gender": g, "cell": g, "outcome": "correct" if rng.random() < 0.6 else "incorrect"}
+            for i in range(25) for v, g in VOICES.items()]
+    manifest = _manifest(VOICES)
+    manifest["tasks"] = [{"name": "vo", "answer_type": "multiple_choice", "config": {"metrics": ["biasbench.tasks.metrics.voice_only:cant_tell_rate"]}}]
+    gm = score_data(run_data(result_frame(rows, model="m", task="vo", target="A"), manifest),
+                    ScoringOptions(n_boot=100, seed=9, gee=False, n_perm=10)).tables["group_metrics"]
+    key = ["grouping", "group"]
+    acc = gm[gm.metric == "accuracy"].set_index(key)
+    task = gm[gm.metric == "cant_tell_rate"].set_index(key)
+    for index in task.index:
+        assert task.loc[index, "value"] == pytest.approx(acc.loc[index, "value"])
+        assert task.loc[index, "ci_low"] == pytest.approx(acc.loc[index, "ci_low"])
+        assert task.loc[index, "ci_high"] == pytest.approx(acc.loc[index, "ci_high"])
+
+
+def test_task_score_pair_gaps_use_the_same_replicates():
+    rows = [{"item_id": f"q{i}", "voice_id": v, "gender": g, "cell": g, "outcome": "correct" if (i + len(v) + (g == "male")) % 3 else "incorrect"}
+            for i in range(25) for v, g in VOICES.items()]
+    manifest = _manifest(VOICES)
+    manifest["tasks"] = [{"name": "vo", "answer_type": "multiple_choice", "config": {"metrics": ["biasbench.tasks.metrics.voice_only:cant_tell_rate"]}}]
+    gaps = score_data(run_data(result_frame(rows, model="m", task="vo", target="A"), manifest),
+                      ScoringOptions(n_boot=100, seed=9, gee=False, n_perm=10)).tables["gaps"]
+    task = gaps[(gaps.metric == "cant_tell_rate") & (gaps.kind == "pair")].iloc[0]
+    acc = gaps[(gaps.metric == "accuracy") & (gaps.kind == "pair") & (gaps.grouping == "gender")].iloc[0]
+    assert (task.group, task.reference) == ("female", "male") and task.status == "ok"
+    assert task.value == pytest.approx(acc.value) and task.ci_low == pytest.approx(acc.ci_low) and task.ci_high == pytest.approx(acc.ci_high)

@@ -27,7 +27,7 @@ def score(
 
 
 def validate_scorer(
-    experiments: Optional[int] = typer.Option(None, help="Experiments per condition (default: 60 fast, 200 with --full)."),
+    experiments: Optional[int] = typer.Option(None, help="Experiments per condition (default: 150 fast, 200 with --full)."),
     full: bool = typer.Option(False, "--full", help="The full suite: 200 experiments, 200 items, 1000 replicates."),
     seed: int = typer.Option(0, help="Seed of the simulations."),
     engine: str = typer.Option("numpy", help="'numpy' (fast draw of the adapter's model) or 'adapter' (the simulated adapter answers)."),

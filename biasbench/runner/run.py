@@ -272,10 +272,11 @@ def _content_digest(results_path: Path) -> str:
 def _score_and_report(config: RunConfig, run_dir: Path) -> tuple[str, Path | None, list[str]]:
     """Score and report; each is skipped when its inputs (results, code version, seed) are unchanged."""
     from biasbench import __version__
+    from biasbench.scoring.schema import SCORER_VERSION
     from biasbench.scoring.score import SCORES_DIR, format_terminal_summary, score_run
 
     stamps = Stamps(run_dir)
-    digest = stable_hash(_content_digest(run_dir / RESULTS_PARQUET), __version__, config.seed)
+    digest = stable_hash(_content_digest(run_dir / RESULTS_PARQUET), __version__, SCORER_VERSION, config.seed)
     scores = run_dir / SCORES_DIR
     if stamps.fresh("scores", digest, scores / "summary.parquet", scores / "warnings.parquet"):
         summary_table = pd.read_parquet(scores / "summary.parquet")

@@ -160,7 +160,7 @@ FLIPS = TableSpec(
         "different groups) or 'excess' (cross − within: the bias signal)"),
      _c("value", "float64", "flip rate (share of voice pairs whose answers differ) or the excess"), *_CI,
      _c("n_items", "int64", "items with at least two answered voices"),
-     _c("n_pairs", "int64", "voice pairs compared"), *_STATUS),
+     _c("n_pairs", "int64", "voice pairs compared (summed over items; for 'excess': within + cross)"), *_STATUS),
 )
 
 EQUIVALENCE = TableSpec(
@@ -181,7 +181,8 @@ SIGNIFICANCE = TableSpec(
     "hypothesis tests of 'no difference between groups'",
     (*_KEY, _GROUPING,
      _c("test", "string", "'permutation' (group labels permuted across voices, within strata of the other axes), "
-        "'gee' (logistic GEE, item clusters, exchangeable), 'cochran_q' (paired binary outcomes across groups)"),
+        "'gee' (logistic GEE, item clusters, exchangeable; grouping 'cell' when it models two axes and their "
+        "interaction), 'cochran_q' (paired binary outcomes across groups)"),
      _c("term", "string", "model term for 'gee' (e.g. 'gender[T.male]', 'gender:race'); statistic name otherwise"),
      _c("statistic", "float64", "test statistic (permutation: max − min accuracy; gee: z; cochran_q: Q)"),
      _c("estimate", "float64", "effect estimate (gee: log-odds coefficient; else the observed statistic)"),

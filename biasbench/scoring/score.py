@@ -135,7 +135,9 @@ def score_data(data: RunData, options: ScoringOptions = ScoringOptions(), analys
             if "position_bias" in run:
                 out.records["position_bias"].extend(controls.position_records(se))
             if "task_scores" in run:
-                out.records["group_metrics"].extend(task_scores.task_score_records(se, data.task_metrics.get(tf.task, ()), out.warn))
+                metric_rows, gap_rows = task_scores.task_score_records(se, tf, data.task_metrics.get(tf.task, ()), out.warn)
+                out.records["group_metrics"].extend(metric_rows)
+                out.records["gaps"].extend(gap_rows)
         if "text_control" in run:
             out.records["text_control"].extend(controls.text_control_records(slices, tf))
     tables = {name: to_frame(TABLES[name], records) for name, records in out.records.items()}
@@ -147,6 +149,17 @@ def score_data(data: RunData, options: ScoringOptions = ScoringOptions(), analys
     tables["scoring"] = to_frame(TABLES["scoring"], _settings(options))
     tables = {name: round_floats(tables[name]) for name in TABLES}
     return ScoreTables(tables, tuple(out.warnings))
+
+
+def group_metrics_frame(frame: pd.DataFrame, *, axes: Sequence[str] = ("gender", "race"), n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The group_metrics table for a result table without a run directory (notebooks, other tools).
+
+    ``frame`` has the core.result columns; ``axes`` are the pool axes present in it.
+    """
+    from biasbench.scoring.rundata import run_data
+
+    data = run_data(frame, {"seed": seed, "pool": {"axes": list(axes)}})
+    return score_data(data, ScoringOptions(n_boot=n_boot, seed=seed), analyses=("group_metrics",)).tables["group_metrics"]
 
 
 def _declared_groups(data: RunData) -> dict[str, tuple[str, ...]]:

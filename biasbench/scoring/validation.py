@@ -168,7 +168,7 @@ def validate_scorer(
     )
 
 
-FAST = dict(n_experiments=60, n_boot=400, n_perm=400)
+FAST = dict(n_experiments=150, n_boot=400, n_perm=400)
 """Settings of the fast variant (`biasbench validate-scorer`, CI tests)."""
 
 
