@@ -31,6 +31,13 @@ class TaskRef(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+def task_refs_from_strings(value: Any) -> Any:
+    """Let a task list mix bare names and {name, params} mappings (a pydantic 'before' validator)."""
+    if isinstance(value, list):
+        return [{"name": entry} if isinstance(entry, str) else entry for entry in value]
+    return value
+
+
 class ModelRef(_Strict):
     """A model to evaluate: a label, the adapter that runs it, and the adapter's parameters."""
 
@@ -87,9 +94,7 @@ class RunConfig(_Strict):
     @field_validator("tasks", mode="before")
     @classmethod
     def _task_strings(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"name": entry} if isinstance(entry, str) else entry for entry in value]
-        return value
+        return task_refs_from_strings(value)
 
     @field_validator("tasks", "models")
     @classmethod

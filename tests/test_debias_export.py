@@ -1,6 +1,5 @@
 """`biasbench export`: a run's items × voices as a Hugging Face dataset that round-trips with load_from_disk."""
 
-from pathlib import Path
 
 import pytest
 import yaml

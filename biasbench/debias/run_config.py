@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from biasbench.config import GenerationConfig, ModelRef, TaskRef, read_yaml
+from biasbench.config import GenerationConfig, ModelRef, TaskRef, read_yaml, task_refs_from_strings
 from biasbench.core.errors import ConfigError
 from biasbench.core.params import validation_messages
 
@@ -62,9 +62,7 @@ class DebiasRunConfig(BaseModel):
     @field_validator("tasks", mode="before")
     @classmethod
     def _task_strings(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"name": entry} if isinstance(entry, str) else entry for entry in value]
-        return value
+        return task_refs_from_strings(value)
 
 
 def load_run_config(path: str | Path, **overrides: object) -> DebiasRunConfig:

@@ -15,6 +15,7 @@ from biasbench.reports.qualifiers import (
     run_qualifiers,
 )
 from biasbench.reports.rundata import RunData
+from biasbench.reports.sheet import BY_METRIC
 
 OVERALL_GROUP = "__all__"
 LOWER_IS_WORSE = frozenset({"accuracy", "mean_score"})
@@ -205,3 +206,31 @@ def headlines(run: RunData) -> tuple[list[Headline], list[Qualifier]]:
             )
         )
     return rows, qualifiers
+
+
+HEADLINE_FORMATS: dict[str, str] = {
+    **{
+        column: BY_METRIC
+        for column in (
+            "overall", "overall_ci_low", "overall_ci_high", "text_control",
+            "worst_value", "max_gap", "max_gap_ci_low", "max_gap_ci_high",
+        )
+    },
+    "flip_excess": "percent",
+    "flip_excess_ci_low": "percent",
+    "flip_excess_ci_high": "percent",
+    "invalid_rate": "percent",
+    "gap_p_value": "pvalue",
+    "test_p_value": "pvalue",
+    "n_items": "int",
+    "n_voices": "int",
+    "rank_worst_group": "int",
+    "rank_max_gap": "int",
+    "task_version": "text",
+}
+"""Number formats of the headline columns (run Summary sheet and leaderboard)."""
+
+
+def headline_formats(frame: pd.DataFrame) -> dict[str, str]:
+    """:data:`HEADLINE_FORMATS` restricted to the columns ``frame`` has."""
+    return {column: kind for column, kind in HEADLINE_FORMATS.items() if column in frame.columns}

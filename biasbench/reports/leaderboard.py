@@ -20,12 +20,13 @@ from biasbench.reports.headline import (
     LOWER_IS_WORSE,
     Headline,
     headline_grouping,
+    headline_formats,
     headlines,
 )
 from biasbench.reports.notes import notes_sheet
 from biasbench.reports.qualifiers import Qualifier
 from biasbench.reports.rundata import RunData, load_run
-from biasbench.reports.sheet import BY_METRIC, Sheet
+from biasbench.reports.sheet import VALUE_CI_FORMATS, Sheet
 from biasbench.reports.workbook import write_workbook
 
 
@@ -166,32 +167,6 @@ def _group_rows(run: RunData, row: Headline) -> list[dict[str, object]]:
 
 def leaderboard_sheets(merged: MergedRuns) -> list[Sheet]:
     """Leaderboard, Groups, Runs and Warnings sheets."""
-    headline_formats = {
-        c: BY_METRIC
-        for c in (
-            "overall",
-            "overall_ci_low",
-            "overall_ci_high",
-            "text_control",
-            "worst_value",
-            "max_gap",
-            "max_gap_ci_low",
-            "max_gap_ci_high",
-        )
-    }
-    headline_formats.update(
-        {
-            "flip_excess": "percent",
-            "flip_excess_ci_low": "percent",
-            "flip_excess_ci_high": "percent",
-            "invalid_rate": "percent",
-            "gap_p_value": "pvalue",
-            "test_p_value": "pvalue",
-            "rank_worst_group": "int",
-            "rank_max_gap": "int",
-            "task_version": "text",
-        }
-    )
     table = merged.table
     notice = tuple(c for c in ("notice", "warnings") if c in table.columns)
     sheets = [
@@ -199,7 +174,7 @@ def leaderboard_sheets(merged: MergedRuns) -> list[Sheet]:
             "Leaderboard",
             table,
             description="one row per model × task, ranked within each task",
-            formats=headline_formats,
+            formats=headline_formats(merged.table),
             gap_columns=("max_gap",),
             notice_columns=notice,
             order=10,
@@ -213,7 +188,7 @@ def leaderboard_sheets(merged: MergedRuns) -> list[Sheet]:
                 "Groups",
                 merged.groups,
                 description="headline metric per group, per model × task",
-                formats={"value": BY_METRIC, "ci_low": BY_METRIC, "ci_high": BY_METRIC},
+                formats=VALUE_CI_FORMATS,
                 order=20,
             )
         )

@@ -8,13 +8,12 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from biasbench.reports.headline import Headline, headlines
+from biasbench.reports.headline import Headline, headline_formats, headlines
 from biasbench.reports.qualifiers import notice
 from biasbench.reports.rundata import RunData
-from biasbench.reports.sheet import BY_METRIC, Sheet
+from biasbench.reports.sheet import BY_METRIC, VALUE_CI_FORMATS, Sheet
 
 _NO_SCORES = "run `biasbench score {dir}` first (no scores/{table} table in this run directory)"
-_METRIC_FORMATS = {"value": BY_METRIC, "ci_low": BY_METRIC, "ci_high": BY_METRIC}
 
 
 def _missing(run: RunData, table: str) -> str:
@@ -52,7 +51,7 @@ def _scored_sheet(
     if frame.empty:
         return Sheet.empty(name, empty, description=description, order=order)
     frame = _with_notice(run, frame.reset_index(drop=True))
-    formats = {c: k for c, k in {**_METRIC_FORMATS, **kwargs.pop("formats", {})}.items() if c in frame.columns}
+    formats = {c: k for c, k in {**VALUE_CI_FORMATS, **kwargs.pop("formats", {})}.items() if c in frame.columns}
     return Sheet(
         name,
         frame,
@@ -77,30 +76,7 @@ def summary_sheet(run: RunData) -> Sheet:
     frame = pd.DataFrame([asdict(r) for r in rows], columns=[f.name for f in fields(Headline)])
     if not frame["notice"].astype(bool).any():
         frame = frame.drop(columns="notice")
-    by_metric = [
-        "overall",
-        "overall_ci_low",
-        "overall_ci_high",
-        "text_control",
-        "worst_value",
-        "max_gap",
-        "max_gap_ci_low",
-        "max_gap_ci_high",
-    ]
-    formats = {c: BY_METRIC for c in by_metric}
-    formats.update(
-        {
-            "flip_excess": "percent",
-            "flip_excess_ci_low": "percent",
-            "flip_excess_ci_high": "percent",
-            "invalid_rate": "percent",
-            "gap_p_value": "pvalue",
-            "test_p_value": "pvalue",
-            "n_items": "int",
-            "n_voices": "int",
-            "task_version": "text",
-        }
-    )
+    formats = headline_formats(frame)
     notices = tuple(c for c in ("notice", "warnings") if c in frame.columns)
     return Sheet(
         "Summary",

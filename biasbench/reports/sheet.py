@@ -120,3 +120,7 @@ class Sheet:
     def empty(cls, name: str, reason: str, **kwargs: Any) -> "Sheet":
         """A sheet with no rows that says why."""
         return cls(name=name, table=pd.DataFrame(), empty_reason=reason, **kwargs)
+
+
+VALUE_CI_FORMATS: dict[str, str] = {"value": BY_METRIC, "ci_low": BY_METRIC, "ci_high": BY_METRIC}
+"""Formats of a metric value and its CI bounds (the format follows each row's metric)."""

@@ -150,3 +150,26 @@ class Task(ABC):
             "parser_version": self.parser_version,
             "config": self.config.model_dump(mode="json"),
         }
+
+
+class ScreenedTask(Task):
+    """A task whose items and exclusions come from one (cached) load-sample-screen pass."""
+
+    def __init__(self, config: "Task.Config") -> None:
+        super().__init__(config)
+        self._prepared: tuple[list[Item], list[Exclusion]] | None = None
+
+    @abstractmethod
+    def prepare_items(self) -> tuple[list[Item], list[Exclusion]]:
+        """Load, sample and screen the items once: (kept items, exclusions with reasons)."""
+
+    def _prepare(self) -> tuple[list[Item], list[Exclusion]]:
+        if self._prepared is None:
+            self._prepared = self.prepare_items()
+        return self._prepared
+
+    def items(self) -> Sequence[Item]:
+        return self._prepare()[0]
+
+    def exclusions(self) -> Sequence[Exclusion]:
+        return self._prepare()[1]

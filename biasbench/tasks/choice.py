@@ -11,7 +11,7 @@ from biasbench.core.errors import ConfigError
 from biasbench.core.hashing import seed_from
 from biasbench.core.item import Exclusion, Item
 from biasbench.core.response import Response
-from biasbench.tasks.base import Outcome, RenderedPrompt, Task, rotate, to_original_index, to_presented_index
+from biasbench.tasks.base import Outcome, RenderedPrompt, ScreenedTask, rotate, to_original_index, to_presented_index
 from biasbench.tasks.parsers import CHOICE_PARSER_VERSION, LETTERS, parse_choice
 from biasbench.tasks.screening import screen_items
 from biasbench.tasks.speakable import SPEAKABLE_VERSION, WORDS_PER_SECOND, spoken_form
@@ -24,13 +24,13 @@ CANT_TELL_ALIASES = (
 """Phrases accepted as naming an "unknown / can't tell" option (BBQ, voice-only probes)."""
 
 
-class ChoiceTask(Task):
+class ChoiceTask(ScreenedTask):
     """Base of multiple-choice kinds: subclasses provide candidate items (and may stratify the selection)."""
 
     answer_type = "multiple_choice"
     parser_version = CHOICE_PARSER_VERSION
 
-    class Config(Task.Config):
+    class Config(ScreenedTask.Config):
         rendering: Literal["full", "question_only"] = "full"
         """'full': question and options spoken; 'question_only': question spoken, options sent as text."""
         instruction: str = "Answer with the letter of the correct option ({letters}) only."
@@ -52,7 +52,6 @@ class ChoiceTask(Task):
 
     def __init__(self, config: "ChoiceTask.Config") -> None:
         super().__init__(config)
-        self._prepared: tuple[list[Item], list[Exclusion]] | None = None
         self._candidates: list[Item] | None = None
 
     # --- what subclasses provide -------------------------------------------------------------
@@ -84,29 +83,21 @@ class ChoiceTask(Task):
             self._candidates = self.load_items()
         return self._candidates
 
-    def _prepare(self) -> tuple[list[Item], list[Exclusion]]:
-        if self._prepared is None:
-            selected = self.select(self.candidates())
-            fewest = min((len(item.choices) for item in selected), default=0)
-            if selected and self.config.rotations > fewest:
-                raise ConfigError(
-                    f"task '{self.name}': rotations={self.config.rotations} exceeds the {fewest} options of some items"
-                )
-            self._prepared = screen_items(
-                selected,
-                lambda item: self.render(item, "audio", 0).spoken_text or "",
-                check_speakable=self.config.exclude_unspeakable,
-                max_audio_seconds=self.config.max_audio_seconds,
-                words_per_second=self.config.words_per_second,
-                metadata=lambda item: {**dict(item.metadata), "group": self.item_group(item), "item_group": self.item_group(item)},
+    def prepare_items(self) -> tuple[list[Item], list[Exclusion]]:
+        selected = self.select(self.candidates())
+        fewest = min((len(item.choices) for item in selected), default=0)
+        if selected and self.config.rotations > fewest:
+            raise ConfigError(
+                f"task '{self.name}': rotations={self.config.rotations} exceeds the {fewest} options of some items"
             )
-        return self._prepared
-
-    def items(self) -> Sequence[Item]:
-        return self._prepare()[0]
-
-    def exclusions(self) -> Sequence[Exclusion]:
-        return self._prepare()[1]
+        return screen_items(
+            selected,
+            lambda item: self.render(item, "audio", 0).spoken_text or "",
+            check_speakable=self.config.exclude_unspeakable,
+            max_audio_seconds=self.config.max_audio_seconds,
+            words_per_second=self.config.words_per_second,
+            metadata=lambda item: {**dict(item.metadata), "group": self.item_group(item), "item_group": self.item_group(item)},
+        )
 
     def render(self, item: Item, modality: str, rotation: int) -> RenderedPrompt:
         presented = rotate(item.choices, rotation)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from biasbench.core.errors import DataError
 from biasbench.core.item import Exclusion, Item
 from biasbench.core.response import Response
-from biasbench.tasks.base import Outcome, RenderedPrompt, Task
+from biasbench.tasks.base import Outcome, RenderedPrompt, ScreenedTask
 from biasbench.tasks.screening import screen_items
 from biasbench.tasks.sources import read_records
 from biasbench.tasks.speakable import WORDS_PER_SECOND
@@ -33,7 +33,7 @@ def word_errors(hypothesis: str, reference: str) -> dict[str, Any]:
     return {"wer": wer, "hypothesis": hyp, "reference": ref, "reference_words": n_ref, **counts}
 
 
-class TranscriptionTask(Task):
+class TranscriptionTask(ScreenedTask):
     """Sentences spoken by every voice; the model transcribes them (audio only; outcome 'scored' = WER)."""
 
     kind = "transcription"
@@ -41,7 +41,7 @@ class TranscriptionTask(Task):
     parser_version = f"wer-1+{TRANSCRIPT_NORM_VERSION}"
     path_fields = ("path",)
 
-    class Config(Task.Config):
+    class Config(ScreenedTask.Config):
         path: str
         """CSV / JSONL / JSON file of sentences."""
         format: Literal["auto", "csv", "jsonl", "json"] = "auto"
@@ -66,36 +66,24 @@ class TranscriptionTask(Task):
                 raise ValueError("transcription items have no options to rotate; rotations must be 1")
             return value
 
-    def __init__(self, config: "TranscriptionTask.Config") -> None:
-        super().__init__(config)
-        self._prepared: tuple[list[Item], list[Exclusion]] | None = None
-
-    def _prepare(self) -> tuple[list[Item], list[Exclusion]]:
-        if self._prepared is None:
-            rows = read_records(self.config.path, self.config.format)
-            missing = [c for c in (self.config.id_column, self.config.text_column) if c not in rows[0]]
-            if missing:
-                raise DataError(f"{self.config.path} lacks column(s) {', '.join(missing)}")
-            items = [
-                Item(str(row[self.config.id_column]), self.name, str(row[self.config.text_column]),
-                     target=str(row[self.config.text_column]))
-                for row in rows
-            ]
-            self._prepared = screen_items(
-                items,
-                lambda item: item.text,
-                check_speakable=False,
-                max_audio_seconds=self.config.max_audio_seconds,
-                words_per_second=self.config.words_per_second,
-                metadata=lambda item: {"group": "", "item_group": ""},
-            )
-        return self._prepared
-
-    def items(self) -> Sequence[Item]:
-        return self._prepare()[0]
-
-    def exclusions(self) -> Sequence[Exclusion]:
-        return self._prepare()[1]
+    def prepare_items(self) -> tuple[list[Item], list[Exclusion]]:
+        rows = read_records(self.config.path, self.config.format)
+        missing = [c for c in (self.config.id_column, self.config.text_column) if c not in rows[0]]
+        if missing:
+            raise DataError(f"{self.config.path} lacks column(s) {', '.join(missing)}")
+        items = [
+            Item(str(row[self.config.id_column]), self.name, str(row[self.config.text_column]),
+                 target=str(row[self.config.text_column]))
+            for row in rows
+        ]
+        return screen_items(
+            items,
+            lambda item: item.text,
+            check_speakable=False,
+            max_audio_seconds=self.config.max_audio_seconds,
+            words_per_second=self.config.words_per_second,
+            metadata=lambda item: {"group": "", "item_group": ""},
+        )
 
     def render(self, item: Item, modality: str, rotation: int) -> RenderedPrompt:
         if modality != "audio":
