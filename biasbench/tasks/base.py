@@ -88,6 +88,8 @@ class Task(ABC):
         """Spec version; runs with different versions are not merged."""
         description: str = ""
         """One line shown by `biasbench ls tasks`."""
+        license: str = ""
+        """License of the items' source (shown in dataset cards and the manifest)."""
         modalities: tuple[Literal["audio", "text"], ...] = ("audio", "text")
         """Modalities this task may run in."""
         rotations: int = Field(1, ge=1)

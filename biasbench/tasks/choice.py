@@ -122,7 +122,7 @@ class ChoiceTask(ScreenedTask):
         n = len(item.choices)
         aliases = {to_presented_index(int(k), rotation, n): v for k, v in self.aliases(item).items()}
         parse = parse_choice(response.text, rotate(item.choices, rotation), aliases)
-        details: dict[str, Any] = {"rotation": rotation, "parse": parse.reason}
+        details: dict[str, Any] = {"rotation": rotation, "n_choices": n, "parse": parse.reason}
         if parse.status != "answer" or parse.index is None:
             return Outcome(parse.status, "", None, details)
         original = to_original_index(parse.index, rotation, n)
