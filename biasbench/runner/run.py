@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,7 +18,7 @@ from biasbench.core.messages import AudioPart
 from biasbench.runner.executor import Budget, ExecutionStats, Job, execute
 from biasbench.runner.lock import RunLock
 from biasbench.runner.manifest import git_state, now_iso, package_versions, platform_info, read_manifest, write_manifest
-from biasbench.runner.plan import Plan, load_plan
+from biasbench.runner.plan import Plan, PlannedRow, load_plan
 from biasbench.runner.progress import RunProgress
 from biasbench.runner.requests import build_request, generation_params
 from biasbench.runner.results import RESULTS_PARQUET, result_row, write_exclusions, write_results
@@ -95,72 +96,84 @@ def run_experiment(
             manifest["tts"] = tts_info
             jobs_by_model, keys = _jobs(config, plan, clips)
             log = ResponseLog(run_dir)
-            state = log.read()
-            if state.dropped_lines:
-                echo(f"note: dropped {state.dropped_lines} torn line(s) from {log.path.name} (an interrupted write)")
-            stats = ExecutionStats()
-            spent_before = sum(entry.response.cost_usd for entry in state.answers.values())
-            budget = Budget(config.max_cost_usd, spent_before)
-            stopped: BiasbenchError | None = None
-            try:
-                for model_name, jobs in jobs_by_model.items():
-                    pending = _pending(jobs, state.answers)
-                    if not pending:
-                        continue
-                    adapter = plan.adapters[model_name]
-                    task_bar = progress.add(f"model {model_name}", len(pending))
-                    adapter.load()
-                    try:
-                        execute(
-                            adapter, pending, log, invocation, batch_size=config.batch_size, concurrency=config.concurrency,
-                            budget=budget, stats=stats, advance=task_bar,
-                        )
-                    finally:
-                        adapter.close()
-            except BiasbenchError as exc:
-                stopped = exc
-            finally:
-                log.close()
+            stats, stopped = _ask_models(config, plan, jobs_by_model, log, invocation, progress, echo)
 
-        state = log.read(repair=False)
-        task_of = {task.name: task for task in plan.tasks}
-        fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
-        rows = [
-            result_row(
-                run_dir.name, row, task_of[row.task], plan.adapters[row.model].name, fingerprints[row.model], key,
-                state.answers.get(key) or state.last_seen.get(key), invocation, plan.pool.axes,
-            )
-            for row, key in keys
-        ]
-        results = write_results(run_dir, rows)
+        results = _write_tidy_table(plan, run_dir, keys, log, invocation)
         unanswered = int((results["outcome"] == "error").sum())
-        status = "complete" if unanswered == 0 else "incomplete"
-        if stopped is not None:
-            status = f"stopped: {stopped.one_line()}"
+        status = f"stopped: {stopped.one_line()}" if stopped else ("complete" if unanswered == 0 else "incomplete")
+        warnings = _audit(config, plan, clips, run_dir) if config.audit.enabled else []
+        summary, report_path, scoring_warnings = _score_and_report(config, run_dir)
         invocation_stats = InvocationStats(
             tts_calls=tts_calls,
             clips_cached=clips_cached,
             model_calls=stats.model_calls,
             failed_requests=stats.failed,
-            rows_total=len(rows),
+            rows_total=len(results),
             rows_from_log=int(results["cached"].sum()),
             rows_unanswered=unanswered,
-            wall_s=0.0,
+            wall_s=round(time.perf_counter() - started, 3),
             status=status,
         )
-        warnings: list[str] = []
-        if config.audit.enabled:
-            warnings += _audit(config, plan, clips, run_dir)
-        summary, report_path, more = _score_and_report(config, run_dir)
-        warnings += more
-        invocation_stats = replace(invocation_stats, wall_s=round(time.perf_counter() - started, 3))
-        manifest["invocations"] = previous.get("invocations", []) + [{"finished": now_iso(), **invocation_stats.__dict__}]
+        manifest["invocations"] = previous.get("invocations", []) + [{"finished": now_iso(), **asdict(invocation_stats)}]
         manifest["status"] = status
         manifest["updated"] = now_iso()
         write_manifest(run_dir, manifest)
         if stopped is not None:
             raise stopped
-        return RunOutcome(run_dir, invocation_stats, results, summary, tuple(warnings), report_path)
+        return RunOutcome(run_dir, invocation_stats, results, summary, tuple(warnings + scoring_warnings), report_path)
+
+
+def _ask_models(
+    config: RunConfig,
+    plan: Plan,
+    jobs_by_model: dict[str, list[Job]],
+    log: ResponseLog,
+    invocation: int,
+    progress: RunProgress,
+    echo: Callable[[str], None],
+) -> tuple[ExecutionStats, BiasbenchError | None]:
+    """Ask each model for the answers the log lacks. An expected failure (budget, a broken adapter)
+    stops the asking and is returned, so the caller can still write every finished row."""
+    state = log.read()
+    if state.dropped_lines:
+        echo(f"note: dropped {state.dropped_lines} torn line(s) from {log.path.name} (an interrupted write)")
+    stats = ExecutionStats()
+    budget = Budget(config.max_cost_usd, sum(entry.response.cost_usd for entry in state.answers.values()))
+    try:
+        for model_name, jobs in jobs_by_model.items():
+            pending = _pending(jobs, state.answers)
+            if not pending:
+                continue
+            adapter = plan.adapters[model_name]
+            advance = progress.add(f"model {model_name}", len(pending))
+            adapter.load()
+            try:
+                execute(
+                    adapter, pending, log, invocation, batch_size=config.batch_size, concurrency=config.concurrency,
+                    budget=budget, stats=stats, advance=advance,
+                )
+            finally:
+                adapter.close()
+    except BiasbenchError as exc:
+        return stats, exc
+    finally:
+        log.close()
+    return stats, None
+
+
+def _write_tidy_table(plan: Plan, run_dir: Path, keys: list[tuple[PlannedRow, str]], log: ResponseLog, invocation: int) -> pd.DataFrame:
+    """One scored row per planned row, from the latest answer (or error) in the log."""
+    state = log.read(repair=False)
+    task_of = {task.name: task for task in plan.tasks}
+    fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
+    rows = [
+        result_row(
+            run_dir.name, row, task_of[row.task], plan.adapters[row.model].name, fingerprints[row.model], key,
+            state.answers.get(key) or state.last_seen.get(key), invocation, plan.pool.axes,
+        )
+        for row, key in keys
+    ]
+    return write_results(run_dir, rows)
 
 
 def _base_manifest(config: RunConfig, plan: Plan, run_dir: Path, config_path: str | None, previous: dict[str, Any]) -> dict[str, Any]:
@@ -228,7 +241,10 @@ def _synthesize(
     return dict(result.clips), result.backend_calls, result.cached, {"backends": dict(result.backends), "notes": list(result.notes)}
 
 
-def _jobs(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart]):
+def _jobs(
+    config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart]
+) -> tuple[dict[str, list[Job]], list[tuple[PlannedRow, str]]]:
+    """Requests per model, and every planned row with its response key (in plan order)."""
     jobs_by_model: dict[str, list[Job]] = defaultdict(list)
     keys = []
     models = {model.name: model for model in config.models}
@@ -256,10 +272,19 @@ def _pending(jobs: list[Job], answers: dict[str, Any]) -> list[Job]:
 
 
 def _audit(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart], run_dir: Path) -> list[str]:
+    """Voice audit of the run's clips; skipped when the clips and audit settings are unchanged."""
+    from biasbench import __version__
     from biasbench.voices.audit import audit_clips
 
-    summary = audit_clips(clips, plan.pool, run_dir / "audit", config.audit.params)
-    return list(getattr(summary, "warnings", ()))
+    out_dir = run_dir / "audit"
+    parity = out_dir / "parity.json"
+    digest = stable_hash(sorted(part.sha256 for part in clips.values()), config.audit.params, __version__)
+    stamps = Stamps(run_dir)
+    if stamps.fresh("audit", digest, parity):
+        return list(json.loads(parity.read_text(encoding="utf-8"))["warnings"])
+    summary = audit_clips(clips, plan.pool, out_dir, config.audit.params)
+    stamps.mark("audit", digest)
+    return list(summary.warnings)
 
 
 def _content_digest(results_path: Path) -> str:
