@@ -61,3 +61,13 @@ def test_demonstration_and_calibration_are_labelled(quickstart):
     assert manifest["pool"]["purpose"] == "demonstration"
     text = (run_dir / "summary.md").read_text().lower()
     assert "demonstration" in text and "calibration" in text
+
+
+def test_voice_audit_is_stored_and_flags_the_hard_accent(quickstart):
+    _, run_dir = quickstart
+    parity = json.loads((run_dir / "audit" / "parity.json").read_text())
+    flagged = {(flag["grouping"], flag["group"]) for flag in parity["flags"] if flag["metric"] == "wer"}
+    assert ("accent", "en-029") in flagged and ("accent", "en-us") not in flagged
+    assert any("en-029" in warning for warning in parity["warnings"])
+    audit_sheet = pd.read_excel(run_dir / "report.xlsx", sheet_name="VoiceAudit")
+    assert len(audit_sheet) > 0

@@ -10,6 +10,7 @@ on the gap to the best cell) flags cells whose intelligibility differs.
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,6 +21,7 @@ from pydantic import Field
 from biasbench.core.audio import MODEL_SAMPLE_RATE, Audio, read_audio
 from biasbench.core.deps import is_available
 from biasbench.core.errors import ConfigError
+from biasbench.core.hashing import seed_from
 from biasbench.core.messages import AudioPart
 from biasbench.core.params import Params, parse_params
 from biasbench.core.voice import VoicePool
@@ -57,6 +59,11 @@ class AuditParams(Params):
     """Cells whose mean loudness differs from the overall mean by more than this are warned about."""
     clip_threshold: float = Field(0.999, gt=0, le=1)
     """|sample| at or above this counts as clipped."""
+    texts_per_voice: int | None = Field(None, ge=1)
+    """Audit only this many texts per voice (default: all), preferring texts every voice speaks so
+    that voices are compared on the same words; chosen with ``seed``."""
+    seed: int = 0
+    """Seed of the text subset."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,24 @@ class AuditSummary:
         return "\n".join(lines)
 
 
+def audit_subset(
+    clips: Mapping[tuple[str, str], AudioPart], texts_per_voice: int, seed: int
+) -> dict[tuple[str, str], AudioPart]:
+    """At most ``texts_per_voice`` clips per voice: the same seeded texts for every voice when enough
+    texts are spoken by all of them, else a seeded sample of each voice's own texts."""
+    texts_by_voice: dict[str, list[str]] = {}
+    for voice_id, text in clips:
+        texts_by_voice.setdefault(voice_id, []).append(text)
+    common = sorted(set.intersection(*(set(texts) for texts in texts_by_voice.values())))
+    chosen: dict[tuple[str, str], AudioPart] = {}
+    for voice_id, texts in sorted(texts_by_voice.items()):
+        pool = common if len(common) >= texts_per_voice else sorted(texts)
+        rng = random.Random(seed_from("audit-subset", seed, "" if pool is common else voice_id))
+        for text in rng.sample(pool, min(texts_per_voice, len(pool))):
+            chosen[(voice_id, text)] = clips[(voice_id, text)]
+    return chosen
+
+
 def audit_clips(
     clips: Mapping[tuple[str, str], AudioPart], pool: VoicePool, out_dir: Path, params: Mapping | None = None
 ) -> AuditSummary:
@@ -96,6 +121,8 @@ def audit_clips(
     settings: AuditParams = parse_params(AuditParams, dict(params or {}), "audit.params")
     if not clips:
         raise ConfigError("the voice audit needs at least one clip")
+    if settings.texts_per_voice is not None:
+        clips = audit_subset(clips, settings.texts_per_voice, settings.seed)
     unknown = sorted({voice_id for voice_id, _ in clips} - {voice.id for voice in pool.voices})
     if unknown:
         raise ConfigError(f"audit clips name voices not in pool '{pool.name}': {', '.join(unknown[:5])}")
