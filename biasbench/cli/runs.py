@@ -9,9 +9,6 @@ import typer
 
 from biasbench.core.errors import ConfigError
 
-LISTINGS = ("adapters", "tts", "tasks", "pools")
-
-
 def run(
     config: Path = typer.Argument(..., help="Run config (YAML)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: the config's `output`)."),
@@ -55,29 +52,35 @@ def validate(config: Path = typer.Argument(..., help="Run config (YAML).")) -> N
     typer.echo(f"{config}: valid ({len(cfg.tasks)} task(s), {len(cfg.models)} model(s), pool '{cfg.pool}')")
 
 
+def _registry_rows(kind: str) -> list[tuple[str, str, str]]:
+    from biasbench.core import registry
+
+    chosen = registry.adapters if kind == "adapters" else registry.tts_backends
+    return [(entry.name, entry.origin, entry.target) for entry in chosen.entries()]
+
+
+def _spec_rows(kind: str) -> list[tuple[str, str, str]]:
+    if kind == "tasks":
+        from biasbench.tasks.loading import available_tasks as available
+    else:
+        from biasbench.voices.spec import available_pools as available
+    return [(name, "", description) for name, description in available()]
+
+
+LISTINGS = {"adapters": _registry_rows, "tts": _registry_rows, "tasks": _spec_rows, "pools": _spec_rows}
+"""What `biasbench ls` can list, and how."""
+
+
 def ls(what: Optional[str] = typer.Argument(None, help=f"One of: {', '.join(LISTINGS)} (default: all).")) -> None:
     """List registered adapters, TTS backends, tasks and shipped voice pools."""
-    from biasbench.core import registry
     from biasbench.core.registry import did_you_mean
 
     if what is not None and what not in LISTINGS:
         raise ConfigError(f"cannot list '{what}'{did_you_mean(what, list(LISTINGS))}", hint=f"choose one of {', '.join(LISTINGS)}")
-    chosen = LISTINGS if what is None else (what,)
-    for kind in chosen:
+    for kind in LISTINGS if what is None else (what,):
         typer.secho(kind, bold=True)
-        if kind == "adapters":
-            rows = [(e.name, e.origin, e.target) for e in registry.adapters.entries()]
-        elif kind == "tts":
-            rows = [(e.name, e.origin, e.target) for e in registry.tts_backends.entries()]
-        elif kind == "tasks":
-            from biasbench.tasks.loading import available_tasks
-
-            rows = [(name, "", description) for name, description in available_tasks()]
-        else:
-            from biasbench.voices.spec import available_pools
-
-            rows = [(name, "", description) for name, description in available_pools()]
-        width = max((len(r[0]) for r in rows), default=0)
+        rows = LISTINGS[kind](kind)
+        width = max((len(row[0]) for row in rows), default=0)
         for name, origin, detail in rows:
             origin_text = f"[{origin}] " if origin and origin != "builtin" else ""
             typer.echo(f"  {name:<{width}}  {origin_text}{detail}")
