@@ -32,6 +32,7 @@ from biasbench.core.errors import ConfigError, DataError
 from biasbench.core.params import parse_params
 from biasbench.core.voice import Voice
 from biasbench.voices.backends.base import TTSBackend
+from biasbench.voices.backends.process import close_stdin_and_wait
 
 _PARAMETER_IDS = {"speed": 1, "volume": 2, "pitch": 3, "pitch_range": 4, "word_gap": 7}
 """espeak_PARAMETER numbers for the config fields passed to espeak_SetParameter."""
@@ -252,17 +253,8 @@ class _LibraryEngine(_Engine):
 
 
 def _stop_server(server: subprocess.Popen) -> None:
-    """Close the server's stdin (it exits at EOF); kill it if it does not."""
-    if server.poll() is None and server.stdin is not None:
-        try:
-            server.stdin.close()
-        except OSError:
-            pass
-    try:
-        server.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    """Let the server exit at EOF (kill it if it does not) and close its output."""
+    close_stdin_and_wait(server, timeout_s=5)
     if server.stdout is not None:
         server.stdout.close()
 

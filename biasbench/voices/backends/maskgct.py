@@ -27,6 +27,7 @@ from biasbench.core.errors import ConfigError, DataError
 from biasbench.core.hashing import file_sha256
 from biasbench.core.voice import Voice
 from biasbench.voices.backends.cloning import CloningBackend
+from biasbench.voices.backends.process import close_stdin_and_wait
 
 WORKER_SCRIPT = Path(__file__).resolve().parent.parent / "workers" / "maskgct_worker.py"
 """The shipped worker (runs in the MaskGCT environment, not in ours)."""
@@ -167,16 +168,7 @@ class MaskGCTBackend(CloningBackend):
         if process is not None and kill:
             process.kill()
         if process is not None:
-            if process.stdin is not None:
-                try:
-                    process.stdin.close()
-                except OSError:
-                    pass
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            close_stdin_and_wait(process, timeout_s=10)
             if self._pump is not None:
                 self._pump.join(timeout=5)  # reaches EOF once the worker has exited
             if process.stdout is not None:
