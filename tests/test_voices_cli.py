@@ -32,9 +32,14 @@ def test_shipped_pools_validate(capsys):
 
 def test_template_without_its_clips_lists_each_missing_clip(capsys):
     code, _, err = _run(capsys, "voices", "validate", "balanced_gender_race")
+    assert code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 24 and all(line.startswith("error: ") and "audio file not found" in line for line in lines)
+    # elsewhere (a run, a build) the same pool fails in one line that names the first few and the count
+    code, _, err = _run(capsys, "voices", "build", "balanced_gender_race", "--texts", "/dev/null")
     assert code == 2
     _one_line_error(err)
-    assert "has 24 problem(s)" in err and err.count("audio file not found") == 24
+    assert "has 24 problem(s)" in err and "and 21 more" in err
 
 
 @pytest.mark.parametrize(

@@ -105,7 +105,7 @@ def test_schema_label_and_engine_problems_are_all_reported(tmp_path):
         """)
     with pytest.raises(ConfigError) as caught:
         load_pool(path)
-    message = caught.value.one_line()
+    message = "; ".join(caught.value.problems)
     assert "label source 'guessed'" in message
     assert "voices[3] 'd': no label for accent" in message
     assert "unknown tts backend 'espek'" in message and "no language 'xx-yy'" in message

@@ -44,9 +44,15 @@ def validate(
     structure_only: bool = typer.Option(False, "--structure-only", help="Do not require the reference clips to exist (templates)."),
 ) -> None:
     """Check a pool spec: schema, labels, engines, reference clips and balance (every problem at once)."""
+    from biasbench.core.errors import SpecProblems
     from biasbench.voices.spec import load_pool
 
-    loaded = load_pool(pool, check_files=not structure_only)
+    try:
+        loaded = load_pool(pool, check_files=not structure_only)
+    except SpecProblems as exc:
+        for problem in exc.problems:
+            typer.secho(f"error: {problem}", err=True, fg="red")
+        raise typer.Exit(2) from None
     cells = loaded.cells()
     typer.echo(
         f"{loaded.source}: valid {loaded.purpose} pool '{loaded.name}' — {len(loaded.voices)} voices, "

@@ -26,6 +26,20 @@ class ConfigError(BiasbenchError):
     """A configuration, pool spec or task spec is malformed or inconsistent."""
 
 
+class SpecProblems(ConfigError):
+    """A spec with several problems: the one-line message names the first few, ``problems`` has all."""
+
+    shown = 3
+    """Problems named in the one-line message."""
+
+    def __init__(self, subject: str, problems: list[str], *, hint: str | None = None) -> None:
+        self.problems = tuple(problems)
+        listed = "; ".join(self.problems[: self.shown])
+        more = len(self.problems) - self.shown
+        tail = f"; … and {more} more" if more > 0 else ""
+        super().__init__(f"{subject} has {len(self.problems)} problem(s): {listed}{tail}", hint=hint)
+
+
 class UnknownNameError(ConfigError):
     """A registry lookup (adapter, TTS backend, task, pool) found no such name."""
 

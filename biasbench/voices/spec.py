@@ -30,7 +30,7 @@ from typing import Any, Literal, Sequence, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from biasbench.config import read_yaml
-from biasbench.core.errors import BiasbenchError, ConfigError, UnknownNameError
+from biasbench.core.errors import BiasbenchError, ConfigError, SpecProblems, UnknownNameError
 from biasbench.core.params import validation_messages
 from biasbench.core.registry import did_you_mean
 from biasbench.core.voice import AXES, LABEL_SOURCES, DemographicLabel, ReferenceClip, Voice, VoicePool
@@ -128,7 +128,9 @@ def load_pool(ref: str | Path, base_dir: Path | None = None, *, check_files: boo
         problems.extend(_missing_values(pool, spec.values or {}))
         problems.extend(pool.balance_problems())
     if problems:
-        raise ConfigError(f"pool spec {path} has {len(problems)} problem(s): " + "; ".join(problems))
+        raise SpecProblems(
+            f"pool spec {path}", problems, hint=None if len(problems) <= SpecProblems.shown else "`biasbench voices validate POOL` lists them all"
+        )
     assert pool is not None
     return pool
 
