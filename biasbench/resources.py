@@ -1,7 +1,7 @@
 """Where shipped specs live: the project's top-level ``voice_pools/``, ``tasks/`` and ``configs/``.
 
 In a source checkout (editable install) they sit beside the package; a wheel carries copies in
-``biasbench/_shipped/``.
+``biasbench/_shipped/`` (setup.py's build step).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def shipped_dir(kind: str) -> Path:
-    """Folder of shipped specs of ``kind`` ('voice_pools', 'tasks' or 'configs')."""
-    for candidate in (PACKAGE_DIR.parent / kind, PACKAGE_DIR / "_shipped" / kind):
-        if candidate.is_dir():
-            return candidate
+    """Folder of shipped specs of ``kind`` ('voice_pools', 'tasks' or 'configs'): the copy inside an
+    installed wheel, else the folder of the source checkout the package lives in."""
+    packed = PACKAGE_DIR / "_shipped" / kind
+    if packed.is_dir():
+        return packed
     return PACKAGE_DIR.parent / kind
 
 
