@@ -37,16 +37,16 @@ class ExportSummary:
 def export_run(run_dir: Path, out_dir: Path, *, base_dir: Path | None = None, echo: Callable[[str], None] = print) -> ExportSummary:
     """Export the audio rows of ``run_dir`` to ``out_dir`` (a `datasets` dataset + README.md card)."""
     from biasbench.config import parse_config
-    from biasbench.runner.manifest import read_manifest
+    from biasbench.runner.manifest import require_manifest
     from biasbench.runner.plan import load_plan
     from biasbench.voices.cache import AudioCache
     from biasbench.voices.synthesis import synthesize
 
     datasets = require("datasets", "finetune", purpose="exporting a spoken dataset")
     run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
-    if not manifest or "config" not in manifest:
-        raise DataError(f"{run_dir} is not a biasbench run directory (no manifest.json)", hint="pass the --out folder of `biasbench run`")
+    manifest = require_manifest(run_dir)
+    if "config" not in manifest:
+        raise DataError(f"{run_dir}/manifest.json has no run config", hint="pass the --out folder of `biasbench run`")
     config = parse_config(manifest["config"], f"{run_dir}/manifest.json")
     base = base_dir or _config_dir(manifest) or Path.cwd()
     plan = load_plan(config, base)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -11,6 +10,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from biasbench.core.errors import DataError
+from biasbench.core.jsonio import read_json_object
+from biasbench.runner.manifest import require_manifest
 
 AUDIT_TABLES = ("voice_audit", "voice_audit_voices", "voice_audit_cells")
 """Voice-audit tables under ``run_dir/audit/`` (CSV)."""
@@ -35,17 +36,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.DataFrame()
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from ``path``; None when absent; malformed → DataError."""
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path} must hold a JSON object")
-    return data
+read_json = read_json_object
+"""A JSON object from a file; None when absent; malformed → DataError."""
 
 
 @dataclass(frozen=True)
@@ -156,11 +148,7 @@ def load_run(run_dir: str | Path) -> RunData:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"run directory not found: {run_dir}")
-    manifest = read_json(run_dir / "manifest.json")
-    if manifest is None:
-        raise DataError(
-            f"{run_dir} has no manifest.json; is it a run directory? (`biasbench run CONFIG --out DIR` makes one)"
-        )
+    manifest = require_manifest(run_dir)
     scores: dict[str, pd.DataFrame] = {}
     score_dir = run_dir / "scores"
     if score_dir.is_dir():

@@ -12,6 +12,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from biasbench.core.errors import DataError
+from biasbench.core.jsonio import read_json_object
+
 MANIFEST_NAME = "manifest.json"
 
 TRACKED_PACKAGES = (
@@ -65,14 +68,18 @@ def platform_info() -> dict[str, Any]:
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any] | None:
-    """The manifest of a run directory, or None."""
-    path = Path(run_dir) / MANIFEST_NAME
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return None
+    """The manifest of a run directory; None when there is none yet; a corrupt one → DataError."""
+    return read_json_object(Path(run_dir) / MANIFEST_NAME)
+
+
+def require_manifest(run_dir: Path) -> dict[str, Any]:
+    """The manifest of a finished (or resumable) run; DataError when ``run_dir`` is not a run directory."""
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        raise DataError(
+            f"{run_dir} is not a biasbench run directory: it has no manifest.json", hint="`biasbench run CONFIG --out DIR` makes one"
+        )
+    return manifest
 
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -13,6 +12,7 @@ import pandas as pd
 from biasbench.core.errors import DataError
 from biasbench.core.result import OUTCOMES, TEXT_VOICE
 from biasbench.core.voice import AXES
+from biasbench.runner.manifest import require_manifest
 
 REQUIRED_COLUMNS = (
     "model", "task", "modality", "item_id", "item_group", "voice_id", "cell", "permutation", "repeat",
@@ -52,7 +52,7 @@ def load_run(run_dir: Path) -> RunData:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"run directory '{run_dir}' does not exist", hint="pass the --out folder of `biasbench run`")
-    manifest = _read_manifest(run_dir)
+    manifest = require_manifest(run_dir)
     frame = _read_results(run_dir)
     return run_data(frame, manifest)
 
@@ -102,19 +102,6 @@ def _voice_ids(value: Any) -> set[str]:
 def _axes_from_rows(frame: pd.DataFrame) -> tuple[str, ...]:
     audio = frame[frame["voice_id"] != TEXT_VOICE]
     return tuple(axis for axis in AXES if (audio[axis] != "").any())
-
-
-def _read_manifest(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "manifest.json"
-    if not path.is_file():
-        raise DataError(f"'{run_dir}' has no manifest.json", hint="is it a `biasbench run` output folder?")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read '{path}': {exc}") from None
-    if not isinstance(manifest, dict):
-        raise DataError(f"'{path}' is not a JSON object")
-    return manifest
 
 
 def _read_results(run_dir: Path) -> pd.DataFrame:
