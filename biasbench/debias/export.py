@@ -36,32 +36,18 @@ class ExportSummary:
 
 def export_run(run_dir: Path, out_dir: Path, *, base_dir: Path | None = None, echo: Callable[[str], None] = print) -> ExportSummary:
     """Export the audio rows of ``run_dir`` to ``out_dir`` (a `datasets` dataset + README.md card)."""
-    from biasbench.config import parse_config
-    from biasbench.runner.manifest import require_manifest
-    from biasbench.runner.plan import load_plan
-    from biasbench.voices.cache import AudioCache
-    from biasbench.voices.synthesis import synthesize
+    from biasbench.runner.clips import open_finished_run, synthesize_plan
 
     datasets = require("datasets", "finetune", purpose="exporting a spoken dataset")
-    run_dir = Path(run_dir)
-    manifest = require_manifest(run_dir)
-    if "config" not in manifest:
-        raise DataError(f"{run_dir}/manifest.json has no run config", hint="pass the --out folder of `biasbench run`")
-    config = parse_config(manifest["config"], f"{run_dir}/manifest.json")
-    base = base_dir or _config_dir(manifest) or Path.cwd()
-    plan = load_plan(config, base)
+    run = open_finished_run(Path(run_dir), base_dir)
+    run_dir, manifest, plan = run.run_dir, run.manifest, run.plan
     rows = {}
     for row in plan.rows:
         if row.modality == "audio" and row.voice is not None and row.spoken_text:
             rows.setdefault((row.task, row.item.id, row.rotation, row.voice.id), row)
-    if not rows:
+    result = synthesize_plan(run.config, plan, run_dir)
+    if result is None:
         raise DataError(f"run {run_dir} has no audio rows to export")
-    pairs = {(voice_id, row.spoken_text) for (_, _, _, voice_id), row in rows.items()}
-    cache = AudioCache(Path(config.cache_dir) if config.cache_dir else run_dir)
-    result = synthesize(
-        [plan.pool.voice(v) for v in sorted({v for v, _ in pairs})], sorted({t for _, t in pairs}), cache,
-        tts_params=config.tts, seed=config.seed, only=pairs,
-    )
     clips, synthesized = dict(result.clips), result.backend_calls
     task_of = {task.name: task for task in plan.tasks}
     records: dict[str, list[Any]] = defaultdict(list)
@@ -85,14 +71,9 @@ def export_run(run_dir: Path, out_dir: Path, *, base_dir: Path | None = None, ec
     dataset.save_to_disk(str(out_dir))
     card = dataset_card(plan.pool, manifest, pd.DataFrame({k: v for k, v in records.items() if k != "audio"}), _audit_table(run_dir))
     (out_dir / CARD_FILE).write_text(card, encoding="utf-8")
-    summary = ExportSummary(out_dir, len(dataset), len({v for v, _ in pairs}), tuple(sorted(task_of)), synthesized)
+    summary = ExportSummary(out_dir, len(dataset), len({voice_id for *_, voice_id in rows}), tuple(sorted(task_of)), synthesized)
     echo(f"exported {summary.rows} clips ({summary.voices} voices, tasks {', '.join(summary.tasks)}) to {out_dir}")
     return summary
-
-
-def _config_dir(manifest: dict[str, Any]) -> Path | None:
-    path = manifest.get("config_path")
-    return Path(path).resolve().parent if path and Path(path).exists() else None
 
 
 def _audit_table(run_dir: Path) -> pd.DataFrame | None:

@@ -15,6 +15,7 @@ from biasbench.config import RunConfig
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.hashing import stable_hash
 from biasbench.core.messages import AudioPart
+from biasbench.runner.clips import spoken_pairs, synthesize_plan
 from biasbench.runner.executor import Budget, ExecutionStats, Job, execute
 from biasbench.runner.lock import RunLock
 from biasbench.runner.manifest import git_state, now_iso, package_versions, platform_info, read_manifest, write_manifest
@@ -219,25 +220,10 @@ def _base_manifest(config: RunConfig, plan: Plan, run_dir: Path, config_path: st
 def _synthesize(
     config: RunConfig, plan: Plan, run_dir: Path, progress: RunProgress
 ) -> tuple[dict[tuple[str, str], AudioPart], int, int, dict[str, Any]]:
-    from biasbench.voices.cache import AudioCache
-    from biasbench.voices.synthesis import synthesize
-
-    needed = {
-        (row.voice.id, row.spoken_text)
-        for row in plan.rows
-        if row.modality == "audio" and row.voice is not None and row.spoken_text
-    }
-    if not needed:
+    bar = progress.add("synthesis", len(spoken_pairs(plan)))
+    result = synthesize_plan(config, plan, run_dir, progress=lambda done, total: bar(0, completed=done))
+    if result is None:
         return {}, 0, 0, {}
-    voice_ids = {voice_id for voice_id, _ in needed}
-    voices = [voice for voice in plan.voices if voice.id in voice_ids]
-    texts = sorted({text for _, text in needed})
-    cache = AudioCache(Path(config.cache_dir) if config.cache_dir else run_dir)
-    bar = progress.add("synthesis", len(needed))
-    result = synthesize(
-        voices, texts, cache, tts_params=config.tts, workers=config.tts_workers, seed=config.seed,
-        progress=lambda done, total: bar(0, completed=done), only=needed,
-    )
     return dict(result.clips), result.backend_calls, result.cached, {"backends": dict(result.backends), "notes": list(result.notes)}
 
 

@@ -132,21 +132,14 @@ def _build_target(folder: Path) -> AuditTarget:
 
 def _run_target(folder: Path, workers: int | None) -> AuditTarget:
     """The clips a run used: its plan's spoken texts in its voices, from its cache (0 calls when complete)."""
-    from biasbench.config import parse_config
-    from biasbench.runner.plan import load_plan
+    from biasbench.runner.clips import open_finished_run, synthesize_plan
 
+    run = open_finished_run(folder)
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        recorded = pool_from_json(manifest["pool"])
-        config = parse_config(manifest["config"], str(folder / "manifest.json"))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"run directory {folder}: manifest.json is unreadable ({type(exc).__name__}: {exc})") from None
-    config_path = Path(manifest.get("config_path") or "")
-    plan = load_plan(config, config_path.parent if config_path.name else Path("."))
-    rows = [row for row in plan.rows if row.modality == "audio" and row.voice is not None and row.spoken_text]
-    voice_ids = {row.voice.id for row in rows}
-    voices = [voice for voice in plan.voices if voice.id in voice_ids]
-    texts = list(dict.fromkeys(row.spoken_text for row in rows))
-    cache = AudioCache(Path(config.cache_dir) if config.cache_dir else folder)
-    result = synthesize(voices, texts, cache, tts_params=config.tts, workers=workers, seed=config.seed)
+        recorded = pool_from_json(run.manifest["pool"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"run directory {folder}: manifest.json has no readable pool ({type(exc).__name__}: {exc})") from None
+    result = synthesize_plan(run.config, run.plan, folder, workers=workers)
+    if result is None:
+        raise DataError(f"run directory {folder} has no audio rows to audit")
     return AuditTarget(recorded, result.clips, folder / "audit", result.backend_calls)
