@@ -36,10 +36,6 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.DataFrame()
 
 
-read_json = read_json_object
-"""A JSON object from a file; None when absent; malformed → DataError."""
-
-
 @dataclass(frozen=True)
 class ModelInfo:
     """One evaluated model as the manifest records it."""
@@ -169,5 +165,5 @@ def load_run(run_dir: str | Path) -> RunData:
         scores=scores,
         exclusions=read_table(run_dir, "exclusions"),
         audit=audit,
-        parity=read_json(audit_dir / "parity.json"),
+        parity=read_json_object(audit_dir / "parity.json"),
     )
