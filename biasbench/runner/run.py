@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -14,6 +13,7 @@ import pandas as pd
 from biasbench.config import RunConfig
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.hashing import stable_hash
+from biasbench.core.jsonio import read_json_object
 from biasbench.core.messages import AudioPart
 from biasbench.runner.clips import spoken_pairs, synthesize_plan
 from biasbench.runner.executor import Budget, ExecutionStats, Job, execute
@@ -267,7 +267,7 @@ def _audit(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart
     digest = stable_hash(sorted(part.sha256 for part in clips.values()), config.audit.params, __version__)
     stamps = Stamps(run_dir)
     if stamps.fresh("audit", digest, parity):
-        return list(json.loads(parity.read_text(encoding="utf-8"))["warnings"])
+        return list((read_json_object(parity) or {}).get("warnings", []))
     summary = audit_clips(clips, plan.pool, out_dir, config.audit.params)
     stamps.mark("audit", digest)
     return list(summary.warnings)
