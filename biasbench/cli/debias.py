@@ -40,7 +40,7 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Experiment folder (default: the config's `output`)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Base vs finetuned vs mitigation prompt on held-out eval voices: gaps before/after with CIs."""
+    """Base vs each finetune (SFT, DPO, SFT+DPO) vs mitigation prompt on held-out voices and items: gaps with CIs."""
     from biasbench.debias.experiment import run_debias
     from biasbench.debias.run_config import load_run_config
 
@@ -48,6 +48,8 @@ def run(
     outcome = run_debias(cfg, config.parent, show_progress=not quiet, echo=typer.echo)
     shown = outcome.gaps[["condition", "task", "grouping", "metric", "gap_before", "gap_after", "change", "change_ci_low", "change_ci_high"]]
     typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if outcome.rates is not None and not outcome.rates.empty:
+        typer.echo(outcome.rates[["condition", "task", "modality", "n", "invalid_rate", "refusal_rate"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     typer.echo(f"report: {outcome.report}")
 
 
