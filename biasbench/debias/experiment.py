@@ -112,7 +112,7 @@ def check_held_out(tasks: Sequence[Any], trained: TrainedOn, *, drop_items: bool
     preference data; returns task -> eval item ids that were trained on (left out when ``drop_items``)."""
     overlapping: dict[str, set[str]] = {}
     for task in tasks:
-        groups = {task.item_group(item) for item in task.items()}
+        groups = {task.item_group(item) for item in task.items()} | set(getattr(task.config, "categories", None) or ())
         shared = sorted(groups & trained.categories.get(task.name, frozenset()))
         if shared:
             raise ConfigError(

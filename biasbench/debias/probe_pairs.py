@@ -125,8 +125,8 @@ def build_probe_preferences(
                 continue
             candidates.append(made)
     by_id = {f"{c.task.name}/{c.item.id}": c for c in candidates}
-    units = [Instruction(key, c.task.render(c.item, "audio", c.rotation).spoken_text or "", "", "-", c.task.name) for key, c in by_id.items()]
-    random.Random(seed_from("debias-probe-order", seed, source.name)).shuffle(units)
+    units = interleaved([Instruction(key, c.task.render(c.item, "audio", c.rotation).spoken_text or "", "", "-", c.task.name)
+                         for key, c in by_id.items()], seed_from("debias-probe-order", seed, source.name))
     assignments, dropped = balanced_assignments(units, pool, voices, voices_per_instruction=data.voices_per_instruction, seed=seed)
     excluded += len(dropped)
     if not assignments:
@@ -155,6 +155,23 @@ def build_probe_preferences(
     echo(f"preference data '{source.name}': {summary.rows} rows, {summary.instructions} items, {summary.excluded} left out "
          f"(held out for evaluation: {sum(len(v) for v in eval_items.values())})")
     return summary
+
+
+def interleaved(units: Sequence[Instruction], seed: int) -> list[Instruction]:
+    """Each task's units in a seeded order, the tasks taking turns, so the few units the cell balance
+    leaves out at the end never remove a whole task (or BBQ condition) from the data."""
+    by_task: dict[str, list[Instruction]] = {}
+    for unit in units:
+        by_task.setdefault(unit.dataset, []).append(unit)
+    queues = []
+    for task, members in sorted(by_task.items()):
+        order = list(members)
+        random.Random(seed_from(seed, task)).shuffle(order)
+        queues.append(order)
+    result = []
+    for position in range(max((len(q) for q in queues), default=0)):
+        result.extend(q[position] for q in queues if position < len(q))
+    return result
 
 
 def _synthesize(pairs: Sequence[tuple[Voice, str]], tts: dict[str, dict[str, Any]], cache_root: Path, workers: int | None, seed: int) -> dict[tuple[str, str], Any]:
