@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 for module, reason in (("torch", "torch"), ("transformers", "transformers"), ("peft", "peft"), ("datasets", "datasets"),
-                       ("espeakng_loader", "espeak-ng (biasbench[tts])")):
+                       ("tensorboard", "tensorboard (biasbench[finetune])"), ("espeakng_loader", "espeak-ng (biasbench[tts])")):
     pytest.importorskip(module, reason=f"{reason} is not installed")
 
 import torch
