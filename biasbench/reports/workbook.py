@@ -22,6 +22,13 @@ BANNER_FILL = "FCE4D6"
 """Background of warning banners (light orange)."""
 MAX_WIDTH = 60
 MIN_WIDTH = 8
+LINE_HEIGHT = 15.0
+"""Points per wrapped text line (Calibri 11)."""
+MAX_ROW_LINES = 4
+"""Wrapped text shows at most this many lines per row; the whole text stays in the cell (and in the CSV)."""
+VERDICT_FILLS = (("clear gap", "F4C7B0"), ("no clear gap", "FFFFFF"))
+"""Fill of a gap cell by the row's verdict (prefix): a clear gap stands out, 'no clear gap' stays white,
+whatever the gap's size or metric (a large but uncertain gap is not painted as a finding)."""
 
 
 def _cell_value(value: Any) -> Any:
@@ -74,6 +81,33 @@ def _gap_scale(values: pd.Series) -> Any:
     )
 
 
+def _verdict_rules(ws: Any, gap_range: str, verdict_letter: str, first_row: int) -> None:
+    """Colour the gap cells by the row's verdict instead of by the raw gap (accuracy and WER never share
+    one scale, and a 'no clear gap' row is never painted darkest)."""
+    from openpyxl.formatting.rule import FormulaRule
+    from openpyxl.styles import Font, PatternFill
+
+    for prefix, colour in VERDICT_FILLS:
+        formula = f'LEFT(${verdict_letter}{first_row},{len(prefix)})="{prefix}"'
+        font = Font(bold=True) if prefix == "clear gap" else None
+        ws.conditional_formatting.add(
+            gap_range, FormulaRule(formula=[formula], fill=PatternFill("solid", fgColor=colour, bgColor=colour), font=font, stopIfTrue=True)
+        )
+
+
+def _cap_row_heights(ws: Any, wrapped: dict[int, float], n_rows: int) -> None:
+    """Rows with wrapped text get a fixed height of at most :data:`MAX_ROW_LINES` lines (Excel would
+    otherwise grow a row to fit every warning of a model)."""
+    for row in range(2, n_rows + 2):
+        lines = 1
+        for column, width in wrapped.items():
+            value = ws.cell(row=row, column=column).value
+            if value:
+                lines = max(lines, math.ceil(len(str(value)) / max(width - 2, 1)))
+        if lines > 1:
+            ws.row_dimensions[row].height = LINE_HEIGHT * min(lines, MAX_ROW_LINES)
+
+
 def write_sheet(workbook: Any, sheet: Sheet) -> Any:
     """Add ``sheet`` as a formatted worksheet: bold header on row 1, frozen, filtered, formatted."""
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -93,6 +127,7 @@ def write_sheet(workbook: Any, sheet: Sheet) -> Any:
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     n_rows = len(frame)
     records = frame.to_dict("records") if not sheet.is_empty else []
+    wrapped: dict[int, float] = {}
     for index, column in enumerate(columns, start=1):
         letter = get_column_letter(index)
         kind = "text" if sheet.is_empty else sheet.kind(column)
@@ -105,10 +140,14 @@ def write_sheet(workbook: Any, sheet: Sheet) -> Any:
         width = _width(values, column, FORMATS.get(kind, "0.0%"))
         ws.column_dimensions[letter].width = width
         if width >= MAX_WIDTH and kind == "text":  # long text wraps inside the column instead of spilling over
+            wrapped[index] = width
             for (cell,) in ws.iter_rows(min_row=2, max_row=n_rows + 1, min_col=index, max_col=index):
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
         if column in sheet.gap_columns and n_rows > 0 and not sheet.is_empty:
-            ws.conditional_formatting.add(f"{letter}2:{letter}{n_rows + 1}", _gap_scale(sheet.table[column]))
+            if "verdict" in columns:
+                _verdict_rules(ws, f"{letter}2:{letter}{n_rows + 1}", get_column_letter(columns.index("verdict") + 1), 2)
+            else:
+                ws.conditional_formatting.add(f"{letter}2:{letter}{n_rows + 1}", _gap_scale(sheet.table[column]))
         if column in sheet.notice_columns and not sheet.is_empty:
             for (cell,) in ws.iter_rows(min_row=2, max_row=n_rows + 1, min_col=index, max_col=index):
                 if cell.value:
@@ -116,6 +155,9 @@ def write_sheet(workbook: Any, sheet: Sheet) -> Any:
                     cell.fill = PatternFill("solid", fgColor=BANNER_FILL)
                     cell.alignment = Alignment(wrap_text=True, vertical="top")
             ws.column_dimensions[letter].width = min(ws.column_dimensions[letter].width, MAX_WIDTH)
+            wrapped[index] = ws.column_dimensions[letter].width
+    if not sheet.is_empty:
+        _cap_row_heights(ws, wrapped, n_rows)
     if sheet.is_empty:
         ws["A2"].font = Font(italic=True)
         ws.column_dimensions["A"].width = min(120, max(40, len(sheet.empty_reason) + 2))
