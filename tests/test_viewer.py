@@ -160,3 +160,23 @@ def test_page_filters_plays_a_clip_and_shows_one_item_in_every_voice(run_dir: Pa
         page.evaluate("() => fetch('http://example.invalid/probe').catch(() => null)")
         assert left == ["http://example.invalid/probe"], left
         browser.close()
+
+
+def test_group_plot_draws_planted_truth_and_voice_counts(run_dir: Path) -> None:
+    """(Reuses this module's small real run.) The calibration instrument's planted accuracies are drawn as
+    reference lines on its bars, and every group label carries its voice count."""
+    from biasbench.reports.run_plots import planted_values, plot_groups
+    from biasbench.reports.rundata import load_run
+
+    run = load_run(run_dir)
+    axis, planted = planted_values(run, "simulated-planted")
+    assert axis == "accent" and planted == {"en-us": 0.9, "en-gb": 0.8, "en-029": 0.5}
+    plot = plot_groups(run, "mini_mc", "accuracy")
+    axes = plot.figure.axes
+    accent_ax = next(ax for ax in axes if ax.get_xlabel() == "accent group")
+    lines = [c for c in accent_ax.collections if c.get_label() == "planted (calibration)"]
+    reference = [c for c in accent_ax.collections if list(c.get_linewidth()) == [1.5]]  # the dashed planted lines
+    drawn = {round(float(seg[0][1]), 3) for c in reference for seg in c.get_segments()}
+    assert lines and drawn == {0.5, 0.8, 0.9}
+    labels = [t.get_text() for t in accent_ax.get_xticklabels()]
+    assert labels and all(text.endswith("2 voices") for text in labels), labels
