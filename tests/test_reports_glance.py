@@ -15,6 +15,7 @@ from fixture_run import make_run  # noqa: E402
 
 from biasbench.reports import write_run_report  # noqa: E402
 from biasbench.reports.verdict_text import qualify_verdict  # noqa: E402
+from biasbench.reports.workbook import header_row, read_sheet  # noqa: E402
 
 LONG = "voice fB1 has ASR WER 30%, far above its cell; " * 6
 
@@ -35,7 +36,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_verdict_carries_the_tts_qualifier_when_the_audit_flags_the_worst_group(report: Path) -> None:
-    summary = pd.read_excel(report / "report.xlsx", sheet_name="Summary")
+    summary = read_sheet(report / "report.xlsx", "Summary")
     flagged = json.loads((report / "audit" / "parity.json").read_text())["flags"][0]["group"]
     clear = summary[summary.verdict.str.startswith("clear gap")]
     assert not clear.empty
@@ -57,14 +58,16 @@ def test_qualifier_rules() -> None:
 
 def test_gap_cells_are_coloured_by_verdict_and_rows_stay_short(report: Path) -> None:
     ws = openpyxl.load_workbook(report / "report.xlsx")["Summary"]
-    header = [c.value for c in ws[1]]
+    top = header_row(ws)
+    header = [c.value for c in ws[top]]
     gap_letter = openpyxl.utils.get_column_letter(header.index("max_gap") + 1)
     verdict_letter = openpyxl.utils.get_column_letter(header.index("verdict") + 1)
     rules = [(str(r.sqref), rule) for r in ws.conditional_formatting for rule in r.rules]
     assert rules and all(sqref.startswith(gap_letter) for sqref, _ in rules)
     formulas = [rule.formula[0] for _, rule in rules]
-    assert formulas == [f'LEFT(${verdict_letter}2,9)="clear gap"', f'LEFT(${verdict_letter}2,12)="no clear gap"']
+    first = top + 1
+    assert formulas == [f'LEFT(${verdict_letter}{first},9)="clear gap"', f'LEFT(${verdict_letter}{first},12)="no clear gap"']
     assert all(rule.type == "expression" for _, rule in rules)  # no colour scale over mixed metrics
     warnings = header.index("warnings") + 1
-    long_rows = [r for r in range(2, ws.max_row + 1) if len(str(ws.cell(r, warnings).value or "")) > 200]
+    long_rows = [r for r in range(top + 1, ws.max_row + 1) if len(str(ws.cell(r, warnings).value or "")) > 200]
     assert long_rows and all(0 < ws.row_dimensions[r].height <= 60 for r in long_rows)

@@ -95,10 +95,10 @@ def _verdict_rules(ws: Any, gap_range: str, verdict_letter: str, first_row: int)
         )
 
 
-def _cap_row_heights(ws: Any, wrapped: dict[int, float], n_rows: int) -> None:
+def _cap_row_heights(ws: Any, wrapped: dict[int, float], first: int, last: int) -> None:
     """Rows with wrapped text get a fixed height of at most :data:`MAX_ROW_LINES` lines (Excel would
     otherwise grow a row to fit every warning of a model)."""
-    for row in range(2, n_rows + 2):
+    for row in range(first, last + 1):
         lines = 1
         for column, width in wrapped.items():
             value = ws.cell(row=row, column=column).value
@@ -108,31 +108,85 @@ def _cap_row_heights(ws: Any, wrapped: dict[int, float], n_rows: int) -> None:
             ws.row_dimensions[row].height = LINE_HEIGHT * min(lines, MAX_ROW_LINES)
 
 
+BANNER_COLUMN = "notice"
+"""A notice column (demonstration pool, calibration instrument) shown once, as a banner row above the header."""
+
+
+def banner_text(sheet: Sheet) -> str:
+    """The sheet's notice as one banner line ('' when none): the notice itself when every row shares it,
+    else each distinct notice with the models it concerns."""
+    if sheet.is_empty or BANNER_COLUMN not in sheet.notice_columns or BANNER_COLUMN not in sheet.table.columns:
+        return ""
+    notices = sheet.table[BANNER_COLUMN].fillna("").astype(str)
+    distinct = [n for n in dict.fromkeys(notices) if n]
+    if not distinct:
+        return ""
+    if len(distinct) == 1 and notices.astype(bool).all():
+        return distinct[0]
+    parts = []
+    for text in distinct:
+        models = sheet.table.loc[notices == text, "model"] if "model" in sheet.table.columns else pd.Series(dtype=str)
+        which = ", ".join(dict.fromkeys(str(m) for m in models))
+        parts.append(f"{text}: {which}" if which else text)
+    return " | ".join(parts)
+
+
+def header_row(ws: Any) -> int:
+    """The worksheet row holding the column names: 2 under a banner, else 1 (see :func:`read_sheet`)."""
+    return 2 if ws.freeze_panes == "A3" else 1
+
+
+def read_sheet(path: Path, name: str) -> pd.DataFrame:
+    """A report sheet back as its table (the banner row, when there is one, skipped)."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(path, read_only=False)
+    try:
+        skip = header_row(book[name]) - 1
+    finally:
+        book.close()
+    return pd.read_excel(path, sheet_name=name, header=skip)
+
+
 def write_sheet(workbook: Any, sheet: Sheet) -> Any:
-    """Add ``sheet`` as a formatted worksheet: bold header on row 1, frozen, filtered, formatted."""
+    """Add ``sheet`` as a formatted worksheet: a notice banner on row 1 when the sheet has one, then a
+    bold header row, frozen, filtered, formatted."""
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
     ws = workbook.create_sheet(title=sheet.name)
+    banner = banner_text(sheet)
     frame = sheet.shown()
+    if banner:
+        frame = frame.drop(columns=[BANNER_COLUMN])
     columns = [str(c) for c in frame.columns]
+    top = 2 if banner else 1
+    if banner:
+        ws.append([banner])
+        ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(1, len(columns)))
+        cell = ws.cell(row=1, column=1)
+        cell.font = Font(bold=True, color="9C0006", size=12)
+        cell.fill = PatternFill("solid", fgColor=BANNER_FILL)
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+        ws.row_dimensions[1].height = 36
     ws.append(columns)
     for row in frame.itertuples(index=False, name=None):
         ws.append([_cell_value(v) for v in row])
     header_font = Font(bold=True, color="FFFFFF")
     header_fill = PatternFill("solid", fgColor=HEADER_FILL)
-    for cell in ws[1]:
+    for cell in ws[top]:
         cell.font = header_font
         cell.fill = header_fill
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     n_rows = len(frame)
+    first, last = top + 1, top + n_rows
     records = frame.to_dict("records") if not sheet.is_empty else []
     wrapped: dict[int, float] = {}
     for index, column in enumerate(columns, start=1):
         letter = get_column_letter(index)
         kind = "text" if sheet.is_empty else sheet.kind(column)
         values = []
-        for offset, (cell,) in enumerate(ws.iter_rows(min_row=2, max_row=n_rows + 1, min_col=index, max_col=index)):
+        for offset, (cell,) in enumerate(ws.iter_rows(min_row=first, max_row=last, min_col=index, max_col=index)):
             is_number = isinstance(cell.value, (int, float)) and not isinstance(cell.value, bool)
             if kind != "text" and is_number:
                 cell.number_format = FORMATS[sheet.cell_kind(column, records[offset])]
@@ -141,15 +195,15 @@ def write_sheet(workbook: Any, sheet: Sheet) -> Any:
         ws.column_dimensions[letter].width = width
         if width >= MAX_WIDTH and kind == "text":  # long text wraps inside the column instead of spilling over
             wrapped[index] = width
-            for (cell,) in ws.iter_rows(min_row=2, max_row=n_rows + 1, min_col=index, max_col=index):
+            for (cell,) in ws.iter_rows(min_row=first, max_row=last, min_col=index, max_col=index):
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
         if column in sheet.gap_columns and n_rows > 0 and not sheet.is_empty:
             if "verdict" in columns:
-                _verdict_rules(ws, f"{letter}2:{letter}{n_rows + 1}", get_column_letter(columns.index("verdict") + 1), 2)
+                _verdict_rules(ws, f"{letter}{first}:{letter}{last}", get_column_letter(columns.index("verdict") + 1), first)
             else:
-                ws.conditional_formatting.add(f"{letter}2:{letter}{n_rows + 1}", _gap_scale(sheet.table[column]))
+                ws.conditional_formatting.add(f"{letter}{first}:{letter}{last}", _gap_scale(sheet.table[column]))
         if column in sheet.notice_columns and not sheet.is_empty:
-            for (cell,) in ws.iter_rows(min_row=2, max_row=n_rows + 1, min_col=index, max_col=index):
+            for (cell,) in ws.iter_rows(min_row=first, max_row=last, min_col=index, max_col=index):
                 if cell.value:
                     cell.font = Font(bold=True, color="9C0006")
                     cell.fill = PatternFill("solid", fgColor=BANNER_FILL)
@@ -157,14 +211,14 @@ def write_sheet(workbook: Any, sheet: Sheet) -> Any:
             ws.column_dimensions[letter].width = min(ws.column_dimensions[letter].width, MAX_WIDTH)
             wrapped[index] = ws.column_dimensions[letter].width
     if not sheet.is_empty:
-        _cap_row_heights(ws, wrapped, n_rows)
+        _cap_row_heights(ws, wrapped, first, last)
     if sheet.is_empty:
         ws["A2"].font = Font(italic=True)
         ws.column_dimensions["A"].width = min(120, max(40, len(sheet.empty_reason) + 2))
-    ws.freeze_panes = "A2"
+    ws.freeze_panes = f"A{top + 1}"
     if columns:
-        ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(1, n_rows) + 1}"
-    ws.row_dimensions[1].height = 30
+        ws.auto_filter.ref = f"A{top}:{get_column_letter(len(columns))}{max(top, last)}"
+    ws.row_dimensions[top].height = 30
     return ws
 
 
