@@ -41,7 +41,7 @@ def test_verdict_carries_the_tts_qualifier_when_the_audit_flags_the_worst_group(
     clear = summary[summary.verdict.str.startswith("clear gap")]
     assert not clear.empty
     for row in clear.itertuples():
-        covered = flagged in str(row.worst_group).split("|")
+        covered = flagged in str(row.worst_group).split(" × ")  # the sheet shows the label style
         assert ("possibly a TTS artifact" in row.verdict) == covered, row.verdict
     assert any("possibly a TTS artifact" in v for v in clear.verdict)
 

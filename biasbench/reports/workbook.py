@@ -108,6 +108,18 @@ def _cap_row_heights(ws: Any, wrapped: dict[int, float], first: int, last: int) 
             ws.row_dimensions[row].height = LINE_HEIGHT * min(lines, MAX_ROW_LINES)
 
 
+GROUP_COLUMNS = frozenset({"group", "worst_group", "reference", "cell"})
+"""Columns holding group keys: shown as 'female × en-029' (the one label style of every report), while the
+CSV/Parquet copies keep the raw key 'female|en-029'."""
+
+
+def _display(column: str, value: Any) -> Any:
+    value = _cell_value(value)
+    if column in GROUP_COLUMNS and isinstance(value, str):
+        return value.replace("|", " × ")
+    return value
+
+
 BANNER_COLUMN = "notice"
 """A notice column (demonstration pool, calibration instrument) shown once, as a banner row above the header."""
 
@@ -171,7 +183,7 @@ def write_sheet(workbook: Any, sheet: Sheet) -> Any:
         ws.row_dimensions[1].height = 36
     ws.append(columns)
     for row in frame.itertuples(index=False, name=None):
-        ws.append([_cell_value(v) for v in row])
+        ws.append([_display(column, v) for column, v in zip(columns, row)])
     header_font = Font(bold=True, color="FFFFFF")
     header_fill = PatternFill("solid", fgColor=HEADER_FILL)
     for cell in ws[top]:
