@@ -111,7 +111,9 @@ def test_headers_follow_the_score_schema(workbook) -> None:
     assert names("Gaps") == list(TABLES["gaps"].column_names)
     assert names("Flips") == list(TABLES["flips"].column_names)
     assert names("Tests") == list(TABLES["significance"].column_names)
-    assert names("ByCell") == ["model", "task", "modality", "metric", "gender", "Asian", "Black", "White"]
+    assert names("ByCell") == [
+        "model", "task", "modality", "metric", "gender", "Asian", "Asian 95% CI", "Black", "Black 95% CI", "White", "White 95% CI"
+    ]
     for name in ("Summary", "ByGroup", "Gaps", "ByCell"):
         banner = workbook[name]["A1"].value
         assert banner.startswith("CALIBRATION INSTRUMENT") and banner.endswith(": planted-sim"), (name, banner)
@@ -241,8 +243,9 @@ def test_by_cell_matrix_equals_cell_metrics(run) -> None:
     assert len(shown) == cells.model.nunique() * 2  # one row per gender
     for row in cells.itertuples():
         gender, race = row.group.split("|")
-        value = shown[(shown.model == row.model) & (shown.gender == gender)][race].iloc[0]
-        assert value == pytest.approx(row.value)
+        shown_row = shown[(shown.model == row.model) & (shown.gender == gender)].iloc[0]
+        assert shown_row[race] == pytest.approx(row.value)
+        assert shown_row[f"{race} 95% CI"] == f"{100 * row.ci_low:.1f}% to {100 * row.ci_high:.1f}%"  # CIs on ByCell
 
 
 def test_csv_and_parquet_hold_the_same_tables(run) -> None:

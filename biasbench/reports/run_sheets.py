@@ -159,6 +159,7 @@ def by_cell_sheet(run: RunData) -> Sheet:
     ).reset_index()
     matrix.columns.name = None
     value_columns = [c for c in matrix.columns if c not in ("model", "task", "modality", "metric", down)]
+    matrix = _with_cell_cis(matrix, cells, down, value_columns)
     matrix = _with_notice(run, matrix)
     formats = {c: BY_METRIC for c in value_columns}
     return Sheet(
@@ -169,6 +170,23 @@ def by_cell_sheet(run: RunData) -> Sheet:
         notice_columns=("notice",) if "notice" in matrix.columns else (),
         order=40,
     )
+
+
+def _with_cell_cis(matrix: pd.DataFrame, cells: pd.DataFrame, down: str, value_columns: list[str]) -> pd.DataFrame:
+    """A '<value> 95% CI' text column after each value column of the ByCell matrix ('62.4% to 93.8%')."""
+    from biasbench.reports.formatting import format_ci
+
+    keys = ["model", "task", "modality", "metric", down]
+    lookup = {
+        (*(row[k] for k in keys), row["_across"]): format_ci(row["ci_low"], row["ci_high"], str(row["metric"]))
+        for row in cells.to_dict("records")
+    }
+    ordered = [c for c in matrix.columns if c not in value_columns]
+    out = matrix[ordered].copy()
+    for column in value_columns:
+        out[column] = matrix[column]
+        out[f"{column} 95% CI"] = [lookup.get((*(row[k] for k in keys), column), "") for row in matrix.to_dict("records")]
+    return out
 
 
 def by_voice_sheet(run: RunData) -> Sheet:
