@@ -71,3 +71,26 @@ def test_gap_cells_are_coloured_by_verdict_and_rows_stay_short(report: Path) -> 
     warnings = header.index("warnings") + 1
     long_rows = [r for r in range(top + 1, ws.max_row + 1) if len(str(ws.cell(r, warnings).value or "")) > 200]
     assert long_rows and all(0 < ws.row_dimensions[r].height <= 60 for r in long_rows)
+
+
+def test_group_row_counts_link_to_the_viewer_rows(report: Path) -> None:
+    from urllib.parse import parse_qs, urlparse
+
+    ws = openpyxl.load_workbook(report / "report.xlsx")["ByGroup"]
+    top = header_row(ws)
+    names = [c.value for c in ws[top]]
+    col = {name: names.index(name) + 1 for name in ("model", "task", "modality", "grouping", "group", "n_rows")}
+    checked = 0
+    for row in range(top + 1, ws.max_row + 1):
+        value = {name: ws.cell(row, index).value for name, index in col.items()}
+        link = ws.cell(row, col["n_rows"]).hyperlink
+        assert link is not None and link.target.startswith("http://127.0.0.1:8765/?")
+        query = {k: v[0] for k, v in parse_qs(urlparse(link.target).query).items()}
+        assert query["model"] == value["model"] and query["task"] == value["task"]
+        if value["grouping"] == "cell":
+            assert query["group"] == value["group"]  # already in the 'female × Black' label style
+            checked += 1
+        elif value["grouping"] in ("gender", "race"):
+            assert query["group"] == f"{value['grouping']}: {value['group']}"
+            checked += 1
+    assert checked > 0

@@ -142,6 +142,13 @@ def test_page_filters_plays_a_clip_and_shows_one_item_in_every_voice(run_dir: Pa
         assert page.input_value("#f-group") == "male × en-029" and len(rows()) == count
         assert {voice for voice, _ in rows()} == {"m-029-2"}
 
+        # a report's link (biasbench.viewer.links) opens the same rows
+        from biasbench.viewer.links import rows_link
+
+        page.goto(rows_link("simulated-planted", "mini_mc", "audio", "cell", "male|en-029", base=served + "/"))
+        page.wait_for_selector("body[data-ready='1']")
+        assert len(rows()) == count and {voice for voice, _ in rows()} == {"m-029-2"}
+
         # the item × voices view: one item's answers in every voice, grouped by cell, flips highlighted
         page.select_option("#f-group", "")
         page.click("#rows a.item-link >> text=capital-france")

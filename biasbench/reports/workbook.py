@@ -95,6 +95,24 @@ def _verdict_rules(ws: Any, gap_range: str, verdict_letter: str, first_row: int)
         )
 
 
+LINK_KEYS = ("model", "task", "modality", "grouping", "group", "n_rows")
+"""Columns that make a group row linkable to the viewer (`biasbench view RUN_DIR` on its default port)."""
+
+
+def _link_rows(ws: Any, frame: pd.DataFrame, columns: list[str], first: int) -> None:
+    """Each group's row count links to the viewer rows behind it (open `biasbench view RUN_DIR` first)."""
+    if not all(key in columns for key in LINK_KEYS):
+        return
+    from biasbench.viewer.links import rows_link
+
+    column = columns.index("n_rows") + 1
+    for offset, record in enumerate(frame[list(LINK_KEYS)].to_dict("records")):
+        cell = ws.cell(row=first + offset, column=column)
+        cell.hyperlink = rows_link(*(str(record[k]) for k in LINK_KEYS[:5]))
+        cell.style = "Hyperlink"
+        cell.number_format = FORMATS["int"]
+
+
 def _cap_row_heights(ws: Any, wrapped: dict[int, float], first: int, last: int) -> None:
     """Rows with wrapped text get a fixed height of at most :data:`MAX_ROW_LINES` lines (Excel would
     otherwise grow a row to fit every warning of a model)."""
@@ -224,6 +242,7 @@ def write_sheet(workbook: Any, sheet: Sheet) -> Any:
             wrapped[index] = ws.column_dimensions[letter].width
     if not sheet.is_empty:
         _cap_row_heights(ws, wrapped, first, last)
+        _link_rows(ws, frame, columns, first)
     if sheet.is_empty:
         ws["A2"].font = Font(italic=True)
         ws.column_dimensions["A"].width = min(120, max(40, len(sheet.empty_reason) + 2))
