@@ -63,7 +63,7 @@ def export(
     run_dir: Path = typer.Argument(..., help="A run directory (the --out of `biasbench run`)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the dataset (datasets.save_to_disk) and its card."),
     base_dir: Optional[Path] = typer.Option(None, "--base-dir", help="Folder the run config's relative paths refer to."),
-    push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Also upload the dataset to this Hub dataset repo (OWNER/NAME; pip install 'biasbench[hub]')."),
+    push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Also upload the dataset to this Hub dataset repo, OWNER/NAME (needs the 'hub' extra: huggingface_hub)."),
     public: bool = typer.Option(False, "--public", help="Create the Hub repo public (default: private)."),
 ) -> None:
     """Export a run's items × voices as a Hugging Face dataset with a dataset card."""
