@@ -25,6 +25,8 @@ def view(
     typer.echo(f"biasbench view: http://{host}:{server.server_address[1]}/  ({data.meta['n_rows']} rows, {data.meta['n_clips']} clips; Ctrl-C stops)")
     try:
         server.serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C is how a viewer ends, not an interrupted run
+        typer.echo("viewer stopped")
     finally:
         server.server_close()
 
