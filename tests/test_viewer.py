@@ -186,3 +186,22 @@ def test_group_plot_draws_planted_truth_and_voice_counts(run_dir: Path) -> None:
     assert lines and drawn == {0.5, 0.8, 0.9}
     labels = [t.get_text() for t in accent_ax.get_xticklabels()]
     assert labels and all(text.endswith("2 voices") for text in labels), labels
+
+
+def test_cli_view_serves_the_run_on_loopback(run_dir: Path) -> None:
+    import re
+    import subprocess
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "biasbench", "view", str(run_dir), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=run_dir.parent,
+    )
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line + process.stderr.read() if process.poll() is not None else line
+        payload = json.loads(urllib.request.urlopen(f"{match.group(0)}api/data", timeout=30).read())
+        assert payload["meta"]["n_rows"] == 30 and payload["meta"]["n_clips"] == 18
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
