@@ -28,6 +28,9 @@ from biasbench.core.result import TEXT_VOICE
 DECLINED = "(declined)"
 """The category of a 'declined to infer' answer (it counts as an answer in the distribution)."""
 
+NUMERIC_PROBES = ("salary",)
+"""Probes whose answer is a number, compared through their mean, not the category divergence."""
+
 ALPHA = 0.05
 """Family-wise error rate of the divergence claims."""
 
@@ -80,7 +83,7 @@ class VoiceCounts:
 
 def voice_counts(rows: pd.DataFrame) -> VoiceCounts:
     """Count each audio voice's answers per probe/category (text-control rows left out)."""
-    rows = rows[rows["voice_id"] != TEXT_VOICE]
+    rows = rows[(rows["voice_id"] != TEXT_VOICE) & ~probe_of(rows).isin(NUMERIC_PROBES)]
     category = answer_categories(rows)
     keep = category.notna()
     frame = pd.DataFrame({"voice": rows["voice_id"][keep].astype(str), "probe": probe_of(rows)[keep],
