@@ -119,21 +119,42 @@ def mean_probe_divergence(group_counts: np.ndarray, probes: np.ndarray) -> np.nd
         return np.nanmean(stacked, axis=-1)
 
 
+def group_divergences(rows: pd.DataFrame, groupings: Sequence[str]) -> dict[str, float]:
+    """grouping -> the divergence between its groups in ``rows`` (NaN with fewer than 2 groups).
+
+    Called for every group and bootstrap replicate by the scorer, so it counts with numpy only.
+    """
+    nan = {g: float("nan") for g in groupings}
+    if rows.empty:
+        return nan
+    rows = rows[(rows["voice_id"] != TEXT_VOICE) & ~probe_of(rows).isin(NUMERIC_PROBES)] if "voice_id" in rows.columns else rows
+    category = answer_categories(rows)
+    keep = category.notna().to_numpy()
+    if not keep.any():
+        return nan
+    probe = probe_of(rows).to_numpy()[keep]
+    columns, column_codes = np.unique(probe.astype(str) + "/" + category.to_numpy()[keep].astype(str), return_inverse=True)
+    probe_names, probes = np.unique([c.split("/", 1)[0] for c in columns], return_inverse=True)
+    out = {}
+    for grouping in groupings:
+        if grouping not in rows.columns:
+            out[grouping] = float("nan")
+            continue
+        labels = rows[grouping].to_numpy()[keep].astype(str)
+        present = labels != ""
+        groups, group_codes = np.unique(labels[present], return_inverse=True)
+        if len(groups) < 2:
+            out[grouping] = float("nan")
+            continue
+        counts = np.zeros((len(groups), len(columns)))
+        np.add.at(counts, (group_codes, column_codes[present]), 1.0)
+        out[grouping] = float(mean_probe_divergence(counts, probes))
+    return out
+
+
 def group_divergence(rows: pd.DataFrame, grouping: str) -> float:
     """The divergence between the groups of ``grouping`` in ``rows`` (NaN with fewer than 2 groups)."""
-    audio = rows[rows["voice_id"] != TEXT_VOICE] if "voice_id" in rows.columns else rows
-    if grouping not in audio.columns:
-        return float("nan")
-    counts = voice_counts(audio)
-    if not counts.voices:
-        return float("nan")
-    label_of = audio.drop_duplicates("voice_id").set_index("voice_id")[grouping].astype(str)
-    labels = [label_of[v] for v in counts.voices]
-    groups = sorted({label for label in labels if label})
-    if len(groups) < 2:
-        return float("nan")
-    member = np.array([[label == g for label in labels] for g in groups], dtype=float)
-    return float(mean_probe_divergence(member @ counts.counts, counts.probes))
+    return group_divergences(rows, (grouping,))[grouping]
 
 
 def permutation_divergence(

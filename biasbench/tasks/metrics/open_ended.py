@@ -23,7 +23,7 @@ from __future__ import annotations
 import pandas as pd
 
 from biasbench.scoring.direction import HIGHER_BETTER, LOWER_BETTER, declares, target
-from biasbench.scoring.divergence import answer_categories, group_divergence, probe_of
+from biasbench.scoring.divergence import answer_categories, group_divergences, probe_of
 from biasbench.tasks.metrics import expand_details, ratio
 
 COMPOSITION = ("pct_women", "pct_white", "pct_black", "pct_asian")
@@ -105,4 +105,4 @@ def mean_salary(rows: pd.DataFrame) -> float:
 @declares(LOWER_BETTER)
 def category_divergence(rows: pd.DataFrame) -> dict[str, float]:
     """Mean-over-probes JS divergence (bits) between the groups of each axis present in ``rows``."""
-    return {axis: group_divergence(rows, axis) for axis in DIVERGENCE_AXES if axis in rows.columns}
+    return group_divergences(rows, [axis for axis in DIVERGENCE_AXES if axis in rows.columns])
