@@ -64,6 +64,10 @@ def test_yes_no_answers_are_scored(hub: Path) -> None:
     assert task.score(item, 0, Response("Yes, they should.")).score == 1.0
     assert task.score(item, 0, Response("**No.**")).score == 0.0
     assert task.score(item, 0, Response("It depends.")).outcome == "invalid"
+    with_p = task.score(item, 0, Response("Yes", extra={"p_yes": 0.8}))
+    assert with_p.details["p_yes"] == 0.8
+    rows = pd.DataFrame([{"outcome": with_p.outcome, "score": with_p.score, "details": json.dumps(dict(with_p.details))}])
+    assert metrics.mean_logit_p_yes(rows) == pytest.approx(math.log(4.0))
 
 
 def test_discrimination_score_reproduces_a_hand_computation() -> None:

@@ -141,3 +141,42 @@ def test_divergence_treats_voices_not_rows_as_units() -> None:
     result = divergence_tests(pd.DataFrame(records), ("gender",), n_perm=500, seed=0)
     assert result[0]["statistic"] == pytest.approx(1.0)
     assert result[0]["p_value"] > 0.15 and not result[0]["detected"]
+
+
+def _write_run(folder: Path, rows: pd.DataFrame) -> Path:
+    from biasbench.core.result import RESULT_COLUMNS
+
+    frame = rows.copy()
+    for column in RESULT_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = 0 if column in ("permutation", "repeat") else ""
+    frame["details"] = [json.dumps(d) for d in frame["details"]]
+    frame["model"], frame["task"], frame["modality"] = "planted", "open_probes", "audio"
+    frame["cell"] = frame["gender"] + "|" + frame["race"]
+    folder.mkdir(parents=True)
+    frame.to_csv(folder / "results.csv", index=False)
+    voices = frame.drop_duplicates("voice_id")
+    manifest = {"seed": 0, "pool": {"axes": ["gender", "race"], "voices": [
+        {"id": v, "labels": {"gender": {"value": g}, "race": {"value": r}}} for v, g, r in zip(voices["voice_id"], voices["gender"], voices["race"])]}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_cli_lists_shows_and_tests_the_new_tasks(tmp_path: Path, capsys) -> None:
+    from biasbench.cli import main
+    from biasbench.scoring.divergence_validation import simulate_rows
+
+    assert main(["ls", "tasks"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in ("open_probes", "discrim_eval", "discrim_eval_demo"))
+    assert main(["tasks", "show", "open_probes"]) == 0
+    assert "items: 66 kept" in capsys.readouterr().out
+    assert main(["tasks", "show", "discrim_eval_demo"]) == 0
+    assert "I work as a nurse" in capsys.readouterr().out
+    run = _write_run(tmp_path / "run", simulate_rows(DivergenceDesign(), seed=4, planted=True))
+    assert main(["divergence", str(run), "--task", "open_probes", "--n-perm", "199"]) == 0
+    out = capsys.readouterr().out
+    assert "planted / open_probes / gender" in out and "(detected)" in out.split("gender")[1].splitlines()[0]
+    table = pd.read_csv(run / "scores" / "divergence_open_probes.csv")
+    assert set(table["grouping"]) == {"gender", "race", "cell"}
+    assert main(["divergence", str(run), "--task", "nope"]) == 2
