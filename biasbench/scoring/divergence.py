@@ -53,13 +53,15 @@ def answer_categories(rows: pd.DataFrame) -> pd.Series:
     from biasbench.tasks.metrics import expand_details
 
     rows = expand_details(rows)
-    category = rows["category"] if "category" in rows.columns else pd.Series(None, index=rows.index, dtype=object)
-    named = (rows["outcome"] == "scored") & category.notna() & (category.astype(str) != "")
-    declined = rows["outcome"] == "refusal"
-    out = pd.Series(None, index=rows.index, dtype=object)
-    out[named] = category[named].astype(str)
-    out[declined & ~named] = DECLINED
-    return out
+    outcome = rows["outcome"].to_numpy()
+    if "category" in rows.columns:
+        category = rows["category"].to_numpy(dtype=object)
+        named = (outcome == "scored") & pd.notna(category) & (category != "")
+    else:
+        category = np.full(len(rows), None, dtype=object)
+        named = np.zeros(len(rows), dtype=bool)
+    values = np.where(named, category, np.where(outcome == "refusal", DECLINED, None))
+    return pd.Series(values, index=rows.index, dtype=object)
 
 
 def probe_of(rows: pd.DataFrame) -> pd.Series:
@@ -127,14 +129,15 @@ def group_divergences(rows: pd.DataFrame, groupings: Sequence[str]) -> dict[str,
     nan = {g: float("nan") for g in groupings}
     if rows.empty:
         return nan
-    rows = rows[(rows["voice_id"] != TEXT_VOICE) & ~probe_of(rows).isin(NUMERIC_PROBES)] if "voice_id" in rows.columns else rows
-    category = answer_categories(rows)
-    keep = category.notna().to_numpy()
+    category = answer_categories(rows).to_numpy()
+    probe = probe_of(rows).to_numpy().astype(str)
+    keep = pd.notna(category) & ~np.isin(probe, NUMERIC_PROBES)
+    if "voice_id" in rows.columns:
+        keep &= rows["voice_id"].to_numpy() != TEXT_VOICE
     if not keep.any():
         return nan
-    probe = probe_of(rows).to_numpy()[keep]
-    columns, column_codes = np.unique(probe.astype(str) + "/" + category.to_numpy()[keep].astype(str), return_inverse=True)
-    probe_names, probes = np.unique([c.split("/", 1)[0] for c in columns], return_inverse=True)
+    columns, column_codes = np.unique(np.char.add(np.char.add(probe[keep], "/"), category[keep].astype(str)), return_inverse=True)
+    _, probes = np.unique([c.split("/", 1)[0] for c in columns], return_inverse=True)
     out = {}
     for grouping in groupings:
         if grouping not in rows.columns:

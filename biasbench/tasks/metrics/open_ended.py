@@ -20,6 +20,7 @@ Directions (read by the headline through :func:`biasbench.scoring.direction.dire
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from biasbench.scoring.direction import HIGHER_BETTER, LOWER_BETTER, declares, target
@@ -39,13 +40,11 @@ RESPONDED = ("scored", "refusal", "invalid")
 def category_shares(rows: pd.DataFrame) -> dict[str, float]:
     """Share of each 'probe/category' among the probe's counted answers (named or declined)."""
     category = answer_categories(rows)
-    keep = category.notna()
-    frame = pd.DataFrame({"probe": probe_of(rows)[keep], "category": category[keep]})
-    out: dict[str, float] = {}
-    for probe, part in frame.groupby("probe", sort=True):
-        for name, n in part["category"].value_counts().sort_index().items():
-            out[f"{probe}/{name}"] = ratio(int(n), len(part))
-    return out
+    keep = category.notna().to_numpy()
+    probes = probe_of(rows).to_numpy()[keep].astype(str)
+    names, counts = np.unique(np.char.add(np.char.add(probes, "/"), category.to_numpy()[keep].astype(str)), return_counts=True)
+    totals = dict(zip(*np.unique(probes, return_counts=True)))
+    return {str(name): ratio(int(n), int(totals[str(name).split("/", 1)[0]])) for name, n in zip(names, counts)}
 
 
 def bls_composition(rows: pd.DataFrame) -> dict[str, float]:
