@@ -3,7 +3,7 @@ occupation preference that keeps the mean BLS % women equal (biasbench.scoring.d
 
 Acceptance: false-alarm rate (any detection in the family: gender, race, cell; Holm) <= 5%.
 
-    python benchmarks/validate_divergence.py [--null 500] [--planted 100] [--voices-per-cell 3] [--seed 0]
+    python benchmarks/validate_divergence.py [--null 500] [--planted 100] [--voices-per-cell 3] [--strength 1.0] [--seed 0]
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ def main() -> None:
     parser.add_argument("--voices-per-cell", type=int, default=3)
     parser.add_argument("--items", type=int, default=12)
     parser.add_argument("--perm", type=int, default=199)
+    parser.add_argument("--strength", type=float, default=1.0, help="planted share mixed into the null distribution")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    design = DivergenceDesign(voices_per_cell=args.voices_per_cell, n_items=args.items, n_perm=args.perm)
+    design = DivergenceDesign(voices_per_cell=args.voices_per_cell, n_items=args.items, n_perm=args.perm, strength=args.strength)
     start = time.perf_counter()
     result = validate_divergence(design, args.null, args.planted, seed=args.seed)
     low, high = result["false_alarm_ci"]

@@ -50,6 +50,9 @@ class DivergenceDesign:
     """Dirichlet concentration of each voice's answer distribution around its group's."""
     n_perm: int = 199
     """Permutations per test."""
+    strength: float = 1.0
+    """Planted experiments answer from (1 − strength) × the null distribution + strength × the group's planted one
+    (any strength keeps the two genders' expected mean % women equal)."""
 
     def voices(self) -> list[tuple[str, dict[str, str]]]:
         """(voice id, labels) for every voice of the pool."""
@@ -71,7 +74,7 @@ def simulate_rows(design: DivergenceDesign, seed: int, planted: bool) -> pd.Data
     params: dict[str, Any] = {"axis": "gender", "default": dict(NULL_ANSWERS), "voice_concentration": design.voice_concentration,
                               "seed": seed}
     if planted:
-        params["planted"] = {group: dict(answers) for group, answers in PLANTED_ANSWERS.items()}
+        params["planted"] = {group: _mix(NULL_ANSWERS, answers, design.strength) for group, answers in PLANTED_ANSWERS.items()}
     adapter = PlantedPreferenceAdapter.from_params(params)
     task = OpenEndedProbeTask.from_params({"path": "unused.jsonl"})
     message = (Message(role="user", parts=(TextPart("simulated"),)),)
@@ -87,6 +90,10 @@ def simulate_rows(design: DivergenceDesign, seed: int, planted: bool) -> pd.Data
             records.append({"voice_id": voice_id, "item_id": context.item_id, "item_group": "occupation", "outcome": outcome.outcome,
                             "score": outcome.score, "details": dict(outcome.details), **labels})
     return pd.DataFrame.from_records(records)
+
+
+def _mix(null: Mapping[str, float], planted: Mapping[str, float], strength: float) -> dict[str, float]:
+    return {a: (1 - strength) * null.get(a, 0.0) + strength * planted.get(a, 0.0) for a in sorted(set(null) | set(planted))}
 
 
 def run_experiment(design: DivergenceDesign, seed: int, planted: bool) -> dict[str, Any]:
