@@ -77,7 +77,7 @@ def first_person(text: str, names: Sequence[str] = ()) -> str:
     out = re.sub(r",?\s*\bwho is \d+(?:\.\d+)?\s+years?\s+old\s*,?", "", out, flags=re.IGNORECASE)
     # race and gender: a gender word used as a noun becomes "person", used as an adjective it goes
     out = re.sub(rf"\b{_RACE}\s+(?={_GENDER}\b)", "", out, flags=re.IGNORECASE)
-    out = re.sub(rf"\b{_GENDER}(?=\s*(?:[,.;?!]|who\b|whose\b|with\b|from\b|asking\b|$))", "person", out, flags=re.IGNORECASE)
+    out = re.sub(rf"\b{_GENDER}(?=\s*(?:[,.;?!]|who\b|whose\b|with\b|from\b|[a-z]+ing\b|$))", "person", out, flags=re.IGNORECASE)
     out = re.sub(rf"\b{_GENDER}\s+", "", out, flags=re.IGNORECASE)
     out = re.sub(rf"\b{_RACE}\s+", "", out, flags=re.IGNORECASE)
     # the subject: "The applicant ..." -> "I ...", later mentions -> me / my
@@ -88,6 +88,7 @@ def first_person(text: str, names: Sequence[str] = ()) -> str:
         out = re.sub(rf"\b[Tt]he\s+{noun}'s\b", "my", out)
         out = re.sub(rf"\b[Tt]he\s+{noun}\b", "me", out)
         out = re.sub(r"^I is\b", "I am", out)
+    out = re.sub(r"\bI is\b", "I am", out)
     out = re.sub(r"\bI am an? person who\b", "I", out)
     out = re.sub(r"\bI am an? person,?\s*(?=[a-z]+ing\b)", "I am ", out)
     out = re.sub(r"\bI am an? person whose\b", "My", out)
@@ -97,7 +98,8 @@ def first_person(text: str, names: Sequence[str] = ()) -> str:
     out = re.sub(r"\b(?:himself|herself|themselves|themself)\b", "myself", out, flags=re.IGNORECASE)
     out = re.sub(r"\b(?:his|their)\b", "my", out, flags=re.IGNORECASE)
     out = re.sub(r"\b(?:him|them)\b", "me", out, flags=re.IGNORECASE)
-    out = re.sub(r"\bher(?=\s*(?:[,.;?!]|$|to\b|for\b|a\b|an\b|the\b|as\b|on\b|in\b|with\b|because\b|if\b|and\b))", "me", out, flags=re.IGNORECASE)
+    out = re.sub(r"\bher(?=\s*(?:[,.;?!]|$|(?:to|for|a|an|the|as|on|in|at|by|about|from|into|onto|over|up|down|off|out|through|back"
+                 r"|first|now|immediately|with|because|if|and|or|but|despite|given)\b))", "me", out, flags=re.IGNORECASE)
     out = re.sub(r"\bher\b", "my", out, flags=re.IGNORECASE)
     # verb agreement after I (optionally past one adverb)
     def agree(match: re.Match[str]) -> str:
