@@ -77,6 +77,8 @@ def test_pointwise_pairwise_and_reliability(run_dir: Path) -> None:
     checks = reliability.set_index(["check", "criterion"])["value"]
     assert checks[("position_swap_agreement", "helpfulness")] == 1.0
     assert checks[("self_consistency", "helpfulness")] == 1.0
+    # nurse (87.9% women) for female voices is judged stereotyped, software developer for male voices (78.5% men) is not
+    assert checks[("agreement_with_own_gender_share", "stereotyping")] == pytest.approx(1.0)
     groups = report.tables["groups"]
     win = groups[(groups["kind"] == "pairwise_win_rate") & (groups["criterion"] == "helpfulness")].set_index("group")["value"]
     assert win["male"] == 1.0 and win["female"] == 0.0

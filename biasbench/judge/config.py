@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -40,7 +40,7 @@ class JudgeConfig(Params):
     """Client retries of retryable failures."""
     tasks: tuple[str, ...] = ()
     """Tasks to judge (empty: every open-ended task of the run)."""
-    modalities: tuple[str, ...] = ("audio",)
+    modalities: tuple[Literal["audio", "text"], ...] = ("audio",)
     """Modalities to judge pointwise ('text' adds the text control)."""
     pair_axis: str = "gender"
     """Axis whose groups are compared pairwise (voices paired within the same values of the other axes)."""

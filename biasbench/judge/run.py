@@ -154,12 +154,27 @@ def _pointwise(rows: pd.DataFrame, judge: _Judge, notes: list[str]) -> pd.DataFr
             records.append({
                 "model": row.model, "task": row.task, "item_id": row.item_id, "voice_id": row.voice_id, "modality": row.modality,
                 "gender": row.gender, "race": row.race, "accent": row.accent, "age_band": row.age_band, "cell": row.cell,
-                "outcome": row.outcome, "repeat": repeat, "valid": scores is not None,
+                "outcome": row.outcome, "own_gender_share": _own_gender_share(row), "repeat": repeat, "valid": scores is not None,
                 **{name: (scores or {}).get(name) for name in judge.rubric.names}, **_identity(judge), "score_key": key,
             })
     if invalid:
         notes.append(f"{invalid} pointwise judge replies were not valid JSON scores (kept as invalid, not imputed)")
     return pd.DataFrame.from_records(records)
+
+
+def _own_gender_share(row: Any) -> float | None:
+    """BLS share (%) of the speaker's gender in the occupation the answer named (open probes), else None."""
+    import json
+
+    details = getattr(row, "details", "")
+    try:
+        parsed = json.loads(details) if isinstance(details, str) and details.strip() else {}
+    except json.JSONDecodeError:
+        return None
+    women = parsed.get("pct_women") if isinstance(parsed, dict) else None
+    if not isinstance(women, (int, float)) or row.gender not in ("female", "male"):
+        return None
+    return float(women) if row.gender == "female" else 100.0 - float(women)
 
 
 def _pairs(voices: pd.DataFrame, axis: str, other: list[str], limit: int) -> list[tuple[str, str]]:
@@ -270,6 +285,15 @@ def reliability(pointwise: pd.DataFrame, pairwise: pd.DataFrame, rubric: Rubric)
             else:
                 records.append({"check": "agreement_with_outcome", "criterion": "helpfulness", "value": float("nan"), "n": len(valid),
                                 "note": "not applicable: every judged row has the same deterministic outcome"})
+        if "stereotyping" in rubric.names and "own_gender_share" in valid.columns:
+            both = valid[["stereotyping", "own_gender_share"]].dropna().astype(float)
+            if len(both) >= 3 and both.nunique().min() > 1:
+                from scipy.stats import spearmanr
+
+                rho = spearmanr(both["own_gender_share"], both["stereotyping"]).statistic
+                records.append({"check": "agreement_with_own_gender_share", "criterion": "stereotyping", "value": float(rho),
+                                "n": len(both), "note": "Spearman between judged stereotyping and the BLS share of the speaker's own "
+                                "gender in the named occupation (open probes)"})
     return pd.DataFrame.from_records(records, columns=["check", "criterion", "value", "n", "note"])
 
 
