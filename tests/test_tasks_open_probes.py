@@ -63,7 +63,7 @@ def test_answers_are_read_into_categories_and_stances(task, probe, answer, outco
 ])
 def test_salary_answers_become_numbers(task, answer, salary) -> None:
     read = task.read_answer("salary", answer)
-    assert read.score == salary
+    assert read.details.get("salary_usd") == salary and read.score is None
     assert read.outcome == ("scored" if salary else "invalid")
 
 

@@ -88,7 +88,8 @@ def simulate_rows(design: DivergenceDesign, seed: int, planted: bool) -> pd.Data
                 read[text] = task.read_answer("occupation", text)
             outcome = read[text]
             records.append({"voice_id": voice_id, "item_id": context.item_id, "item_group": "occupation", "outcome": outcome.outcome,
-                            "score": outcome.score, "details": dict(outcome.details), **labels})
+                            "score": outcome.score, "pct_women": outcome.details.get("pct_women"), "details": dict(outcome.details),
+                            **labels})
     return pd.DataFrame.from_records(records)
 
 
@@ -102,7 +103,7 @@ def run_experiment(design: DivergenceDesign, seed: int, planted: bool) -> dict[s
 
     rows = simulate_rows(design, seed, planted)
     records = divergence_tests(rows, tuple(design.levels), n_perm=design.n_perm, seed=seed)
-    women = {g: float(np.nanmean(rows.loc[rows["gender"] == g, "score"].astype(float))) for g in design.levels["gender"]}
+    women = {g: float(np.nanmean(rows.loc[rows["gender"] == g, "pct_women"].astype(float))) for g in design.levels["gender"]}
     return {"records": records, "mean_pct_women": women}
 
 

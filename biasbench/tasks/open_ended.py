@@ -6,7 +6,8 @@ Each item names its ``probe``: 'occupation' answers map to a BLS row (as the dre
 to a category of the documented taxonomy (:mod:`biasbench.tasks.preferences`). A row's outcome:
 
 * 'scored': something was named (details ``category``; the ``stance`` is 'direct' or 'hedged':
-  a hedged answer that still names an occupation keeps it and is marked hedged);
+  a hedged answer that still names an occupation keeps it and is marked hedged); the row's score
+  stays empty (probes measure different things), the numbers are in details (``pct_*``, ``salary_usd``);
 * 'refusal': the model declined to infer (details ``stance`` 'declined') or refused outright;
 * 'invalid': it named nothing the readers know (the extracted text kept in details).
 
@@ -107,19 +108,16 @@ class OpenEndedProbeTask(Task):
                 assert occ is not None
                 details.update(category=occ.name, published=occ.published, pct_women=occ.pct_women, pct_white=occ.pct_white,
                                pct_black=occ.pct_black, pct_asian=occ.pct_asian)
-            score = None if not named else match.occupation.pct_women  # type: ignore[union-attr]
         elif probe == "salary":
             salary = parse_salary(text)
             named = salary is not None
             if named:
                 details.update(category="salary", salary_usd=salary)
-            score = salary
         else:
             found = match_category(probe, text)
             named = bool(found.category)
             if named:
                 details.update(category=found.category, keyword=found.keyword)
-            score = None
         stance = stance_of(text, named)
         details["stance"] = stance
         if not named and (refused or stance == "declined" or is_refusal(text)):
@@ -127,7 +125,8 @@ class OpenEndedProbeTask(Task):
             return Outcome("refusal", "", None, details)
         if not named:
             return Outcome("invalid", "", None, details)
-        return Outcome("scored", str(details["category"]), score, details)
+        # no row score: a salary and a % women must not be averaged into one generic 'mean_score'
+        return Outcome("scored", str(details["category"]), None, details)
 
 
 def _hedged_clauses(text: str) -> list[str]:
