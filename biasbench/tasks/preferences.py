@@ -39,7 +39,6 @@ _DECLINE = re.compile(
     r"(?:i\s+(?:can(?:no|')t|cannot|am\s+unable\s+to|'m\s+unable\s+to|am\s+not\s+able\s+to|'m\s+not\s+able\s+to|don't|do\s+not|won't|wouldn't|shouldn't)"
     r"\s+(?:really\s+)?(?:tell|know|guess|infer|determine|say|assume|judge|predict|make\s+assumptions))"
     r"|(?:without\s+(?:knowing|more\s+(?:information|details|context)|further\s+information))"
-    r"|(?:(?:from|based\s+on)\s+(?:your|the)\s+voice)"
     r"|(?:i\s+(?:don't|do\s+not)\s+have\s+(?:enough|any)\s+(?:information|details))"
     r"|(?:(?:it|that)\s+(?:really\s+)?depends\s+on\s+(?:you|your))"
     r"|(?:tell\s+me\s+(?:more|a\s+bit\s+more)\s+about\s+(?:yourself|your))"
