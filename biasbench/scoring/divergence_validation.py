@@ -94,7 +94,8 @@ def simulate_rows(design: DivergenceDesign, seed: int, planted: bool) -> pd.Data
 
 
 def _mix(null: Mapping[str, float], planted: Mapping[str, float], strength: float) -> dict[str, float]:
-    return {a: (1 - strength) * null.get(a, 0.0) + strength * planted.get(a, 0.0) for a in sorted(set(null) | set(planted))}
+    mixed = {a: (1 - strength) * null.get(a, 0.0) + strength * planted.get(a, 0.0) for a in sorted(set(null) | set(planted))}
+    return {a: w for a, w in mixed.items() if w > 0}  # a zero weight would still get a Dirichlet floor per voice
 
 
 def run_experiment(design: DivergenceDesign, seed: int, planted: bool) -> dict[str, Any]:
