@@ -73,9 +73,9 @@ def _register() -> None:
     """Add every area's commands (once)."""
     if _registered:
         return
-    from biasbench.cli import debias, init, models, reports, runs, scores, tasks, track, view, voices
+    from biasbench.cli import debias, init, judge, models, reports, runs, scores, tasks, track, view, voices
 
-    for module in (runs, voices, tasks, models, scores, reports, debias, view, init, track):
+    for module in (runs, voices, tasks, models, scores, reports, debias, judge, view, init, track):
         module.register(app)
     _registered.append(True)
 
