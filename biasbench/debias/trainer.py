@@ -27,7 +27,7 @@ from biasbench.debias.features import answer_losses, collate, encode_example
 from biasbench.debias.hf_audio import decode_clip
 from biasbench.debias.model import attach_lora, load_base, resolve_precision, set_trainable
 from biasbench.debias.schedule import Step, plan_steps
-from biasbench.debias.spoken_data import SpokenDataSummary, build_spoken_dataset, load_spoken_dataset
+from biasbench.debias.spoken_data import build_spoken_dataset, load_spoken_dataset
 from biasbench.debias.train_config import DebiasTrainConfig
 
 ADAPTER_DIR = "adapter"
