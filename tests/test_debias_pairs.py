@@ -73,3 +73,40 @@ def test_pairs_refuse_an_ambiguous_model_choice_in_one_line(planted_run, capsys)
     assert main(["debias", "pairs", str(planted_run / "run"), "--out", str(planted_run / "x"), "--model", "nope"]) != 0
     err = capsys.readouterr().err
     assert "model 'nope' is not in run" in err and "Traceback" not in err
+
+
+def test_a_pairs_folder_trains_as_a_dpo_source_and_records_its_items(planted_run):
+    import json
+    import os
+
+    for module in ("torch", "transformers", "peft", "tensorboard"):
+        pytest.importorskip(module)
+    import torch
+
+    from biasbench.testing.tiny_models import build_tiny_qwen2_audio
+
+    torch.set_num_threads(2)
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        model = build_tiny_qwen2_audio(planted_run / "tiny-qwen2-audio")
+        config = {
+            "base_model": str(model), "pool": "demo_espeak", "output": str(planted_run / "dpo"),
+            "datasets": [{"name": "invariance", "kind": "preferences", "source": str(planted_run / "pairs")}],
+            "data": {"voices_per_instruction": 2, "max_answer_tokens": 8},
+            "lora": {"r": 2, "alpha": 4, "dropout": 0.0},
+            "stages": [{"name": "dpo", "method": "dpo", "datasets": ["invariance"], "max_steps": 1, "learning_rate": 0.01}],
+            "training": {"batch_size": 6, "grad_accum": 1},
+        }
+        (planted_run / "dpo.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        assert main(["debias", "train", str(planted_run / "dpo.yaml")]) == 0
+    finally:
+        if previous is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous
+    manifest = json.loads((planted_run / "dpo" / "training.json").read_text(encoding="utf-8"))
+    summary = read_preference_summary(planted_run / "pairs")
+    assert manifest["train_items"] == summary.train_items and set(manifest["train_voices"]) == set(summary.voices)
+    record = json.loads((planted_run / "dpo" / "train_log.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert record["method"] == "dpo" and record["pairs"] > 0
