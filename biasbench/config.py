@@ -57,6 +57,17 @@ class AuditConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class UnderstandingConfig(_Strict):
+    """Per-row understanding signal for the understanding-vs-treatment decomposition (issue 15)."""
+
+    enabled: bool = True
+    """Record understanding.csv (model transcript, else cascade transcript, else the audit's ASR round-trip)."""
+    transcribe: bool = True
+    """Ask each adapter that can transcribe for one cached transcript per clip it hears."""
+    wer_threshold: float = Field(0.3, ge=0)
+    """A row whose transcript WER exceeds this counts as not understood."""
+
+
 class RunConfig(_Strict):
     """Everything one `biasbench run` does."""
 
@@ -84,6 +95,8 @@ class RunConfig(_Strict):
     repeats: int = Field(1, ge=1)
     generation: GenerationConfig = GenerationConfig()
     audit: AuditConfig = AuditConfig()
+    understanding: UnderstandingConfig = UnderstandingConfig()
+    """Understanding signal per audio row (see biasbench.runner.understanding)."""
     max_cost_usd: float | None = Field(None, gt=0)
     """Stop cleanly (finished rows kept) once API cost reaches this budget."""
     report: bool = True
