@@ -150,3 +150,14 @@ def test_transcripts_are_cached_per_clip(shared):
     log = shared / "understanding" / "run" / "understanding" / "transcripts.jsonl"
     lines = log.read_text().splitlines()
     assert len(lines) == len({json.loads(line)["key"] for line in lines}) == 80  # 20 items x 4 voices, asked once
+
+
+def test_report_has_the_decomposition_sheet_and_plot(shared):
+    from biasbench.reports.run_report import write_run_report
+
+    run_dir = shared / "understanding" / "run"
+    paths = write_run_report(run_dir)
+    assert "Decomposition" in paths.sheets
+    sheet = pd.read_csv(run_dir / "report" / "Decomposition.csv")
+    assert set(sheet["dominant"]) == {"understanding"}
+    assert (run_dir / "plots" / "decomposition__planted__demo_mc.png").is_file()
