@@ -112,7 +112,7 @@ def _record(model: str, task: str, metric: Any, rows: pd.DataFrame, in_group: np
             group: str, text_metric: Any, weights: tuple[np.ndarray | None, np.ndarray | None]) -> dict[str, Any]:
     row_w, text_w = weights
     has_signal = rows["understood"].notna().to_numpy()
-    understood = rows["understood"].fillna(False).astype(bool).to_numpy()
+    understood = (rows["understood"] == True).to_numpy()  # noqa: E712 (NaN = no signal = not counted as understood)
     base = labelled & has_signal
     g, r = base & in_group, base & ~in_group
     x, d = metric.x, metric.d

@@ -11,4 +11,5 @@ BUILTIN: dict[str, str] = {
     "stereoset": "biasbench.tasks.stereoset:StereoSetTask",
     "dream_job": "biasbench.tasks.dream_job:DreamJobTask",
     "voice_only_ambiguous": "biasbench.tasks.voice_only:VoiceOnlyAmbiguousTask",
+    "perceived_attributes": "biasbench.tasks.perception:PerceivedAttributesTask",
 }
