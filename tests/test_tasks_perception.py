@@ -76,3 +76,18 @@ def test_probe_runs_through_an_audio_adapter_on_the_tiny_model(tmp_path):
     results = pd.read_parquet(tmp_path / "run" / "results.parquet")
     assert len(results) == 3 * 6 and (results["outcome"] != "error").all()
     assert results["response"].str.len().gt(0).all()  # the random tiny model answered every clip (parsed or invalid)
+
+
+def test_perception_accuracy_and_gaps_correlate_across_models_with_cis():
+    from biasbench.reports.perception_bias import correlation_table
+
+    rng = np.random.default_rng(0)
+    perception = np.linspace(0.1, 0.9, 8)
+    pairs = pd.DataFrame({"model": [f"m{i}" for i in range(8)], "axis": "gender", "perception_rate": perception,
+                          "max_abs_gap": 0.2 * perception + rng.normal(0, 0.01, 8)})
+    unrelated = pairs.assign(axis="accent", max_abs_gap=rng.permutation(pairs["max_abs_gap"].to_numpy()))
+    table = correlation_table(pd.concat([pairs, unrelated]), n_boot=500).set_index("axis")
+    assert table.loc["gender", "pearson_r"] > 0.95 and table.loc["gender", "pearson_ci_low"] > 0.8
+    assert table.loc["accent", "pearson_ci_low"] < table.loc["accent", "pearson_r"] < table.loc["accent", "pearson_ci_high"]
+    few = correlation_table(pairs.head(2), n_boot=50)
+    assert few.iloc[0]["note"].startswith("fewer than 3") and np.isnan(few.iloc[0]["pearson_r"])

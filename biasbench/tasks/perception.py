@@ -121,8 +121,9 @@ def perception_table(frame: pd.DataFrame, axes: tuple[str, ...]) -> pd.DataFrame
         asked = pd.Series([_parsed(d)[0] for d in part["details"].fillna("")], index=part.index)
         for attribute in sorted(set(asked) - {""}):
             sub = part[asked == attribute]
-            for grouping in (*axes, "voice_id"):
-                for group, members in sub.groupby(grouping, sort=True):
+            for grouping in ("overall", *axes, "voice_id"):
+                parts = [("__all__", sub)] if grouping == "overall" else sub.groupby(grouping, sort=True)
+                for group, members in parts:
                     hit, named, cant_tell = _judged(members)
                     records.append({"model": model, "task": task, "attribute": attribute,
                                     "grouping": "voice" if grouping == "voice_id" else grouping, "group": group,
