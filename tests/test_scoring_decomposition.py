@@ -161,3 +161,20 @@ def test_report_has_the_decomposition_sheet_and_plot(shared):
     sheet = pd.read_csv(run_dir / "report" / "Decomposition.csv")
     assert set(sheet["dominant"]) == {"understanding"}
     assert (run_dir / "plots" / "decomposition__planted__demo_mc.png").is_file()
+
+
+def test_understanding_source_preference_and_threshold():
+    from biasbench.runner.understanding import understanding_table
+
+    base = {"model": "m", "task": "t", "item_id": "i", "voice_id": "v", "permutation": 0, "repeat": 0, "spoken": "the cat sat on the mat"}
+    rows = [
+        {**base, "heard": {"model": "the cat sat on the mat", "cascade": "a dog", "audit": "x"}},
+        {**base, "item_id": "j", "heard": {"model": None, "cascade": "the cat sat on the hat", "audit": "the cat sat on the mat"}},
+        {**base, "item_id": "k", "heard": {"model": None, "cascade": None, "audit": "a dog ran"}},
+        {**base, "item_id": "l", "heard": {"model": None, "cascade": None, "audit": None}},
+    ]
+    table = understanding_table(rows, wer_threshold=0.3).set_index("item_id")
+    assert list(table["source"]) == ["model", "cascade", "audit", "none"]
+    assert table.loc["i", "understood"] and table.loc["j", "understood"]  # cascade WER 1/6 <= 0.3
+    assert abs(table.loc["j", "understanding_wer"] - 1 / 6) < 1e-9
+    assert not table.loc["k", "understood"] and pd.isna(table.loc["l", "understood"])
