@@ -178,3 +178,8 @@ def test_understanding_source_preference_and_threshold():
     assert table.loc["i", "understood"] and table.loc["j", "understood"]  # cascade WER 1/6 <= 0.3
     assert abs(table.loc["j", "understanding_wer"] - 1 / 6) < 1e-9
     assert not table.loc["k", "understood"] and pd.isna(table.loc["l", "understood"])
+
+
+def test_row_counts_are_per_group(shared):
+    table = pd.read_csv(shared / "understanding" / "run" / "scores" / "decomposition.csv")
+    assert list(table["n_rows"]) == [40, 40] and (table["n_rows_no_signal"] == 0).all()  # 20 items x 2 voices per gender

@@ -143,8 +143,8 @@ def _record(model: str, task: str, metric: Any, rows: pd.DataFrame, in_group: np
     record: dict[str, Any] = {
         "model": model, "task": task, "metric": metric.name,
         "direction": (HIGHER_BETTER if HIGHER_IS_BETTER.get(metric.name, True) else LOWER_BETTER).label,
-        "axis": axis, "group": group, "n_rows": int(base.sum()), "n_rows_no_signal": int((labelled & ~has_signal).sum()),
-        "sources": ",".join(sorted(set(rows.loc[base, "source"].astype(str)))),
+        "axis": axis, "group": group, "n_rows": int(g.sum()), "n_rows_no_signal": int((labelled & in_group & ~has_signal).sum()),
+        "sources": ",".join(sorted(set(rows.loc[g, "source"].astype(str)))),
         "understood_share_group": _num(p_g), "understood_share_rest": _num(p_r),
     }
     excludes: dict[str, bool] = {}
