@@ -26,14 +26,13 @@ def read_decomposition(run_dir: Path) -> pd.DataFrame | None:
     return table
 
 
-def decomposition_sheet(run: Any) -> Sheet:
-    """The Decomposition sheet (empty with a reason when the run recorded no understanding signal)."""
+def decomposition_sheet(run: Any) -> Sheet | None:
+    """The Decomposition sheet (None when the run recorded no understanding signal)."""
     description = ("each group's gap vs the rest of its axis split into the part explained by not-understood rows and the "
                    "treatment gap among understood rows, with the audio − text gap beside them (95% cluster-bootstrap CIs)")
     table = read_decomposition(run.run_dir)
     if table is None:
-        return Sheet.empty("Decomposition", "no understanding.csv in this run (run it with understanding.enabled)",
-                           description=description, order=95)
+        return None
     if table.empty:
         return Sheet.empty("Decomposition", "no audio rows with group labels", description=description, order=95)
     return Sheet("Decomposition", table, description=description, gap_columns=("total_gap", "understanding_part", "treatment_gap"), order=95)

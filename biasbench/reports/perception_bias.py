@@ -76,11 +76,10 @@ def correlation_table(pairs: pd.DataFrame, n_boot: int = 2000, seed: int = 0) ->
 
 
 def perception_bias_sheets(run_dirs: Sequence[Path]) -> list[Sheet]:
-    """PerceptionBias (correlations) and PerceptionPairs (per model) sheets for the leaderboard."""
+    """PerceptionBias (correlations) and PerceptionPairs (per model) sheets for the leaderboard (none without the probe)."""
     pairs = model_pairs(run_dirs)
     if pairs.dropna(subset=["perception_rate"]).empty:
-        reason = "no run has the perceived_attributes probe"
-        return [Sheet.empty("PerceptionBias", reason, order=50), Sheet.empty("PerceptionPairs", reason, order=51)]
+        return []  # no run has the perceived_attributes probe
     table = correlation_table(pairs)
     description = "across models: correlation of attribute-perception accuracy with the largest gap on the same axis"
     correlation = Sheet("PerceptionBias", table, description=description, order=50) if not table.empty else \

@@ -41,21 +41,25 @@ def can_transcribe(adapter: Any) -> bool:
     return bool(capabilities.audio_in and "transcription" in capabilities.answer_types)
 
 
-def transcribe_request(clip: AudioPart, max_new_tokens: int, seed: int) -> Request:
-    """The request asking a model to write down one clip (greedy; no labels in its context)."""
+def transcribe_request(clip: AudioPart, params: GenerationParams) -> Request:
+    """The request asking a model to write down one clip (the model's generation params; no labels in its context)."""
     message = Message("user", (clip, TextPart(TRANSCRIBE_INSTRUCTION)))
     context = RequestContext(task="__understanding__", item_id="", voice_id=None)
-    return Request(messages=(message,), params=GenerationParams(max_new_tokens=max_new_tokens, seed=seed), context=context)
+    return Request(messages=(message,), params=params, context=context)
 
 
-def model_transcripts(adapter: Any, clips: Mapping[tuple[str, str], AudioPart], run_dir: Path, *, max_new_tokens: int = 256,
-                      seed: int = 0, batch_size: int = 8) -> dict[tuple[str, str], str]:
+def model_transcripts(adapter: Any, clips: Mapping[tuple[str, str], AudioPart], run_dir: Path, *,
+                      params: GenerationParams = GenerationParams(), batch_size: int = 8) -> dict[tuple[str, str], str]:
     """(voice id, spoken text) -> the adapter's transcript of that clip; cached answers are not asked again.
     A failed request leaves its clip out (the row falls back to the next source)."""
     log = Path(run_dir) / TRANSCRIPTS_LOG
     cached = _read_log(log)
+    from biasbench.runner.store import ResponseLog
+
+    # a transcription task already asked the same request (same clip, instruction and params): reuse its answer
+    cached.update({key: entry.response.text for key, entry in ResponseLog(run_dir).read(repair=False).answers.items()})
     fingerprint = adapter.fingerprint()
-    requests = {pair: transcribe_request(clip, max_new_tokens, seed) for pair, clip in sorted(clips.items())}
+    requests = {pair: transcribe_request(clip, params) for pair, clip in sorted(clips.items())}
     keys = {pair: request.key(fingerprint) for pair, request in requests.items()}
     pending = [pair for pair in requests if keys[pair] not in cached]
     if pending:
@@ -125,6 +129,8 @@ def understanding_table(rows: list[dict[str, Any]], wer_threshold: float) -> pd.
 def collect_understanding(config: Any, plan: Any, clips: Mapping[tuple[str, str], AudioPart], run_dir: Path,
                           results: pd.DataFrame) -> pd.DataFrame:
     """Write ``understanding.csv`` for every audio row of the run and return it."""
+    from biasbench.runner.requests import generation_params
+
     settings = config.understanding
     audit = audit_transcripts(run_dir)
     own: dict[str, dict[tuple[str, str], str]] = {}
@@ -135,8 +141,9 @@ def collect_understanding(config: Any, plan: Any, clips: Mapping[tuple[str, str]
             heard_pairs = {(r.voice.id, r.spoken_text) for r in plan.rows if r.model == name and r.modality == "audio"
                            and r.voice is not None and r.spoken_text}
             wanted = {pair: clips[pair] for pair in heard_pairs if pair in clips}
-            own[name] = model_transcripts(adapter, wanted, run_dir, max_new_tokens=config.generation.max_new_tokens,
-                                          seed=config.seed, batch_size=config.batch_size)
+            model_ref = next(m for m in config.models if m.name == name)
+            own[name] = model_transcripts(adapter, wanted, run_dir, params=generation_params(config, model_ref),
+                                          batch_size=config.batch_size)
     cascade = {}
     if "transcript" in results.columns:
         audio = results[(results["modality"] == "audio") & (results["transcript"].fillna("") != "")]
