@@ -183,3 +183,20 @@ def test_understanding_source_preference_and_threshold():
 def test_row_counts_are_per_group(shared):
     table = pd.read_csv(shared / "understanding" / "run" / "scores" / "decomposition.csv")
     assert list(table["n_rows"]) == [40, 40] and (table["n_rows_no_signal"] == 0).all()  # 20 items x 2 voices per gender
+
+
+def test_transcribe_request_is_the_transcription_tasks_request_so_its_answer_is_reused():
+    """A model that already transcribed a clip for a transcription task is not asked again (same response key)."""
+    from biasbench.config import load_config
+    from biasbench.core.messages import AudioPart
+    from biasbench.runner.plan import load_plan
+    from biasbench.runner.requests import build_request, generation_params
+    from biasbench.runner.understanding import transcribe_request
+
+    config = load_config(REPO / "configs" / "engines_espeak.yaml")
+    plan = load_plan(config, REPO)
+    row = plan.rows[0]
+    clip = AudioPart("/nowhere.wav", "ab" * 32, 16_000, 1.0)
+    params = generation_params(config, config.models[0])
+    fingerprint = "f" * 16
+    assert build_request(row, clip, params, None).key(fingerprint) == transcribe_request(clip, params).key(fingerprint)
