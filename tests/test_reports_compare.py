@@ -15,6 +15,7 @@ from biasbench.core.deps import is_available
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(shutil.which("flite") is None, reason="needs the flite program (apt-get install -y flite)"),
     pytest.mark.skipif(not is_available("espeakng_loader") or not is_available("faster_whisper"),
                        reason="needs biasbench[tts,asr] (espeak voices, faster-whisper)"),

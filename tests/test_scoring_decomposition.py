@@ -121,10 +121,11 @@ def _contains_zero(row: pd.Series, quantity: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory):
+def shared(tmp_path_factory):  # the runs below are end-to-end (espeak clips, runner, scorer): marked slow
     return tmp_path_factory.mktemp("decomposition")
 
 
+@pytest.mark.slow
 def test_planted_mishearing_is_attributed_to_understanding(shared):
     run_dir = _run(shared / "understanding", "understanding")
     signal = pd.read_csv(run_dir / "understanding.csv")
@@ -137,6 +138,7 @@ def test_planted_mishearing_is_attributed_to_understanding(shared):
     assert row["understood_gap_ci_high"] < 0 and row["text_gap"] < 0
 
 
+@pytest.mark.slow
 def test_planted_treatment_is_attributed_to_treatment(shared):
     run_dir = _run(shared / "treatment", "treatment")
     row = _female(run_dir)
