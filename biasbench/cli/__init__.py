@@ -29,9 +29,9 @@ def _register() -> None:
     """Add every area's commands (once)."""
     if _registered:
         return
-    from biasbench.cli import compare, debias, models, reports, runs, scores, tasks, voices
+    from biasbench.cli import compare, debias, judge, models, reports, runs, scores, tasks, voices
 
-    for module in (runs, voices, tasks, models, scores, reports, debias, compare):
+    for module in (runs, voices, tasks, models, scores, reports, debias, judge, compare):
         module.register(app)
     _registered.append(True)
 
