@@ -65,6 +65,10 @@ class AdapterError(BiasbenchError):
     """A model adapter cannot continue (bad credentials, unreachable server, non-retryable API error)."""
 
 
+class StorageError(BiasbenchError):
+    """A file cannot be written or read back (disk full, read-only folder, a file where a folder should be)."""
+
+
 class RunLockedError(BiasbenchError):
     """Another process is writing the same run directory."""
 
