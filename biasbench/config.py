@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from biasbench.core.errors import BiasbenchError, ConfigError
 from biasbench.core.params import validation_messages
+from biasbench.core.yamlio import read_yaml  # noqa: F401 - re-exported for callers outside core
 
 
 class _Strict(BaseModel):
@@ -111,25 +111,6 @@ class RunConfig(_Strict):
         if repeated:
             raise ValueError(f"model names must be unique; repeated: {', '.join(repeated)}")
         return value
-
-
-def read_yaml(path: str | Path, what: str) -> dict[str, Any]:
-    """Parse a YAML mapping; missing files and syntax errors become one-line :class:`ConfigError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{what} not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError(f"{what} {path} is not valid YAML{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{what} {path} must be a YAML mapping, got {type(data).__name__}")
-    return data
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

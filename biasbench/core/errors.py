@@ -57,6 +57,20 @@ class MissingExtraError(BiasbenchError):
         self.extra = extra
 
 
+class OutdatedPackageError(BiasbenchError):
+    """An optional dependency is installed but older than biasbench needs."""
+
+    def __init__(self, package: str, installed: str, minimum: str, extra: str, *, purpose: str = "") -> None:
+        what = f" for {purpose}" if purpose else ""
+        super().__init__(
+            f"the optional package '{package}' is version {installed}, but biasbench needs >= {minimum}{what}",
+            hint=f"pip install -U '{package}>={minimum}' (or 'biasbench[{extra}]')",
+        )
+        self.package = package
+        self.installed = installed
+        self.minimum = minimum
+
+
 class DataError(BiasbenchError):
     """Input data (audio, dataset files, corpus tables) is missing, unreadable or corrupt."""
 

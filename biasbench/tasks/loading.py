@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from biasbench.config import read_yaml
+from biasbench.core.yamlio import read_yaml
 from biasbench.core import registry
 from biasbench.core.errors import BiasbenchError, ConfigError, DataError, UnknownNameError
 from biasbench.core.params import parse_params

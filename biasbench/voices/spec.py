@@ -29,7 +29,7 @@ from typing import Any, Literal, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from biasbench.config import read_yaml
+from biasbench.core.yamlio import read_yaml
 from biasbench.core.errors import BiasbenchError, ConfigError, SpecProblems, UnknownNameError
 from biasbench.core.params import validation_messages
 from biasbench.core.registry import did_you_mean
