@@ -133,11 +133,21 @@ def load_config(path: str | Path, **overrides: Any) -> RunConfig:
     return parse_config(apply_overrides(read_yaml(path, "config"), overrides), str(path))
 
 
+def duplicate_option_problems(items: Any) -> list[str]:
+    """One line per item with identical options (see :meth:`Item.duplicate_choices`)."""
+    problems = []
+    for item in items:
+        for group in item.duplicate_choices():
+            letters = ", ".join(chr(ord("A") + index) for index in group)
+            problems.append(f"item '{item.id}' has identical options {letters} ('{item.choices[group[0]]}')")
+    return problems
+
+
 def config_problems(config: RunConfig, base_dir: Path) -> list[str]:
     """Every semantic problem: pool, tasks, adapters and their parameters (nothing is loaded)."""
     from biasbench.core import registry
     from biasbench.tasks.loading import load_task
-    from biasbench.voices.spec import load_pool
+    from biasbench.voices.spec import backend_problems, load_pool
 
     problems: list[str] = []
 
@@ -148,12 +158,18 @@ def config_problems(config: RunConfig, base_dir: Path) -> list[str]:
             problems.append(f"{what}: {exc.one_line()}")
             return None
 
-    check(f"pool '{config.pool}'", lambda: load_pool(config.pool, base_dir=base_dir))
+    pool = check(f"pool '{config.pool}'", lambda: load_pool(config.pool, base_dir=base_dir))
+    if pool is not None and "audio" in config.modalities:
+        voices = pool.voices if config.voice_split == "all" else pool.split(config.voice_split)
+        problems.extend(backend_problems(voices, config.tts))
     task_names = set()
     for index, ref in enumerate(config.tasks):
-        task = check(f"tasks[{index}] '{ref.name}'", lambda ref=ref: load_task(ref.name, ref.params, base_dir=base_dir))
+        where = f"tasks[{index}] '{ref.name}'"
+        task = check(where, lambda ref=ref: load_task(ref.name, ref.params, base_dir=base_dir))
         if task is not None:
             task_names.add(task.name)
+            items = check(where, task.items) or []
+            problems.extend(f"{where}: {problem}" for problem in duplicate_option_problems(items))
     for index, model in enumerate(config.models):
         where = f"models[{index}] '{model.name}'"
         adapter_cls = check(where, lambda model=model: registry.adapters.get(model.adapter))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from importlib import metadata
 from types import ModuleType
@@ -53,6 +54,18 @@ def version_tuple(version: str) -> tuple[int, ...]:
     while numbers and numbers[-1] == 0:
         numbers.pop()
     return tuple(numbers)
+
+
+def check_installed(module: str, extra: str, *, purpose: str = "", package: str | None = None) -> None:
+    """Raise :class:`MissingExtraError` when ``module``'s top-level package is not installed,
+    without importing it (validation must stay fast; importing torch-based engines is not)."""
+    top = module.split(".")[0]
+    try:
+        found = importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise MissingExtraError(package or top, extra, purpose=purpose)
 
 
 def is_available(module: str) -> bool:
