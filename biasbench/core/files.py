@@ -27,14 +27,24 @@ _REASONS = {
     errno.EISDIR: "a folder is in the way",
 }
 
+_KEPT = "finished rows are kept; "
+_HINTS: dict[int | None, str] = {
+    errno.ENOSPC: _KEPT + "free some disk space, then run the same command again",
+    errno.EDQUOT: _KEPT + "free some disk space, then run the same command again",
+    errno.EROFS: _KEPT + "make the folder writable (or choose another), then run the same command again",
+    errno.EACCES: _KEPT + "make the folder writable (or choose another), then run the same command again",
+    errno.EPERM: _KEPT + "make the folder writable (or choose another), then run the same command again",
+    errno.ENOTDIR: "move the file out of the way or choose another output folder",
+    errno.EEXIST: "move the file out of the way or choose another output folder",
+    errno.EISDIR: "move the folder out of the way or choose another output path",
+    None: _KEPT + "fix the problem, then run the same command again",
+}
+
 
 def storage_error(path: str | Path, exc: OSError, action: str = "write") -> StorageError:
     """A one-line error for an OSError raised while writing ``path``."""
     reason = _REASONS.get(exc.errno or -1) or exc.strerror or type(exc).__name__
-    return StorageError(
-        f"cannot {action} {path}: {reason}",
-        hint="finished rows are kept; free space or fix permissions, then run the same command again",
-    )
+    return StorageError(f"cannot {action} {path}: {reason}", hint=_HINTS.get(exc.errno or -1, _HINTS[None]))
 
 
 def ensure_folder(path: str | Path) -> Path:
