@@ -73,14 +73,18 @@ def build_pool(
 
 def write_index(out_dir: Path, clips: Mapping[tuple[str, str], AudioPart]) -> Path:
     """Write ``clips.csv`` (atomic)."""
+    from biasbench.core.files import atomic_write
+
     path = Path(out_dir) / CLIP_INDEX
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(INDEX_COLUMNS)
-        for (voice_id, text), part in sorted(clips.items()):
-            writer.writerow([voice_id, text, part.path, part.sha256, part.sample_rate, part.duration_s])
-    tmp.replace(path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(INDEX_COLUMNS)
+            for (voice_id, text), part in sorted(clips.items()):
+                writer.writerow([voice_id, text, part.path, part.sha256, part.sample_rate, part.duration_s])
+
+    atomic_write(path, write)
     return path
 
 
