@@ -67,7 +67,9 @@ def build_pool(
     voices = pool.voices if split == "all" else pool.split(split)
     result = synthesize(voices, texts, AudioCache(out_dir), tts_params=tts_params, workers=workers, seed=seed, progress=progress)
     write_index(out_dir, result.clips)
-    (out_dir / "pool.json").write_text(json.dumps(pool.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
+    from biasbench.core.files import write_text_atomic
+
+    write_text_atomic(out_dir / "pool.json", json.dumps(pool.to_json(), indent=2, ensure_ascii=False))
     return result
 
 
