@@ -76,7 +76,16 @@ def test_out_pointing_at_a_file_is_one_line(capsys, tmp_path):
 def test_disk_full_while_synthesizing_keeps_the_clips_already_made(capsys, tmp_path, monkeypatch):
     pytest.importorskip("espeakng_loader", reason="needs espeak-ng (biasbench[tts])")
     config, out = _config(tmp_path, ["audio"]), tmp_path / "run"
-    monkeypatch.setattr("biasbench.core.files._fsync", _full_after(5, ".wav."))
+    real_write, written = Path.write_bytes, []
+
+    def write_bytes(self: Path, data: bytes) -> int:  # the 6th clip finds the disk full
+        if ".wav." in self.name:
+            if len(written) >= 5:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            written.append(self)
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
     code, lines = _run(capsys, config, out)
     assert code == 2 and len(lines) == 1 and ": the disk is full (finished rows are kept;" in lines[0]
     assert len(list(out.rglob("*.wav"))) == 5

@@ -61,11 +61,14 @@ def ensure_folder(path: str | Path) -> Path:
     return path
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[Path], None], *, fsync: bool = True) -> None:
     """Call ``write(temp_path)`` then rename the temp file onto ``path`` (creating parent folders).
 
     The temp name is unique per call (``tempfile.mkstemp``), so concurrent writers of one path
     never collide; on any failure the temp file is removed and ``path`` keeps its old content.
+    ``fsync=False`` skips flushing to the disk before the rename: only for files whose readers
+    verify their content (the audio cache checks each clip's sha256), where a flush per clip would
+    cost more than re-making the rare clip a power loss truncates.
     """
     path = Path(path)
     ensure_folder(path.parent)
@@ -77,7 +80,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     tmp = Path(name)
     try:
         write(tmp)
-        _fsync(tmp)
+        if fsync:
+            _fsync(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -87,14 +91,14 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+def write_bytes_atomic(path: str | Path, data: bytes, *, fsync: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically."""
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    atomic_write(path, lambda tmp: tmp.write_bytes(data), fsync=fsync)
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
+def write_text_atomic(path: str | Path, text: str, *, fsync: bool = True) -> None:
     """Replace ``path`` with UTF-8 ``text`` atomically."""
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), fsync=fsync)
 
 
 def _fsync(path: Path) -> None:
