@@ -115,7 +115,10 @@ def test_demo_audit_files_have_clip_voice_and_cell_rows(demo_audit):
     parity = json.loads((summary.out_dir / FILES["parity"]).read_text())
     assert {"tests", "flags", "warnings", "skipped", "params"} <= set(parity)
     assert "speaker_similarity" not in per_clip.columns  # presets have no reference to compare with
-    assert "-23" in summary.format() or "loudness" in summary.format()
+    # synthesis normalizes every clip to -23 LUFS, so each cell's mean loudness is there and printed
+    for cell, metrics in summary.cells.items():
+        assert metrics["loudness_lufs"] == pytest.approx(-23.0, abs=1.0), cell
+        assert f"loudness_lufs={metrics['loudness_lufs']:.3g}" in summary.format()
 
 
 def test_cloned_voices_get_a_similarity_column_or_a_stated_reason(tmp_path):

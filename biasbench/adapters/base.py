@@ -12,6 +12,7 @@ from abc import ABC
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
+from biasbench.adapters.api_loop import run_sync
 from biasbench.core.hashing import stable_hash
 from biasbench.core.messages import Request
 from biasbench.core.params import Params, parse_params
@@ -84,7 +85,7 @@ class Adapter(ABC):
         async def gather() -> list[Response]:
             return list(await asyncio.gather(*(self.agenerate(request) for request in requests)))
 
-        return asyncio.run(gather())
+        return run_sync(gather())  # works inside a running event loop too
 
     async def agenerate(self, request: Request) -> Response:
         """Answer one request (default: :meth:`generate` on a batch of one, in a worker thread)."""

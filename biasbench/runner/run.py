@@ -141,7 +141,7 @@ def _ask_models(
     stops the asking and is returned, so the caller can still write every finished row."""
     state = log.read()
     if state.dropped_lines:
-        echo(f"note: dropped {state.dropped_lines} torn line(s) from {log.path.name} (an interrupted write)")
+        echo(f"note: {state.note()}")
     stats = ExecutionStats()
     budget = Budget(config.max_cost_usd, sum(entry.response.cost_usd for entry in state.answers.values()))
     try:

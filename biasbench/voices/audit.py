@@ -160,10 +160,11 @@ def audit_clips(
     parity["params"] = settings.model_dump(mode="json")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_dir / FILES["clips"], index=False)
-    voices.to_csv(out_dir / FILES["voices"], index=False)
-    cells.to_csv(out_dir / FILES["cells"], index=False)
-    (out_dir / FILES["parity"]).write_text(json.dumps(parity, indent=2, ensure_ascii=False), encoding="utf-8")
+    from biasbench.core.files import atomic_write, write_text_atomic
+
+    for frame, name in ((table, "clips"), (voices, "voices"), (cells, "cells")):
+        atomic_write(out_dir / FILES[name], lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
+    write_text_atomic(out_dir / FILES["parity"], json.dumps(parity, indent=2, ensure_ascii=False))
     return AuditSummary(
         out_dir=out_dir,
         clips=len(table),
