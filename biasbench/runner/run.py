@@ -201,6 +201,7 @@ def _base_manifest(config: RunConfig, plan: Plan, run_dir: Path, config_path: st
                     "async": adapter.capabilities.async_,
                     "answer_types": sorted(adapter.capabilities.answer_types),
                     "calibration": adapter.capabilities.calibration,
+                    "oracle": adapter.capabilities.oracle,
                 },
             }
             for name, adapter in plan.adapters.items()
@@ -238,7 +239,8 @@ def _jobs(
     params = {name: generation_params(config, model) for name, model in models.items()}
     for row in plan.rows:
         clip = clips.get((row.voice.id, row.spoken_text)) if row.voice is not None and row.spoken_text else None
-        request = build_request(row, clip, params[row.model], config.system_prompt)
+        oracle = plan.adapters[row.model].capabilities.oracle
+        request = build_request(row, clip, params[row.model], config.system_prompt, oracle=oracle)
         key = request.key(fingerprints[row.model])
         jobs_by_model[row.model].append(Job(key, row, request))
         keys.append((row, key))
