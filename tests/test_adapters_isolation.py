@@ -101,3 +101,40 @@ def test_oracle_capability_implies_calibration_and_simulated_declares_it():
     assert not Capabilities().calibration and not Capabilities().oracle
     assert SimulatedAdapter.capabilities.oracle and SimulatedAdapter.capabilities.calibration
 
+
+
+class LongWindowAdapter(SpyAdapter):
+    """Declares a 60-second audio window."""
+
+    name = "long_window"
+    capabilities: ClassVar[Capabilities] = Capabilities(answer_types=frozenset({"multiple_choice"}), max_audio_seconds=60.0)
+
+
+class MidWindowAdapter(SpyAdapter):
+    """Declares a 45-second audio window."""
+
+    name = "mid_window"
+    capabilities: ClassVar[Capabilities] = Capabilities(answer_types=frozenset({"multiple_choice"}), max_audio_seconds=45.0)
+
+
+@pytest.mark.parametrize(
+    "adapters, task_params, expected",
+    [
+        (["long_window"], {}, 60.0),
+        (["long_window", "mid_window"], {}, 45.0),  # the shortest window of the run's audio models
+        (["long_window", "spy"], {}, 30.0),  # a model without a declared window keeps the task's limit
+        (["long_window"], {"max_audio_seconds": 20}, 20.0),  # the run config's explicit setting wins
+    ],
+)
+def test_task_audio_limit_follows_the_models_declared_window(tmp_path, adapters, task_params, expected) -> None:
+    from biasbench.config import RunConfig
+    from biasbench.runner.plan import load_plan
+
+    for name, cls in (("long_window", "LongWindowAdapter"), ("mid_window", "MidWindowAdapter"), ("spy", "SpyAdapter")):
+        registry.adapters.register(name, f"{__name__}:{cls}")
+    config = RunConfig.model_validate({
+        "name": "window", "pool": "demo_espeak", "tasks": [{"name": "demo_mc", "params": task_params}],
+        "models": [{"name": f"m{i}", "adapter": a} for i, a in enumerate(adapters)], "modalities": ["audio"],
+    })
+    plan = load_plan(config, tmp_path)
+    assert plan.tasks[0].config.max_audio_seconds == expected
