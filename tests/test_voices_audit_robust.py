@@ -90,3 +90,13 @@ def test_fixed_audit_sentences_are_the_default() -> None:
     assert AuditParams().texts == "fixed"
     assert len(AUDIT_SENTENCES) >= 10 and len(set(AUDIT_SENTENCES)) == len(AUDIT_SENTENCES)
     assert all(8 <= len(s.split()) <= 12 for s in AUDIT_SENTENCES)
+
+
+def test_fixed_sentences_are_spoken_by_every_audited_voice(tmp_path) -> None:
+    pytest.importorskip("espeakng_loader", reason="needs espeak-ng (biasbench[tts])")
+    from biasbench.voices.audit import fixed_sentence_clips
+
+    voices = load_pool("demo_espeak").voices[:2]
+    clips = fixed_sentence_clips(voices, tmp_path, workers=1)
+    assert set(clips) == {(voice.id, text) for voice in voices for text in AUDIT_SENTENCES}
+    assert fixed_sentence_clips(voices, tmp_path, workers=1) == clips  # cached, same clips
