@@ -103,6 +103,10 @@ def run_experiment(
         unanswered = int((results["outcome"] == "error").sum())
         status = f"stopped: {stopped.one_line()}" if stopped else ("complete" if unanswered == 0 else "incomplete")
         warnings = _audit(config, plan, clips, run_dir) if config.audit.enabled else []
+        if config.understanding.enabled and clips:
+            from biasbench.runner.understanding import collect_understanding
+
+            collect_understanding(config, plan, clips, run_dir, results)
         summary, report_path, scoring_warnings = _score_and_report(config, run_dir)
         invocation_stats = InvocationStats(
             tts_calls=tts_calls,
