@@ -38,6 +38,19 @@ class Capabilities:
     """Task answer types this adapter can answer."""
     calibration: bool = False
     """A calibration instrument (planted behaviour), labelled as such in every output."""
+    oracle: bool = False
+    """Receives the row's oracle context (who speaks, their labels, the correct option) in
+    ``Request.context``. Ordinary adapters get ``context=None``: they see what a model would. An
+    oracle adapter is always a calibration instrument (``calibration`` is forced to True)."""
+    max_audio_seconds: float | None = None
+    """Longest clip the model takes in (its audio window); None: the default limit of the tasks
+    applies. Tasks run with the smallest window of the run's audio models (see runner.plan)."""
+
+    def __post_init__(self) -> None:
+        if self.oracle and not self.calibration:
+            object.__setattr__(self, "calibration", True)
+        if self.max_audio_seconds is not None and not self.max_audio_seconds > 0:
+            raise ValueError("Capabilities.max_audio_seconds must be positive")
 
 
 class Adapter(ABC):

@@ -171,7 +171,7 @@ def audit(
     asr_model: str = typer.Option("default", "--asr-model", help="faster-whisper model: default (bundled tiny.en), a name, or a folder."),
     no_asr: bool = typer.Option(False, "--no-asr", help="Skip the ASR round-trip WER."),
     wer_tolerance: float = typer.Option(0.10, "--wer-tolerance", help="Flag groups whose mean WER exceeds the best by more."),
-    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the Kruskal-Wallis test."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the parity permutation test (voices as the unit)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Parallel synthesis processes when clips are missing."),
 ) -> None:
     """Measure the voices (duration, rate, loudness, F0, ASR WER, similarity) and check parity across cells."""

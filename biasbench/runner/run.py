@@ -205,6 +205,7 @@ def _base_manifest(config: RunConfig, plan: Plan, run_dir: Path, config_path: st
                     "async": adapter.capabilities.async_,
                     "answer_types": sorted(adapter.capabilities.answer_types),
                     "calibration": adapter.capabilities.calibration,
+                    "oracle": adapter.capabilities.oracle,
                 },
             }
             for name, adapter in plan.adapters.items()
@@ -242,7 +243,8 @@ def _jobs(
     params = {name: generation_params(config, model) for name, model in models.items()}
     for row in plan.rows:
         clip = clips.get((row.voice.id, row.spoken_text)) if row.voice is not None and row.spoken_text else None
-        request = build_request(row, clip, params[row.model], config.system_prompt)
+        oracle = plan.adapters[row.model].capabilities.oracle
+        request = build_request(row, clip, params[row.model], config.system_prompt, oracle=oracle)
         key = request.key(fingerprints[row.model])
         jobs_by_model[row.model].append(Job(key, row, request))
         keys.append((row, key))
@@ -264,8 +266,14 @@ def _pending(jobs: list[Job], answers: dict[str, Any]) -> list[Job]:
 def _audit(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart], run_dir: Path) -> list[str]:
     """Voice audit of the run's clips; skipped when the clips and audit settings are unchanged."""
     from biasbench import __version__
-    from biasbench.voices.audit import audit_clips
+    from biasbench.core.params import parse_params
+    from biasbench.voices.audit import AuditParams, audit_clips, fixed_sentence_clips
 
+    if parse_params(AuditParams, dict(config.audit.params), "audit.params").texts == "fixed":
+        speaking = {voice_id for voice_id, _ in clips}
+        clips = fixed_sentence_clips([v for v in plan.voices if v.id in speaking],
+                                     Path(config.cache_dir) if config.cache_dir else run_dir,
+                                     tts_params=config.tts, workers=config.tts_workers, seed=config.seed)
     out_dir = run_dir / "audit"
     parity = out_dir / "parity.json"
     digest = stable_hash(sorted(part.sha256 for part in clips.values()), config.audit.params, __version__)
