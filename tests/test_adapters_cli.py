@@ -69,7 +69,7 @@ def test_estimate_cost_prints_an_upper_bound_per_model(tmp_path, capsys):
         f"  - {{name: gpt, adapter: openai-audio, params: {{model: {SNAPSHOT}}}}}\n  - {{name: sim, adapter: simulated}}\n",
         extra="generation: {max_new_tokens: 8}\nmax_cost_usd: 0.000001\n",
     )
-    from biasbench.adapters.cost_estimate import estimate_run
+    from biasbench.runner.cost_estimate import estimate_run
     from biasbench.config import load_config
 
     estimates = {e.model: e for e in estimate_run(load_config(config), tmp_path)}

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = app(args=argv, standalone_mode=False)  # click returns the code of typer.Exit here
     except BiasbenchError as exc:
-        typer.secho(f"error: {exc.one_line()}", err=True, fg="red")
+        typer.secho(f"{exc.label}: {exc.one_line()}", err=True, fg="red")
         return exc.exit_code
     except KeyboardInterrupt:
         typer.secho("interrupted: finished rows are kept; run the same command again to resume", err=True)

@@ -77,7 +77,7 @@ def check_disjoint(train_voices: set[str], eval_voices: set[str]) -> None:
 def run_debias(config: DebiasRunConfig, base_dir: Path, *, show_progress: bool = True, echo: Callable[[str], None] = print) -> DebiasOutcome:
     """Run the experiment (resumable: each run keeps its response log) and write tables, plots and the report."""
     from biasbench.runner.manifest import read_manifest
-    from biasbench.runner.run import run_experiment
+    from biasbench.pipeline import run_experiment
     from biasbench.voices.spec import load_pool
 
     finetune_dir = Path(config.finetune)

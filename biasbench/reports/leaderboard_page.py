@@ -17,7 +17,7 @@ from biasbench.reports.notes import SUMMARY_TERMS
 from biasbench.reports.plotting import label, slug
 
 if TYPE_CHECKING:
-    from biasbench.reports.leaderboard import MergedRuns
+    from biasbench.reports.merged import MergedRuns
 
 METHODOLOGY = (
     (

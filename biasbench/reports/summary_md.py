@@ -36,7 +36,7 @@ def summary_markdown(
     pool = run.pool
     lines.append(
         f"Pool **{pool.get('name', '?')}** ({' × '.join(run.axes)}), purpose {pool.get('purpose', '?')}; "
-        f"seed {run.manifest.get('seed', '?')}; git {run.git_sha[:10] or '?'}."
+        f"seed {run.info.seed}; git {run.git_sha[:10] or '?'}."
     )
     lines.append("")
     if run.is_demonstration:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-STAMPS_NAME = ".stamps.json"
+from biasbench.core.rundir import RunDir
+
+STAMPS_NAME = RunDir.STAMPS
 
 
 class Stamps:
     """Digest of the inputs each derived output was last built from."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / STAMPS_NAME
+        self.path = RunDir(run_dir).stamps_path
 
     def _read(self) -> dict[str, str]:
         try:
@@ -24,11 +27,15 @@ class Stamps:
         """True when ``name`` was built from ``digest`` and its outputs still exist."""
         return self._read().get(name) == digest and all(Path(p).exists() for p in outputs)
 
+    def recorded(self, name: str) -> str | None:
+        """The digest ``name`` was last built from (None when never)."""
+        return self._read().get(name)
+
     def mark(self, name: str, digest: str) -> None:
         """Record that ``name`` is now built from ``digest``."""
         stamps = self._read()
         stamps[name] = digest
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(stamps, indent=1, sort_keys=True), encoding="utf-8")
         tmp.replace(self.path)
 

@@ -136,7 +136,7 @@ def _run_target(folder: Path, workers: int | None) -> AuditTarget:
 
     run = open_finished_run(folder)
     try:
-        recorded = pool_from_json(run.manifest["pool"])
+        recorded = pool_from_json(run.manifest.pool)
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"run directory {folder}: manifest.json has no readable pool ({type(exc).__name__}: {exc})") from None
     result = synthesize_plan(run.config, run.plan, folder, workers=workers)
