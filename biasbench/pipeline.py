@@ -28,7 +28,7 @@ from biasbench.core.hashing import stable_hash
 from biasbench.core.jsonio import read_json_object
 from biasbench.core.messages import AudioPart
 from biasbench.core.rundir import Invocation, RunDir, now_iso
-from biasbench.runner.executor import ExecutionStats
+from biasbench.runner.executor import CircuitOpenError, ExecutionStats
 from biasbench.runner.lock import RunLock
 from biasbench.runner.plan import Plan, load_plan
 from biasbench.runner.progress import RunProgress
@@ -202,6 +202,8 @@ def _verdict(results: pd.DataFrame, stopped: BiasbenchError | None, stats: Execu
     if isinstance(stopped, BudgetExceededError):
         return "incomplete", BudgetExceededError(f"{missing} of {total} planned rows missing: {stopped.message}", hint=stopped.hint)
     if answered == 0:
+        if stopped is not None and not isinstance(stopped, CircuitOpenError):
+            return "failed", stopped  # the adapter's own error (bad key, nothing listening, unserved model): exit 2
         cause = stopped.one_line() if stopped is not None else _why_missing(results, stats)
         return "failed", RunFailedError(f"{cause} — 0 of {total} planned rows answered")
     cause = stopped.one_line() if stopped is not None else _why_missing(results, stats)

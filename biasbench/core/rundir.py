@@ -360,7 +360,7 @@ def open_run_dir(path: str | Path) -> RunDir:
     """The one loader: a RunDir for an existing run directory (with a manifest), else a one-line DataError."""
     run = RunDir(path)
     if not run.path.is_dir():
-        raise DataError(f"run directory '{run.path}' does not exist", hint="pass the --out folder of `biasbench run`")
+        raise DataError(f"run directory not found: '{run.path}' does not exist", hint="pass the --out folder of `biasbench run`")
     run.manifest()
     return run
 
