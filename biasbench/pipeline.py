@@ -152,6 +152,13 @@ def run_experiment(
             run.write_manifest(manifest)
             return done
 
+        def phase(name: str) -> None:
+            """Record the phase reached (so a killed invocation says where it died)."""
+            nonlocal invocation
+            invocation = invocation.model_copy(update={"phase": name})
+            manifest.invocations = [*history, invocation]
+            run.write_manifest(manifest)
+
         stats = ExecutionStats()
         synth = (0, 0)
         keys = None
@@ -159,20 +166,25 @@ def run_experiment(
         results: pd.DataFrame | None = None
         try:
             with RunProgress(enabled=show_progress) as progress:
+                phase("synthesis")
                 clips, tts_calls, clips_cached, tts_info = synthesize(config, plan, run.path, progress)
                 synth = (tts_calls, clips_cached)
                 manifest.tts = tts_info
                 jobs_by_model, keys = plan_jobs(config, plan, clips)
+                phase("model calls")
                 stopped = ask_models(config, plan, jobs_by_model, log, invocation.index, progress, echo, stats)
+            phase("tables")
             results = write_tidy_table(plan, run.path, keys, log, invocation.index)
             status, stop = _verdict(results, stopped, stats)
             warnings = batching_notes(config, plan)
             summary, report_path = "", None
             if status != "failed":
                 if config.audit.enabled:
+                    phase("audit")
                     warnings += _audit(config, plan, clips, run)
-                summary, report_path, more = _score_and_report(config, run, strict=status == "complete")
+                summary, report_path, more = _score_and_report(config, run, strict=status == "complete", phase=phase)
                 warnings += more
+            invocation = invocation.model_copy(update={"phase": "done"})
             done = record(results, status, stop.one_line() if stop is not None else "", (*synth, stats.model_calls, stats.failed))
         except KeyboardInterrupt:
             log.close()
@@ -250,7 +262,9 @@ def _scores_digest(run: RunDir, seed: int) -> str:
     return stable_hash(results_digest(run), __version__, SCORER_VERSION, seed)
 
 
-def _score_and_report(config: RunConfig, run: RunDir, *, strict: bool) -> tuple[str, Path | None, list[str]]:
+def _score_and_report(
+    config: RunConfig, run: RunDir, *, strict: bool, phase: Callable[[str], None] = lambda name: None
+) -> tuple[str, Path | None, list[str]]:
     """Score and report; each is skipped when its inputs (results, code version, seed) are unchanged.
     When the run is incomplete (``strict`` False), a failure here is a warning: the run's own stop reason is what matters."""
     from biasbench.scoring.score import format_terminal_summary, score_run
@@ -262,6 +276,7 @@ def _score_and_report(config: RunConfig, run: RunDir, *, strict: bool) -> tuple[
             summary_table = pd.read_parquet(run.summary_parquet)
             warnings = [str(m) for m in pd.read_parquet(run.warnings_parquet)["message"]]
         else:
+            phase("scoring")
             scored = score_run(run.path)
             stamps.mark("scores", digest)
             summary_table, warnings = scored.tables["summary"], list(scored.warnings)
@@ -269,6 +284,7 @@ def _score_and_report(config: RunConfig, run: RunDir, *, strict: bool) -> tuple[
         if config.report and not stamps.fresh("report", digest, report_path):
             from biasbench.reports.run_report import write_run_report
 
+            phase("report")
             report_path = write_run_report(run.path).workbook
             stamps.mark("report", digest)
     except BiasbenchError as exc:

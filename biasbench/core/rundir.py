@@ -50,6 +50,8 @@ class Invocation(_Open):
     """'running' until it ends; a 'running' record found by the next start was killed ('interrupted')."""
     reason: str = ""
     """Why it stopped short (error line, budget, breaker, signal)."""
+    phase: str = ""
+    """The phase it reached: synthesis, model calls, tables, audit, scoring, report, done (a killed one stops there)."""
     tts_calls: int = 0
     """Clips the TTS backends synthesized."""
     clips_cached: int = 0
