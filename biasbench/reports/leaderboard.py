@@ -16,6 +16,7 @@ import pandas as pd
 
 from biasbench.core.errors import ConfigError, DataError
 from biasbench.core.hashing import stable_hash
+from biasbench.core.rundir import RunDir
 from biasbench.reports.headline import (
     LOWER_IS_WORSE,
     Headline,
@@ -123,7 +124,7 @@ def merge_runs(run_dirs: Sequence[str | Path], out: Path) -> MergedRuns:
     owner: dict[tuple[str, str], str] = {}
     for run, rows, found in found_rows:
         qualifiers += [(run.run_id, q) for q in found]
-        manifest = os.path.relpath(run.run_dir.resolve() / "manifest.json", out.resolve())
+        manifest = os.path.relpath(RunDir(run.run_dir.resolve()).manifest_path, out.resolve())
         calibration = set(run.calibration_models)
         for row in rows:
             key = (row.model, row.task)

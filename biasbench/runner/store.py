@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from biasbench.core.response import Response
+from biasbench.core.rundir import RunDir
 
-LOG_NAME = "responses.jsonl"
+LOG_NAME = RunDir.LOG
 
 
 @dataclass(frozen=True)
