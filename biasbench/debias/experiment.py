@@ -96,6 +96,8 @@ def run_debias(config: DebiasRunConfig, base_dir: Path, *, show_progress: bool =
     for label, run_config in runs.items():
         echo(f"debias run: {label} ({', '.join(m.name for m in run_config.models)}) on {len(eval_voices)} eval voices")
         outcome = run_experiment(run_config, output / label, base_dir, show_progress=show_progress, echo=echo)
+        if outcome.stop is not None:  # an incomplete run is not compared (finished rows kept; rerun resumes)
+            raise outcome.stop
         used = set(outcome.results.loc[outcome.results["modality"] == "audio", "voice_id"])
         check_disjoint(set(training.get("train_voices", [])), used)
         frame = outcome.results.copy()
