@@ -27,8 +27,12 @@ def test_manifest_round_trip_keeps_unknown_fields_and_types_known_ones(tmp_path)
 
 
 def test_an_older_manifest_loads():
-    old = {"seed": 1, "voices_used": [{"id": "a"}, "b"], "tasks": [{"name": "t", "version": "2"}], "git_sha": "abc"}
+    old = {
+        "seed": 1, "voices_used": [{"id": "a"}, "b"], "tasks": [{"name": "t", "version": "2"}], "git_sha": "abc",
+        "invocations": [{"status": "stopped: cost budget reached", "finished": "2026-01-01T00:00:00+00:00"}],
+    }
     manifest = parse_manifest(old)
+    assert manifest.invocations[0].status == "incomplete" and manifest.invocations[0].reason == "cost budget reached"
     assert manifest.voices_used == ["a", "b"] and manifest.task("t").version == "2" and manifest.git_sha == "abc"
     assert manifest.task("t").content_digest == "" and manifest.status == "running"
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from biasbench.core.errors import DataError
 
@@ -68,6 +68,14 @@ class Invocation(_Open):
     """Planned rows without an answer at the end."""
     wall_s: float = 0.0
     """Seconds this invocation took."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_status(cls, data: Any) -> Any:
+        """Manifests before statuses were typed wrote 'stopped: <reason>' (a budget or adapter stop)."""
+        if isinstance(data, dict) and isinstance(data.get("status"), str) and data["status"].startswith("stopped:"):
+            data = {**data, "status": "incomplete", "reason": data.get("reason") or data["status"][len("stopped:"):].strip()}
+        return data
 
 
 class ModelEntry(_Open):

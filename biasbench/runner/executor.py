@@ -8,12 +8,14 @@ requests in flight so it is never exceeded; a circuit breaker stops a run whose 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from biasbench.adapters.base import Adapter
+from biasbench.adapters.pricing import WORDS_PER_SECOND
 from biasbench.core.errors import AdapterError, BiasbenchError, BudgetExceededError
 from biasbench.core.messages import Request
 from biasbench.core.response import Response
@@ -162,8 +164,18 @@ def _cost_bound(adapter: Adapter, jobs: Sequence[Job]) -> float:
     """Upper-bound cost of ``jobs`` (every answer as long as max_new_tokens allows)."""
     if not jobs:
         return 0.0
-    prompts = [(job.row.spoken_text if job.row.modality == "audio" else None, job.row.text) for job in jobs]
+    prompts = [(_spoken_for_estimate(job), job.row.text) for job in jobs]
     return float(adapter.estimate_cost_usd(prompts, max(job.request.params.max_new_tokens for job in jobs)))
+
+
+def _spoken_for_estimate(job: Job) -> str | None:
+    """The spoken text, padded so the estimate's clip is at least as long as the real clip (the estimate
+    derives clip length from word counts; a slow voice must not slip past the budget)."""
+    spoken = job.row.spoken_text if job.row.modality == "audio" else None
+    if spoken is None:
+        return None
+    words = max(len(spoken.split()), math.ceil(_audio_seconds(job) * WORDS_PER_SECOND))
+    return " ".join(["w"] * words)
 
 
 def _audio_seconds(job: Job) -> float:
