@@ -176,6 +176,8 @@ def run_experiment(
             phase("tables")
             results = write_tidy_table(plan, run.path, keys, log, invocation.index)
             status, stop = _verdict(results, stopped, stats)
+            manifest.status, manifest.missing_reason = status, stop.one_line() if stop is not None else ""
+            run.write_manifest(manifest)  # the report reads it: an incomplete run says so in summary.md
             warnings = batching_notes(config, plan)
             summary, report_path = "", None
             if status != "failed":

@@ -152,6 +152,18 @@ def test_an_endpoint_that_dies_after_50_answers_trips_the_breaker_and_keeps_them
     assert elapsed < 30
 
 
+def test_an_incomplete_run_says_so_in_its_summary(tmp_path, capsys):
+    pytest.importorskip("openai")
+    from biasbench.testing.openai_server import OpenAITestServer
+
+    with OpenAITestServer(models=(MODEL,), api_key=None, fail_after=30) as server:
+        config = write_config(tmp_path, api_model(server.base_url), concurrency=2, n_items=60, report=True)
+        code, _, err = run_cli(capsys, "run", str(config), "--out", str(tmp_path / "out"), "-q")
+    assert code == EXIT_CODES["incomplete"], err
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "Incomplete run — 30 of 60 planned rows missing" in summary
+
+
 # ----- the cost cap holds with requests in flight --------------------------------------------------------
 def test_budget_reserves_requests_in_flight(tmp_path, capsys):
     pytest.importorskip("openai")

@@ -39,6 +39,8 @@ def summary_markdown(
         f"seed {run.info.seed}; git {run.git_sha[:10] or '?'}."
     )
     lines.append("")
+    if run.info.status in ("incomplete", "failed", "interrupted") and run.info.missing_reason:
+        lines += [f"> **Incomplete run — {run.info.missing_reason}.** Scores cover the answered rows only.", ""]
     if run.is_demonstration:
         lines += [f"> **{demonstration_notice(run)}**", ""]
     for model in run.calibration_models:
