@@ -181,7 +181,8 @@ def test_budget_reserves_requests_in_flight(tmp_path, capsys):
 
 
 # ----- Ctrl-C and killed invocations -------------------------------------------------------------------------
-def test_ctrl_c_records_the_invocation_writes_the_table_and_prints_the_hint(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_records_the_invocation_writes_the_table_and_prints_the_hint(tmp_path, signum):
     pytest.importorskip("openai")
     from biasbench.testing.openai_server import OpenAITestServer
 
@@ -195,12 +196,12 @@ def test_ctrl_c_records_the_invocation_writes_the_table_and_prints_the_hint(tmp_
             if log.exists() and len(log.read_text().splitlines()) >= 6:
                 break
             time.sleep(0.02)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "interrupted:" in err and "run the same command again to resume" in err and "Traceback" not in err
     last = manifest(out)["invocations"][-1]
-    assert last["status"] == "interrupted" and last["phase"] == "model calls"
+    assert last["status"] == "interrupted" and last["phase"] == "model calls", (last, err)
     answered = int((pd.read_parquet(out / "results.parquet").outcome != "error").sum())
     assert answered >= 6 and answered == last["rows_total"] - last["rows_unanswered"]
 
