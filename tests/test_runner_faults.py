@@ -323,3 +323,17 @@ def test_report_refuses_when_results_vanished_or_changed(finished, capsys):
     (out / "results.csv").unlink()
     code, _, err = run_cli(capsys, "report", str(out), "--no-plots")
     assert code == 2 and "no results table" in err
+
+
+def test_leaderboard_refuses_runs_whose_task_asked_different_items(tmp_path, capsys):
+    runs = []
+    for n_items in (4, 6):
+        folder = tmp_path / f"n{n_items}"
+        folder.mkdir()
+        config = write_config(folder, sim_model(), n_items=n_items)
+        assert main(["run", str(config), "--out", str(folder / "run"), "-q"]) == 0
+        runs.append(str(folder / "run"))
+    assert manifest(Path(runs[0]))["tasks"][0]["version"] == manifest(Path(runs[1]))["tasks"][0]["version"]
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, "leaderboard", *runs, "--out", str(tmp_path / "board"))
+    assert code == 2 and "asked different content" in err and err.strip().count("\n") == 0
