@@ -59,7 +59,10 @@ def run(
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    """SIGTERM → SIGINT: the same clean stop as Ctrl-C (asyncio's own SIGINT handling included)."""
+    import signal
+
+    signal.raise_signal(signal.SIGINT)
 
 
 def validate(config: Path = typer.Argument(..., help="Run config (YAML).")) -> None:
