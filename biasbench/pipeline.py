@@ -118,6 +118,9 @@ def run_experiment(
         if killed:
             echo(f"note: {killed} earlier invocation(s) were killed; resuming from their logged answers")
         invocation = new_invocation(len(history), len(plan.rows))
+        ended = [inv for inv in history if inv.finished and inv.rows_total == len(plan.rows)]
+        answered_before = ended[-1].rows_total - ended[-1].rows_unanswered if ended else 0
+        # rows answered by the last invocation that wrote a table: what an interrupt before the table keeps
         manifest = build_manifest(config, plan, run, config_path, previous, identity)
         manifest.invocations = [*history, invocation]
         run.write_manifest(manifest)
@@ -129,7 +132,7 @@ def run_experiment(
 
         def record(results: pd.DataFrame | None, status: str, reason: str, calls: tuple[int, int, int, int]) -> Invocation:
             tts_calls, clips_cached, model_calls, failed = calls
-            answered = int((results["outcome"] != "error").sum()) if results is not None else 0
+            answered = int((results["outcome"] != "error").sum()) if results is not None else answered_before
             done = invocation.model_copy(
                 update={
                     "finished": now_iso(),
