@@ -29,9 +29,9 @@ def _register() -> None:
     """Add every area's commands (once)."""
     if _registered:
         return
-    from biasbench.cli import debias, models, reports, runs, scores, tasks, voices
+    from biasbench.cli import debias, judge, models, reports, runs, scores, tasks, voices
 
-    for module in (runs, voices, tasks, models, scores, reports, debias):
+    for module in (runs, voices, tasks, models, scores, reports, debias, judge):
         module.register(app)
     _registered.append(True)
 
