@@ -103,6 +103,8 @@ class TaskEntry(_Open):
 
     name: str = ""
     """Task name."""
+    kind: str = ""
+    """Registered task kind (rebuilds the task with ``config``)."""
     version: str = ""
     """Spec version."""
     answer_type: str = "multiple_choice"
