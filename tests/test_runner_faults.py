@@ -198,12 +198,16 @@ def test_ctrl_c_records_the_invocation_writes_the_table_and_prints_the_hint(tmp_
             time.sleep(0.02)
         process.send_signal(signum)
         _, err = process.communicate(timeout=60)
+        kept = int((pd.read_parquet(out / "results.parquet").outcome != "error").sum())
+        resumed = subprocess.run(cli_command("run", str(config), "--out", str(out), "-q"), capture_output=True, text=True, timeout=120)
     assert process.returncode == 130, err
     assert "interrupted:" in err and "run the same command again to resume" in err and "Traceback" not in err
-    last = manifest(out)["invocations"][-1]
-    assert last["status"] == "interrupted" and last["phase"] == "model calls", (last, err)
-    answered = int((pd.read_parquet(out / "results.parquet").outcome != "error").sum())
-    assert answered >= 6 and answered == last["rows_total"] - last["rows_unanswered"]
+    interrupted, final = manifest(out)["invocations"]
+    assert interrupted["status"] == "interrupted" and interrupted["phase"] == "model calls", (interrupted, err)
+    assert kept >= 6 and kept == interrupted["rows_total"] - interrupted["rows_unanswered"]
+    assert resumed.returncode == 0, resumed.stderr
+    assert final["status"] == "complete" and final["rows_from_log"] == kept  # the interrupted invocation's rows count as earlier
+    assert final["model_calls"] == N_ITEMS - kept
 
 
 def test_a_killed_invocation_is_found_and_recorded_on_the_next_start(finished, capsys):
