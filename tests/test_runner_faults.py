@@ -341,3 +341,18 @@ def test_leaderboard_refuses_runs_whose_task_asked_different_items(tmp_path, cap
     capsys.readouterr()
     code, _, err = run_cli(capsys, "leaderboard", *runs, "--out", str(tmp_path / "board"))
     assert code == 2 and "asked different content" in err and err.strip().count("\n") == 0
+
+
+def test_a_capped_concurrency_is_said_in_one_line(tmp_path):
+    from biasbench.config import load_config
+    from biasbench.runner.plan import load_plan
+    from biasbench.runner.run import batching_notes
+
+    config = write_config(tmp_path, api_model("http://127.0.0.1:9/v1", concurrency_per_key=16), n_items=2, concurrency=32)
+    cfg = load_config(config)
+    notes = batching_notes(cfg, load_plan(cfg, tmp_path))
+    assert notes == [
+        "model 'm': concurrency 32 is capped at 16 requests in flight (its params.concurrency_per_key owns the per-server limit; set it there)"
+    ]
+    uncapped = load_config(config, concurrency=8)
+    assert batching_notes(uncapped, load_plan(uncapped, tmp_path)) == []
