@@ -187,6 +187,11 @@ def run_experiment(
                 if config.audit.enabled:
                     phase("audit")
                     warnings += _audit(config, plan, clips, run)
+                if config.understanding.enabled and clips:
+                    from biasbench.runner.understanding import collect_understanding
+
+                    phase("understanding")
+                    collect_understanding(config, plan, clips, run.path, results)
                 summary, report_path, more = _score_and_report(config, run, strict=status == "complete", phase=phase)
                 warnings += more
             invocation = invocation.model_copy(update={"phase": "done"})

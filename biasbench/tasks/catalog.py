@@ -13,4 +13,5 @@ BUILTIN: dict[str, str] = {
     "voice_only_ambiguous": "biasbench.tasks.voice_only:VoiceOnlyAmbiguousTask",
     "open_probes": "biasbench.tasks.open_ended:OpenEndedProbeTask",
     "discrim_eval": "biasbench.tasks.discrim_eval:DiscrimEvalTask",
+    "perceived_attributes": "biasbench.tasks.perception:PerceivedAttributesTask",
 }
