@@ -248,8 +248,16 @@ def _check_writable_target(path: Path) -> None:
 def _audit(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart], run: RunDir) -> list[str]:
     """Voice audit of the run's clips; skipped when the clips and audit settings are unchanged."""
     from biasbench import __version__
-    from biasbench.voices.audit import audit_clips
+    from biasbench.core.params import parse_params
+    from biasbench.voices.audit import AuditParams, audit_clips, fixed_sentence_clips
 
+    if parse_params(AuditParams, dict(config.audit.params), "audit.params").texts == "fixed":
+        speaking = {voice_id for voice_id, _ in clips}
+        clips = fixed_sentence_clips(
+            [v for v in plan.voices if v.id in speaking],
+            Path(config.cache_dir) if config.cache_dir else run.path,
+            tts_params=config.tts, workers=config.tts_workers, seed=config.seed,
+        )
     digest = stable_hash(sorted(part.sha256 for part in clips.values()), config.audit.params, __version__)
     stamps = Stamps(run.path)
     if stamps.fresh("audit", digest, run.parity_json):

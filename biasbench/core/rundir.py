@@ -8,7 +8,6 @@ manifests (fields missing) still load, unknown fields are kept.
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, Mapping
@@ -231,6 +230,7 @@ class RunDir:
 
     MANIFEST = "manifest.json"
     LOG = "responses.jsonl"
+    QUARANTINE = "responses.quarantine.jsonl"
     RESULTS_PARQUET = "results.parquet"
     RESULTS_CSV = "results.csv"
     EXCLUSIONS_CSV = "exclusions.csv"
@@ -263,6 +263,11 @@ class RunDir:
     def log(self) -> Path:
         """responses.jsonl: the append-only answer log."""
         return self.path / self.LOG
+
+    @property
+    def quarantine(self) -> Path:
+        """responses.quarantine.jsonl: unreadable log lines, kept for inspection."""
+        return self.path / self.QUARANTINE
 
     @property
     def results_parquet(self) -> Path:
@@ -355,16 +360,12 @@ class RunDir:
         return manifest
 
     def write_manifest(self, manifest: Manifest | Mapping[str, Any]) -> Path:
-        """Write manifest.json atomically (unique temp name, fsync, rename)."""
+        """Write manifest.json atomically (unique temp name, fsync, rename; faults are one-line StorageErrors)."""
         data = manifest.to_json() if isinstance(manifest, Manifest) else dict(manifest)
         text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
-        self.path.mkdir(parents=True, exist_ok=True)
-        tmp = self.manifest_path.with_name(f".{self.MANIFEST}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(self.manifest_path)
+        from biasbench.core.files import write_text_atomic
+
+        write_text_atomic(self.manifest_path, text)
         return self.manifest_path
 
 

@@ -121,6 +121,7 @@ def build_manifest(
                     "async": adapter.capabilities.async_,
                     "answer_types": sorted(adapter.capabilities.answer_types),
                     "calibration": adapter.capabilities.calibration,
+                    "oracle": adapter.capabilities.oracle,
                 },
             )
             for name, adapter in plan.adapters.items()
@@ -183,7 +184,8 @@ def plan_jobs(
     params = {name: generation_params(config, model) for name, model in models.items()}
     for row in plan.rows:
         clip = clips.get((row.voice.id, row.spoken_text)) if row.voice is not None and row.spoken_text else None
-        request = build_request(row, clip, params[row.model], config.system_prompt)
+        oracle = plan.adapters[row.model].capabilities.oracle
+        request = build_request(row, clip, params[row.model], config.system_prompt, oracle=oracle)
         key = request.key(fingerprints[row.model])
         jobs_by_model[row.model].append(Job(key, row, request))
         keys.append((row, key))
@@ -204,7 +206,7 @@ def ask_models(
     circuit breaker) stops the asking and is returned, so the caller can still write every finished row."""
     state = log.read()
     if state.dropped_lines:
-        echo(f"note: dropped {state.dropped_lines} torn line(s) from {log.path.name} (an interrupted write)")
+        echo(f"note: {state.note()}")
     budget = Budget(config.max_cost_usd, sum(entry.response.cost_usd for entry in state.answers.values()))
     try:
         for model_name, jobs in jobs_by_model.items():

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from biasbench.core.files import write_text_atomic
 from biasbench.core.rundir import RunDir
 
 STAMPS_NAME = RunDir.STAMPS
@@ -35,9 +35,7 @@ class Stamps:
         """Record that ``name`` is now built from ``digest``."""
         stamps = self._read()
         stamps[name] = digest
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(stamps, indent=1, sort_keys=True), encoding="utf-8")
-        tmp.replace(self.path)
+        write_text_atomic(self.path, json.dumps(stamps, indent=1, sort_keys=True))
 
     def clear(self) -> None:
         """Forget every stamp (forces re-scoring and re-reporting)."""

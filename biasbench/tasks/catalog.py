@@ -5,6 +5,7 @@ Named tasks are YAML specs in the project's ``tasks/`` folder; each names its ``
 
 BUILTIN: dict[str, str] = {
     "multiple_choice": "biasbench.tasks.multiple_choice:MultipleChoiceTask",
+    "preference": "biasbench.tasks.preference:PreferenceTask",
     "transcription": "biasbench.tasks.transcription:TranscriptionTask",
     "mmlu": "biasbench.tasks.mmlu:MMLUTask",
     "bbq": "biasbench.tasks.bbq:BBQTask",
