@@ -17,6 +17,7 @@ import pandas as pd
 
 from biasbench.config import RunConfig
 from biasbench.core.errors import (
+    AdapterError,
     BiasbenchError,
     BudgetExceededError,
     DataError,
@@ -107,7 +108,6 @@ def run_experiment(
     run = RunDir(fresh_run_dir(run_dir) if new else run_dir)
     if new and run.path != Path(run_dir):
         echo(f"note: starting a fresh run directory {run.path}")
-    _check_writable_target(run.path)
     with RunLock(run.path):
         plan = load_plan(config, base_dir)
         previous = run.read_manifest()
@@ -223,6 +223,8 @@ def _verdict(results: pd.DataFrame, stopped: BiasbenchError | None, stats: Execu
         return "complete", None
     if isinstance(stopped, BudgetExceededError):
         return "incomplete", BudgetExceededError(f"{missing} of {total} planned rows missing: {stopped.message}", hint=stopped.hint)
+    if stopped is not None and not isinstance(stopped, AdapterError):  # a fault of this machine (disk full): its own line and code
+        return ("failed" if answered == 0 else "incomplete"), stopped
     if answered == 0:
         if stopped is not None and not isinstance(stopped, CircuitOpenError):
             return "failed", stopped  # the adapter's own error (bad key, nothing listening, unserved model): exit 2
@@ -238,11 +240,6 @@ def _why_missing(results: pd.DataFrame, stats: ExecutionStats) -> str:
     errors = results.loc[results["outcome"] == "error", "error"]
     common = errors.value_counts().index[0] if not errors.empty else ""
     return f"requests failed after retries (most common error: {stats.last_error or common})"
-
-
-def _check_writable_target(path: Path) -> None:
-    if path.exists() and not path.is_dir():
-        raise DataError(f"--out {path} is a file, not a directory", hint="choose a folder for the run")
 
 
 def _audit(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart], run: RunDir) -> list[str]:

@@ -124,7 +124,7 @@ def test_an_unreachable_endpoint_fails_with_the_connection_error_in_one_line(tmp
     config = write_config(tmp_path, api_model("http://127.0.0.1:9/v1", preflight=False), n_items=40)
     code, _, err = run_cli(capsys, "run", str(config), "--out", str(tmp_path / "out"), "-q")
     assert code == EXIT_CODES["failed"], err
-    assert err.strip().count("\n") == 0 and "connection failed" in err and "0 of 40 planned rows answered" in err
+    assert err.strip().count("\n") == 0 and "All connection attempts failed" in err and "0 of 40 planned rows answered" in err
     assert "ByCell" not in err and "Traceback" not in err
     meta = manifest(tmp_path / "out")
     assert meta["status"] == "failed" and meta["invocations"][-1]["model_calls"] <= 25 + 16
