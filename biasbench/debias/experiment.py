@@ -134,7 +134,7 @@ def check_held_out(tasks: Sequence[Any], trained: TrainedOn, *, drop_items: bool
 def run_debias(config: DebiasRunConfig, base_dir: Path, *, show_progress: bool = True, echo: Callable[[str], None] = print) -> DebiasOutcome:
     """Run the experiment (resumable: each run keeps its response log) and write tables, plots and the report."""
     from biasbench.runner.manifest import read_manifest
-    from biasbench.runner.run import run_experiment
+    from biasbench.pipeline import run_experiment
     from biasbench.tasks.loading import load_task
     from biasbench.voices.spec import load_pool
 
@@ -157,6 +157,8 @@ def run_debias(config: DebiasRunConfig, base_dir: Path, *, show_progress: bool =
     for label, run_config in runs.items():
         echo(f"debias run: {label} ({', '.join(m.name for m in run_config.models)}) on {len(eval_voices)} eval voices")
         outcome = run_experiment(run_config, output / label, base_dir, show_progress=show_progress, echo=echo)
+        if outcome.stop is not None:  # an incomplete run is not compared (finished rows kept; rerun resumes)
+            raise outcome.stop
         used = set(outcome.results.loc[outcome.results["modality"] == "audio", "voice_id"])
         check_disjoint(set(trained.voices), used)
         frame = outcome.results.copy()
