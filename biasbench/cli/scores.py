@@ -14,12 +14,11 @@ def score(
     seed: Optional[int] = typer.Option(None, help="Seed of the bootstrap and permutations (default: the run's seed)."),
     delta: float = typer.Option(0.05, help="Equivalence margin for the TOST certificate."),
     n_perm: int = typer.Option(2000, "--n-perm", help="Permutations of the voice-level permutation test."),
-    no_gee: bool = typer.Option(False, "--no-gee", help="Skip the GEE logistic regression."),
 ) -> None:
     """Score a run: group metrics with CIs, gaps, flips, tests -> DIR/scores/ and DIR/summary.csv."""
     from biasbench.scoring.score import SCORES_DIR, format_terminal_summary, score_run
 
-    result = score_run(run_dir, n_boot=n_boot, seed=seed, delta=delta, n_perm=n_perm, gee=not no_gee)
+    result = score_run(run_dir, n_boot=n_boot, seed=seed, delta=delta, n_perm=n_perm)
     typer.echo(format_terminal_summary(result))
     for warning in result.warnings:
         typer.secho(f"warning: {warning}", fg="yellow")
