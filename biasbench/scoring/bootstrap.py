@@ -73,6 +73,9 @@ def bootstrap_weights(n_items: int, voice_cells: Sequence[str], n_boot: int, see
 def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval along axis 0, ignoring replicates where the statistic is undefined (NaN)."""
     tail = (1.0 - level) / 2.0 * 100.0
+    if not np.isnan(replicates).any():  # the common case: the plain percentile is much faster
+        low, high = np.percentile(replicates, [tail, 100.0 - tail], axis=0)
+        return low, high
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN; callers mark them
         low = np.nanpercentile(replicates, tail, axis=0)

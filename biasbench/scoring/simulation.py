@@ -12,6 +12,7 @@ The true group accuracy is the population mean over voices and items, computed b
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from itertools import product
 from types import MappingProxyType
 from typing import Mapping
@@ -90,11 +91,17 @@ class PlantedDesign:
         }
 
 
+@lru_cache(maxsize=8)
+def _nodes(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Hermite (probabilists') nodes and weights (an eigenvalue problem: computed once)."""
+    return np.polynomial.hermite_e.hermegauss(nodes)
+
+
 def true_accuracy(planted: float, voice_sd: float, item_sd: float, invalid_rate: float = 0.0, nodes: int = 80) -> float:
     """Population accuracy E[sigmoid(logit(p) + u + e)] × (1 − invalid_rate), u + e ~ N(0, voice_sd² + item_sd²)."""
     if planted in (0.0, 1.0):
         return planted * (1.0 - invalid_rate)
-    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    x, w = _nodes(nodes)
     sd = float(np.hypot(voice_sd, item_sd))
     logit = np.log(planted / (1.0 - planted))
     mean = float(np.sum(w / (1.0 + np.exp(-(logit + sd * x)))) / np.sqrt(2.0 * np.pi))
