@@ -311,7 +311,8 @@ def test_task_scores_get_bootstrap_cis_in_a_balanced_pool():
 
 def test_materialised_task_replicates_match_the_cube_bootstrap():
     # cant_tell_rate = correct / answered, i.e. accuracy when no answer is invalid: with the same
-    # replicates, the materialised task-score CI must equal the cube-based accuracy CI exactly
+    # replicates, the materialised task-score CI is the cube-based accuracy's percentile CI; the
+    # accuracy CI is that interval widened for few voices (small_sample_interval), so it contains it
     rng = np.random.default_rng(1)
     rows = [{"item_id": f"q{i}", "voice_id": v, "gender": g, "cell": g, "outcome": "correct" if rng.random() < 0.6 else "incorrect"}
             for i in range(25) for v, g in VOICES.items()]
@@ -324,8 +325,10 @@ def test_materialised_task_replicates_match_the_cube_bootstrap():
     task = gm[gm.metric == "cant_tell_rate"].set_index(key)
     for index in task.index:
         assert task.loc[index, "value"] == pytest.approx(acc.loc[index, "value"])
-        assert task.loc[index, "ci_low"] == pytest.approx(acc.loc[index, "ci_low"])
-        assert task.loc[index, "ci_high"] == pytest.approx(acc.loc[index, "ci_high"])
+        assert acc.loc[index, "ci_low"] <= task.loc[index, "ci_low"] + 1e-12
+        assert task.loc[index, "ci_high"] <= acc.loc[index, "ci_high"] + 1e-12
+    overall = ("overall", "__all__")  # one pool cell per voice group here, so overall has the most voice df
+    assert task.loc[overall, "ci_low"] < task.loc[overall, "ci_high"]
 
 
 def test_task_score_pair_gaps_use_the_same_replicates():
@@ -338,4 +341,4 @@ def test_task_score_pair_gaps_use_the_same_replicates():
     task = gaps[(gaps.metric == "cant_tell_rate") & (gaps.kind == "pair")].iloc[0]
     acc = gaps[(gaps.metric == "accuracy") & (gaps.kind == "pair") & (gaps.grouping == "gender")].iloc[0]
     assert (task.group, task.reference) == ("female", "male") and task.status == "ok"
-    assert task.value == pytest.approx(acc.value) and task.ci_low == pytest.approx(acc.ci_low) and task.ci_high == pytest.approx(acc.ci_high)
+    assert task.value == pytest.approx(acc.value) and acc.ci_low <= task.ci_low + 1e-12 and task.ci_high <= acc.ci_high + 1e-12

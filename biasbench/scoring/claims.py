@@ -32,6 +32,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy.stats import norm
 
+from biasbench.scoring.bootstrap import satterthwaite_df, small_sample_factor
 from biasbench.scoring.direction import Direction
 
 ALPHA = 0.05
@@ -57,6 +58,12 @@ class VoiceSums:
     """Axis (and 'cell') -> per-voice group label."""
     strata: Mapping[str, tuple[str, ...]]
     """Axis -> per-voice stratum label (the voice's values on the other axes; '' for 'cell')."""
+    voice_num_reps: np.ndarray | None = None
+    """(n_boot, voices) numerators with voices resampled and items fixed (for the few-voices widening)."""
+    voice_den_reps: np.ndarray | None = None
+    """Denominators of the same."""
+    n_items: int = 0
+    """Items (degrees of freedom of the item part of the variance)."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +242,7 @@ def decide(
     pieces: list[np.ndarray] = []
     layout: dict[str, tuple[int, int, int]] = {}  # axis -> (start of group values, start of vs-rest, start of pairs)
     estimates: dict[str, dict[str, np.ndarray]] = {}
+    factors: list[np.ndarray] = []
     for axis in axes:
         groups = tests[axis][0]
         labels = np.asarray(sums.labels[axis], dtype=object)
@@ -244,6 +252,24 @@ def decide(
         rest = _ratio(g_num.sum() - g_num, g_den.sum() - g_den)
         r_num, r_den = sums.num_reps @ member, sums.den_reps @ member
         r_value = _ratio(r_num, r_den)
+        if sums.voice_num_reps is not None and sums.voice_den_reps is not None:
+            cells = np.asarray(sums.labels["cell"], dtype=object)
+            df = np.array([float(member[:, g].sum() - len(set(cells[member[:, g] > 0]))) for g in range(len(groups))])
+            v_num, v_den = sums.voice_num_reps @ member, sums.voice_den_reps @ member
+            v_value = _ratio(v_num, v_den)
+            v_rest = _ratio(v_num.sum(1, keepdims=True) - v_num, v_den.sum(1, keepdims=True) - v_den)
+            v_harm = harm_values(v_value, direction)
+            v_pairs = [v_harm[:, a] - v_harm[:, b] for a, b in combinations(range(len(groups)), 2)]
+            fac_value = small_sample_factor(r_value, v_value, df, sums.n_items)
+            fac_rest = np.array([small_sample_factor(
+                r_value[:, g] - _ratio(r_num.sum(1) - r_num[:, g], r_den.sum(1) - r_den[:, g]), v_harm[:, g] - harm_values(v_rest[:, g], direction),
+                satterthwaite_df([(v_value[:, g], df[g]), (v_rest[:, g], df.sum() - df[g])]), sums.n_items) for g in range(len(groups))])
+            fac_pairs = np.array([small_sample_factor(
+                r_value[:, a] - r_value[:, b], vp, satterthwaite_df([(v_value[:, a], df[a]), (v_value[:, b], df[b])]), sums.n_items)
+                for (a, b), vp in zip(combinations(range(len(groups)), 2), v_pairs)])
+            factors.append(np.concatenate([np.ravel(fac_value), np.ravel(fac_rest), np.ravel(fac_pairs)]))
+        else:
+            factors.append(np.ones(2 * len(groups) + len(groups) * (len(groups) - 1) // 2))
         r_rest = _ratio(r_num.sum(1, keepdims=True) - r_num, r_den.sum(1, keepdims=True) - r_den)
         harm, r_harm = harm_values(value, direction), harm_values(r_value, direction)
         vs_rest = harm - harm_values(rest, direction)
@@ -266,6 +292,10 @@ def decide(
     se = np.full(deviations.shape[1], np.nan)
     if not no_boot:
         se[value_cols], se[contrast_cols] = se_all, se_contrast
+    # few voices: each interval widens by its own t / z (Satterthwaite df), as the marginal CIs do
+    widen = np.concatenate(factors) if factors else np.ones(0)
+    if widen.size == se.size:
+        se = se * widen
     adjusted_axis = holm([tests[a][1] for a in axes])
     claims = []
     for k, axis in enumerate(axes):

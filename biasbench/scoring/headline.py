@@ -42,12 +42,15 @@ def voice_sums(se: SliceEstimates, tf: TaskFrame, axes: Sequence[str], metric: s
     if tf.weights is not None:
         w = tf.weights.voices[:, se.voice_columns]
         num_reps, den_reps = voice_est.num_reps[:, m, :] * w, voice_est.den_reps[:, m, :] * w
+        voice_num, voice_den = voice_est.num[m][None, :] * w, voice_est.den[m][None, :] * w
     else:
         num_reps = den_reps = np.zeros((0, len(voices)))
+        voice_num = voice_den = None
     labels = {axis: tuple(tf.voice_labels[v][axis] for v in voices) for axis in (*axes, "cell")}
     strata = {axis: tuple("|".join(tf.voice_labels[v][a] for a in axes if a != axis) for v in voices) for axis in axes}
     strata["cell"] = ("",) * len(voices)
-    return VoiceSums(voice_est.num[m], voice_est.den[m], num_reps, den_reps, labels, strata)
+    n_items = int(se.rows["item_id"].nunique())
+    return VoiceSums(voice_est.num[m], voice_est.den[m], num_reps, den_reps, labels, strata, voice_num, voice_den, n_items)
 
 
 def family_axes(axes: Sequence[str]) -> tuple[str, ...]:

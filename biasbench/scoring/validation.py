@@ -30,7 +30,7 @@ from scipy.optimize import brentq
 
 from biasbench.core.errors import ConfigError
 from biasbench.core.hashing import seed_from
-from biasbench.scoring.bootstrap import item_counts, percentile_interval, voice_counts
+from biasbench.scoring.bootstrap import item_counts, satterthwaite_df, small_sample_interval, voice_counts
 from biasbench.scoring.claims import ALPHA, VoiceSums, decide
 from biasbench.scoring.direction import HIGHER_BETTER
 from biasbench.scoring.simulation import true_accuracy
@@ -158,7 +158,10 @@ def run_once(scenario: Scenario, pool: Pool, seed: int, n_boot: int, n_perm: int
     weights, _ = voice_counts(pool.labels["cell"], n_boot, rng)
     num_reps = (items.T @ correct) * weights
     den_reps = np.repeat(items.sum(axis=0)[:, None], n_voices, axis=1) * weights
-    sums = VoiceSums(correct.sum(axis=0), np.full(n_voices, float(n_items)), num_reps, den_reps, pool.labels, pool.strata)
+    voice_num = correct.sum(axis=0)[None, :] * weights
+    voice_den = np.full(n_voices, float(n_items))[None, :] * weights
+    sums = VoiceSums(correct.sum(axis=0), np.full(n_voices, float(n_items)), num_reps, den_reps, pool.labels, pool.strata,
+                     voice_num, voice_den, n_items)
     claims = decide(sums, AXES, HIGHER_BETTER, n_perm=n_perm, rng=rng)
     truth_cells = scenario.true_cell_accuracy()
     tally.runs += 1
@@ -170,19 +173,27 @@ def run_once(scenario: Scenario, pool: Pool, seed: int, n_boot: int, n_perm: int
         any_clear |= bool(clear)
         if clear and claim.groups[worst] == scenario.affected:
             right = True
-        # marginal percentile CIs (group_metrics, gaps tables), recomputed from the same replicates
+        # marginal CIs as the group_metrics and gaps tables print them (same interval function)
         member = np.stack([np.asarray(pool.labels[claim.axis]) == g for g in claim.groups], axis=1).astype(float)
         reps = (num_reps @ member) / (den_reps @ member)
-        low, high = percentile_interval(reps)
+        vreps = (voice_num @ member) / (voice_den @ member)
+        df = member.sum(axis=0) - _cells_in(claim.axis)
+        low, high = small_sample_interval(claim.values, reps, vreps, df, n_items)
         tally.cover("per_group", (low <= truth) & (truth <= high))
-        rest_reps = ((num_reps.sum(1, keepdims=True) - num_reps @ member) / (den_reps.sum(1, keepdims=True) - den_reps @ member))
+        rest_reps = (num_reps.sum(1, keepdims=True) - num_reps @ member) / (den_reps.sum(1, keepdims=True) - den_reps @ member)
+        rest_v = (voice_num.sum(1, keepdims=True) - voice_num @ member) / (voice_den.sum(1, keepdims=True) - voice_den @ member)
         rest_truth = np.array([(truth_cells_sum(truth_cells) - truth[g] * _cells_in(claim.axis)) / (6 - _cells_in(claim.axis))
                                for g in range(len(claim.groups))])
-        low, high = percentile_interval(reps - rest_reps)
+        rest_value = (sums.num.sum() - sums.num @ member) / (sums.den.sum() - sums.den @ member)
+        rest_df = satterthwaite_df([(vreps, df), (rest_v, float(n_voices - 6) - df)])
+        low, high = small_sample_interval(claim.values - rest_value, reps - rest_reps, vreps - rest_v, rest_df, n_items)
         tally.cover("vs_rest", (low <= truth - rest_truth) & (truth - rest_truth <= high))
         pairs = np.array(claim.pairs)
         diff = reps[:, pairs[:, 0]] - reps[:, pairs[:, 1]]
-        low, high = percentile_interval(diff)
+        vdiff = vreps[:, pairs[:, 0]] - vreps[:, pairs[:, 1]]
+        est = claim.values[pairs[:, 0]] - claim.values[pairs[:, 1]]
+        pair_df = satterthwaite_df([(vreps[:, pairs[:, 0]], df[pairs[:, 0]]), (vreps[:, pairs[:, 1]], df[pairs[:, 1]])])
+        low, high = small_sample_interval(est, diff, vdiff, pair_df, n_items)
         d_true = truth[pairs[:, 0]] - truth[pairs[:, 1]]
         tally.cover("pairwise", (low <= d_true) & (d_true <= high))
         # headline gap: harm(worst) − harm(best) with its simultaneous CI
