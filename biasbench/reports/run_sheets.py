@@ -157,6 +157,13 @@ def by_cell_sheet(run: RunData) -> Sheet:
     ).reset_index()
     matrix.columns.name = None
     value_columns = [c for c in matrix.columns if c not in ("model", "task", "modality", "metric", down)]
+    if matrix.empty or not value_columns:
+        return Sheet.empty(
+            "ByCell",
+            "no cell has a value: every row of every cell is an error or invalid (see the headline's not_estimable rows)",
+            description=description,
+            order=40,
+        )
     matrix = _with_notice(run, matrix)
     formats = {c: BY_METRIC for c in value_columns}
     return Sheet(
