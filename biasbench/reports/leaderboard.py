@@ -99,10 +99,11 @@ def _rank(table: pd.DataFrame) -> pd.DataFrame:
     table["rank_max_gap"] = pd.Series(dtype="Int64")
     for _, rows in table.groupby("task"):
         lower_is_worse = rows.metric.iloc[0] in LOWER_IS_WORSE
-        table.loc[rows.index, "rank_worst_group"] = rows.worst_value.rank(
+        # worst_value is filled only where the scoring headline named a worst group (clear_gap)
+        table.loc[rows.index, "rank_worst_group"] = pd.to_numeric(rows.worst_value, errors="coerce").rank(
             ascending=not lower_is_worse, method="min"
         ).astype("Int64")
-        table.loc[rows.index, "rank_max_gap"] = rows.max_gap.rank(ascending=True, method="min").astype("Int64")
+        table.loc[rows.index, "rank_max_gap"] = pd.to_numeric(rows.max_gap, errors="coerce").rank(ascending=True, method="min").astype("Int64")
     return table
 
 
