@@ -24,6 +24,14 @@ def _with_ci(value: float | None, low: float | None, high: float | None, metric:
     return f"{text} [{ci.replace(' to ', ', ')}]" if ci else text
 
 
+def _opt(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number
+
+
 def _escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -58,6 +66,20 @@ def summary_markdown(
             )
     else:
         lines.append("_No scores yet: run `biasbench score DIR`, then `biasbench report DIR`._")
+    claims = run.table("headline")
+    if claims is not None and not claims.empty:
+        lines += ["", "## Claims (family-wise error controlled)", "",
+                  "Every verdict below controls its error rate over all axes and groups of its model × task × metric "
+                  "(voice permutation max-t, Holm across axes, alpha 0.05); a group is named only when its test rejects.", "",
+                  "| model | task | metric | direction | axis | verdict | worst group | gap [simultaneous 95% CI] | adjusted p | note |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for _, c in claims.iterrows():
+            metric = str(c["metric"])
+            gap = _with_ci(_opt(c["gap"]), _opt(c["ci_low"]), _opt(c["ci_high"]), metric, points=True) if _opt(c["gap"]) is not None else "–"
+            p = "–" if _opt(c["p_adjusted"]) is None else f"{float(c['p_adjusted']):.3g}"
+            lines.append(f"| {_escape(str(c['model']))} | {_escape(str(c['task']))} | {_escape(metric)} | {c['direction']} | {c['axis']} | "
+                         f"**{c['verdict']}** | {_escape(label(str(c['worst_group']))) if str(c['worst_group']) not in ('', 'nan') else '–'} | "
+                         f"{gap} | {p} | {_escape(str(c['note']) if str(c['note']) != 'nan' else '')} |")
     messages = list(
         dict.fromkeys(
             (f"{q.model}/{q.task}: " if q.model or q.task else "") + q.message

@@ -253,4 +253,22 @@ def format_terminal_summary(tables: Mapping[str, pd.DataFrame] | ScoreTables, ma
         )
     if len(shown) > max_rows:
         lines.append(f"... {len(shown) - max_rows} more rows in summary.csv")
+    claims = tables.get("headline")
+    if claims is not None and not claims.empty:
+        lines += ["", format_claims(claims, max_rows)]
+    return "\n".join(lines)
+
+
+def format_claims(claims: pd.DataFrame, max_rows: int = 40) -> str:
+    """The headline decisions as plain text (formatting only: verdicts come from scores/headline)."""
+    header = f"{'model':<18} {'task':<16} {'metric':<14} {'axis':<8} {'verdict':<13} {'worst group':<16} {'gap':>7}  {'simult. 95% CI':<17} {'p adj':>6}"
+    lines = ["claims (family-wise error controlled; scores/headline.csv):", header, "-" * len(header)]
+    for _, row in claims.head(max_rows).iterrows():
+        gap = "—" if pd.isna(row["gap"]) else f"{row['gap']:.3f}"
+        ci = "" if pd.isna(row["ci_low"]) else f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+        p = "" if pd.isna(row["p_adjusted"]) else f"{row['p_adjusted']:.3f}"
+        lines.append(f"{str(row['model'])[:18]:<18} {str(row['task'])[:16]:<16} {str(row['metric'])[:14]:<14} {str(row['axis'])[:8]:<8} "
+                     f"{row['verdict']:<13} {str(row['worst_group'])[:16]:<16} {gap:>7}  {ci:<17} {p:>6}")
+    if len(claims) > max_rows:
+        lines.append(f"... {len(claims) - max_rows} more rows in scores/headline.csv")
     return "\n".join(lines)
