@@ -249,7 +249,8 @@ def tests_sheet(run: RunData) -> Sheet:
         "Tests",
         "significance",
         run.table("significance"),
-        "hypothesis tests of 'no difference between groups' (permutation, GEE, Cochran's Q)",
+        "single tests of 'no difference between groups' (permutation, Cochran's Q), each at its own level; "
+        "the family-wise claims are in scores/headline (Summary)",
         "no significance tests were run",
         80,
         formats={"statistic": "decimal", "estimate": "decimal", "p_value": "pvalue", "df": "decimal"},
