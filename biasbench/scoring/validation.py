@@ -134,6 +134,8 @@ class Tally:
     runs: int = 0
     clear_any: int = 0
     named_right: int = 0
+    other_axis_claims: int = 0
+    """Runs with a clear gap on the main axis that has no planted difference (race runs: gender; gender runs: race)."""
     covered: dict[str, list[int]] = field(default_factory=lambda: {k: [0, 0] for k in CI_KINDS})
 
     def cover(self, kind: str, hits: np.ndarray) -> None:
@@ -173,6 +175,8 @@ def run_once(scenario: Scenario, pool: Pool, seed: int, n_boot: int, n_perm: int
         any_clear |= bool(clear)
         if clear and claim.groups[worst] == scenario.affected:
             right = True
+        if clear and {"race": "gender", "gender": "race"}.get(scenario.kind) == claim.axis:
+            tally.other_axis_claims += 1
         # marginal CIs as the group_metrics and gaps tables print them (same interval function)
         member = np.stack([np.asarray(pool.labels[claim.axis]) == g for g in claim.groups], axis=1).astype(float)
         reps = (num_reps @ member) / (den_reps @ member)
@@ -248,6 +252,8 @@ class PoolReport:
     false_alarm_bound: float
     power: dict[str, list[tuple[float, float, int]]]
     """'race' / 'gender' / 'cell' -> [(gap, detection rate, runs)]."""
+    other_axis: dict[str, float]
+    """'race' / 'gender' -> share of runs (all gaps of its power curve) with a false clear gap on the other main axis."""
     acceptance_power: float
     """Power for a 12 pp race gap at voice SD 0.05 with 200 items."""
     coverage: dict[str, float]
@@ -256,7 +262,8 @@ class PoolReport:
     @property
     def passed(self) -> bool:
         return (self.false_alarm <= FALSE_ALARM_GOAL and self.false_alarm_bound <= FALSE_ALARM_BOUND_GOAL
-                and self.acceptance_power >= POWER_GOAL and all(c >= COVERAGE_GOAL for c in self.coverage.values()))
+                and self.acceptance_power >= POWER_GOAL and all(c >= COVERAGE_GOAL for c in self.coverage.values())
+                and all(rate <= FALSE_ALARM_GOAL for rate in self.other_axis.values()))
 
     def lines(self) -> list[str]:
         pool = f"2 × 3 × {self.voices_per_cell}"
@@ -266,6 +273,9 @@ class PoolReport:
         for kind, curve in self.power.items():
             points = ", ".join(f"{gap * 100:.0f} pp -> {rate:.0%}" for gap, rate, _ in curve)
             out.append(f"pool {pool}: power curve ({kind}{' cell female|Black' if kind == 'cell' else ' axis'}, named right): {points}")
+        for kind, rate in self.other_axis.items():
+            other = "gender" if kind == "race" else "race"
+            out.append(f"pool {pool}: {kind} gap planted, false clear gap on {other} (no planted difference): {rate:.1%} of the curve's runs")
         out.append(f"pool {pool}: coverage " + ", ".join(f"{k} {v:.1%}" for k, v in self.coverage.items())
                    + f" (goal >= {COVERAGE_GOAL:.0%})")
         return out
@@ -302,12 +312,17 @@ def validate_pool(voices_per_cell: int, settings: ValidationSettings, seed: int 
     say(f"pool 2x3x{voices_per_cell}: {settings.power_runs} acceptance runs done")
     tallies = [null, acceptance]
     power: dict[str, list[tuple[float, float, int]]] = {}
+    other_axis: dict[str, float] = {}
     if settings.curve_runs:
         for kind in settings.curve_kinds:
+            wrong = total = 0
             for gap in settings.gaps:
                 tally = run_scenario(Scenario(kind, gap, voices_per_cell, 200, 0.05), settings.curve_runs, seed, n_boot, n_perm)
                 tallies.append(tally)
                 power.setdefault(kind, []).append((gap, tally.named_right / tally.runs, tally.runs))
+                wrong, total = wrong + tally.other_axis_claims, total + tally.runs
+            if kind in ("race", "gender"):
+                other_axis[kind] = wrong / total
             say(f"pool 2x3x{voices_per_cell}: power curve {kind} done")
     coverage = {}
     for kind in CI_KINDS:
@@ -315,7 +330,9 @@ def validate_pool(voices_per_cell: int, settings: ValidationSettings, seed: int 
         total = sum(t.covered[kind][1] for t in tallies)
         coverage[kind] = hit / total if total else float("nan")
     rate = null.clear_any / null.runs
-    return PoolReport(voices_per_cell, null.runs, rate, upper_bound(rate, null.runs), power,
+    if not settings.curve_runs:
+        other_axis["race"] = acceptance.other_axis_claims / acceptance.runs
+    return PoolReport(voices_per_cell, null.runs, rate, upper_bound(rate, null.runs), power, other_axis,
                       acceptance.named_right / acceptance.runs, coverage)
 
 
