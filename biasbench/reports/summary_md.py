@@ -80,6 +80,15 @@ def summary_markdown(
             lines.append(f"| {_escape(str(c['model']))} | {_escape(str(c['task']))} | {_escape(metric)} | {c['direction']} | {c['axis']} | "
                          f"**{c['verdict']}** | {_escape(label(str(c['worst_group']))) if str(c['worst_group']) not in ('', 'nan') else '–'} | "
                          f"{gap} | {p} | {_escape(str(c['note']) if str(c['note']) != 'nan' else '')} |")
+    calibration = run.table("calibration")
+    if calibration is not None and not calibration.empty:
+        lines += ["", "## Calibration: planted vs recovered", "",
+                  "| model | task | axis | group | planted (population) | recovered [95% CI] | covered |", "|---|---|---|---|---|---|---|"]
+        for _, c in calibration.iterrows():
+            lines.append(f"| {_escape(str(c['model']))} | {_escape(str(c['task']))} | {c['axis']} | {_escape(str(c['group']))} | "
+                         f"{format_value(_opt(c['planted_population']), 'accuracy')} | "
+                         f"{_with_ci(_opt(c['recovered']), _opt(c['ci_low']), _opt(c['ci_high']), 'accuracy')} | "
+                         f"{'yes' if bool(c['covered']) else '**no**'} |")
     messages = list(
         dict.fromkeys(
             (f"{q.model}/{q.task}: " if q.model or q.task else "") + q.message

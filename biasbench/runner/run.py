@@ -292,16 +292,18 @@ def _score_and_report(config: RunConfig, run_dir: Path) -> tuple[str, Path | Non
         summary_table = pd.read_parquet(scores / "summary.parquet")
         warnings = [str(m) for m in pd.read_parquet(scores / "warnings.parquet")["message"]]
         claims = pd.read_parquet(scores / "headline.parquet") if (scores / "headline.parquet").is_file() else None
+        calibration = pd.read_parquet(scores / "calibration.parquet") if (scores / "calibration.parquet").is_file() else None
     else:
         scored = score_run(run_dir)
         stamps.mark("scores", digest)
         summary_table, warnings = scored.tables["summary"], list(scored.warnings)
-        claims = scored.tables["headline"]
+        claims, calibration = scored.tables["headline"], scored.tables["calibration"]
     report_path = run_dir / "report.xlsx"
     if config.report and not stamps.fresh("report", digest, report_path):
         from biasbench.reports.run_report import write_run_report
 
         report_path = write_run_report(run_dir).workbook
         stamps.mark("report", digest)
-    shown = {"summary": summary_table} if claims is None else {"summary": summary_table, "headline": claims}
+    shown = {"summary": summary_table, **({"headline": claims} if claims is not None else {}),
+             **({"calibration": calibration} if calibration is not None else {})}
     return format_terminal_summary(shown), report_path if config.report else None, warnings

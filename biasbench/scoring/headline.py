@@ -80,6 +80,8 @@ def axis_row(key: Mapping[str, Any], claim: AxisClaim, direction: Direction, del
         named = " = ".join(tied) if len(tied) > 1 else claim.groups[worst]
         if len(tied) > 1:
             notes.append(f"tie: {', '.join(tied)} are equally worst")
+        if np.isfinite(low) and low <= 0:
+            notes.append("the permutation test (exact) rejects while the simultaneous CI, conservative with few voices, still includes 0")
         return {**row, "worst_group": named, "worst_value": _num(claim.values[worst]), "best_group": claim.groups[best],
                 "verdict": "clear_gap", "note": "; ".join(notes)}
     inside = claim.pair_ci.size and np.isfinite(claim.pair_ci).all() and bool(np.all(np.abs(claim.pair_ci) < delta))

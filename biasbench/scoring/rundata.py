@@ -41,9 +41,11 @@ class RunData:
     """Models run by a calibration adapter (planted behaviour)."""
     task_metrics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """task name -> its task-specific metric functions as 'module:function' (manifest tasks[].config.metrics)."""
+    planted: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """calibration model -> its recorded configuration (manifest models[].describe.config: axis, planted, offsets)."""
 
     def __post_init__(self) -> None:
-        for name in ("pool_voices", "answer_types", "task_metrics"):
+        for name in ("pool_voices", "answer_types", "task_metrics", "planted"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
 
@@ -90,7 +92,11 @@ def run_data(frame: pd.DataFrame, manifest: Mapping[str, Any]) -> RunData:
         seed = int(manifest.get("seed", 0))
     except (TypeError, ValueError):
         raise DataError(f"manifest seed '{manifest.get('seed')}' is not an integer") from None
-    return RunData(frame, axes, seed, str(pool.get("purpose", "research")), voices, answer_types, calibration, metrics)
+    planted = {
+        str(m.get("name")): dict((m.get("describe") or {}).get("config") or {})
+        for m in manifest.get("models") or [] if str(m.get("name")) in calibration
+    }
+    return RunData(frame, axes, seed, str(pool.get("purpose", "research")), voices, answer_types, calibration, metrics, planted)
 
 
 def _voice_ids(value: Any) -> set[str]:

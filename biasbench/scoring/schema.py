@@ -258,8 +258,19 @@ HEADLINE = TableSpec(
      _c("note", "string", "method, reason for not_estimable, ties, largest observed difference when no group is named")),
 )
 
+CALIBRATION = TableSpec(
+    "calibration",
+    "calibration instruments only: planted vs recovered accuracy per group of the planted axis (does the instrument measure what was planted?)",
+    (*_KEY, _c("axis", "string", "the planted axis"), _c("group", "string", "group"),
+     _c("planted", "float64", "accuracy planted for a typical voice of the group"),
+     _c("planted_population", "float64", "its population value over the adapter's voice and item offsets (the estimand)"),
+     _c("recovered", "float64", "the scorer's accuracy for the group"), *_CI,
+     _c("covered", "bool", "planted_population lies inside the 95% CI"),
+     _c("note", "string", "'' or why the row needs attention")),
+)
+
 TABLES: Mapping[str, TableSpec] = MappingProxyType(
-    {spec.name: spec for spec in (HEADLINE, SUMMARY, GROUP_METRICS, GAPS, FLIPS, EQUIVALENCE, SIGNIFICANCE, POWER,
+    {spec.name: spec for spec in (HEADLINE, CALIBRATION, SUMMARY, GROUP_METRICS, GAPS, FLIPS, EQUIVALENCE, SIGNIFICANCE, POWER,
                                   TEXT_CONTROL, POSITION_BIAS, WARNINGS, SCORING)}
 )
 """Every table `biasbench score` writes, by file stem."""

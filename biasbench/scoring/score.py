@@ -147,6 +147,9 @@ def score_data(data: RunData, options: ScoringOptions = ScoringOptions(), analys
     if "headline" in run:
         _headline_gaps(out, frame, data, tables)
         tables["headline"] = to_frame(TABLES["headline"], out.records["headline"])
+    from biasbench.scoring.calibration import calibration_records
+
+    tables["calibration"] = to_frame(TABLES["calibration"], calibration_records(tables["group_metrics"], data.planted))
     tables["summary"] = summary_table(tables["group_metrics"])
     flagged = tables["group_metrics"][tables["group_metrics"]["status"].isin(["no_rows", "all_invalid"])]
     for _, row in flagged[flagged["metric"].isin(["accuracy", "wer", "mean_score"])].iterrows():
@@ -256,6 +259,13 @@ def format_terminal_summary(tables: Mapping[str, pd.DataFrame] | ScoreTables, ma
     claims = tables.get("headline")
     if claims is not None and not claims.empty:
         lines += ["", format_claims(claims, max_rows)]
+    calibration = tables.get("calibration")
+    if calibration is not None and not calibration.empty:
+        lines += ["", "calibration instrument: planted vs recovered accuracy (scores/calibration.csv):"]
+        for _, row in calibration.iterrows():
+            ci = "" if pd.isna(row["ci_low"]) else f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+            lines.append(f"  {row['model']} / {row['task']} / {row['axis']}={row['group']}: planted {row['planted_population']:.3f}, "
+                         f"recovered {row['recovered']:.3f} {ci}{'' if row['covered'] else '  (outside the CI)'}")
     return "\n".join(lines)
 
 
