@@ -133,3 +133,20 @@ def test_empty_evidence_is_not_estimable_and_the_report_builds(tmp_path):
     assert report.workbook.is_file()
     text = (run_dir / "summary.md").read_text()
     assert "not_estimable" in text
+
+
+def test_gaps_table_never_compares_a_group_with_itself():
+    from biasbench.scoring.rundata import run_data
+    from biasbench.scoring.score import ScoringOptions, score_data
+    from biasbench.scoring.simulation import result_frame
+
+    voices = {"f1": "female", "f2": "female", "m1": "male", "m2": "male"}
+    rows = [{"item_id": f"q{i}", "voice_id": v, "gender": g, "cell": g, "outcome": "correct" if i % 2 else "incorrect",
+             "parsed": "A" if i % 2 else "B"} for v, g in voices.items() for i in range(10)]
+    manifest = {"seed": 0, "pool": {"axes": ["gender"], "voices": [{"id": v, "labels": {"gender": {"value": g}}} for v, g in voices.items()]}}
+    tables = score_data(run_data(result_frame(rows, model="m", task="t", target="A"), manifest), ScoringOptions(n_boot=50, n_perm=50)).tables
+    gap = tables["gaps"]
+    spread = gap[(gap.kind == "max_minus_min") & (gap.metric == "accuracy") & (gap.grouping == "gender")].iloc[0]
+    assert spread.group != spread.reference and spread.value == 0.0 and "tie: female, male" in spread.note
+    claim = tables["headline"].iloc[0]
+    assert claim.verdict != "clear_gap" and claim.worst_group == "" and "all groups tied" in claim.note

@@ -67,7 +67,8 @@ def summary_sheet(run: RunData) -> Sheet:
     """Summary: one row per model × task with the headline numbers, verdict and warnings."""
     rows, _ = headlines(run)
     description = (
-        "one row per model × task (audio): overall score, worst group, largest gap with its 95% CI, "
+        "one row per model × task (audio), formatted from scores/headline: overall score, the clearest family-wise claim "
+        "(worst group named only when its adjusted test rejects), gap with its simultaneous 95% CI, "
         "answer-flip excess, test p-value, invalid rate and a verdict"
     )
     if not rows:

@@ -139,10 +139,16 @@ def gap_records(se: SliceEstimates) -> list[dict[str, Any]]:
             low_first = _worse(metric)
             worst = present[int(np.argmin(v) if low_first else np.argmax(v))]
             best = present[int(np.argmax(v) if low_first else np.argmin(v))]
+            tied = [est.groups[g] for g, x in zip(present, v) if np.isclose(x, value[m, worst], rtol=0, atol=1e-12)]
+            if best == worst:  # every group equal: compare two distinct groups, never a group with itself
+                best = next(g for g in present if g != worst)
             hi, lo = (best, worst) if low_first else (worst, best)
-            records.append(_contrast(key, "max_minus_min", est.groups[worst], est.groups[best],
-                                     value[m, hi] - value[m, lo], reps[:, m, hi] - reps[:, m, lo], est,
-                                     small=(*small((hi, 1.0), (lo, -1.0)), n_items)))
+            record = _contrast(key, "max_minus_min", est.groups[worst], est.groups[best],
+                               value[m, hi] - value[m, lo], reps[:, m, hi] - reps[:, m, lo], est,
+                               small=(*small((hi, 1.0), (lo, -1.0)), n_items))
+            if len(tied) > 1:
+                record["note"] = "; ".join(x for x in (record["note"], f"tie: {', '.join(tied)} share the worst value") if x)
+            records.append(record)
             with np.errstate(all="ignore"):
                 ratio_reps = reps[:, m, lo] / reps[:, m, hi]
                 ratio = value[m, lo] / value[m, hi]
