@@ -213,7 +213,7 @@ def equivalence_records(se: SliceEstimates, delta: float) -> list[dict[str, Any]
             low, high = percentile_interval(d, 0.90)
             valid = d[~np.isnan(d)]
             p = max(float(np.mean(valid <= -delta)), float(np.mean(valid >= delta)))
-            status, note = "ok", ""
+            status, note = "ok", "one test per group, not family-wise: the family-wise 'equivalent' verdict is in scores/headline"
             if est.n_voices[m, g] == 1:
                 status, note = "one_voice", "a single voice: the certificate would understate voice-to-voice uncertainty"
             records.append({**key, "difference": _num(diff), "ci90_low": _num(low), "ci90_high": _num(high), "p_value": p,
