@@ -148,8 +148,22 @@ def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
 
 
 def load_config(path: str | Path, **overrides: Any) -> RunConfig:
-    """Read, override and validate a run config (schema only; see :func:`config_problems`)."""
-    return parse_config(apply_overrides(read_yaml(path, "config"), overrides), str(path))
+    """Read, override and validate a run config (schema only; see :func:`config_problems`).
+
+    ``path`` is a YAML file or the name of a shipped config (``quickstart``), as pools and tasks are."""
+    return parse_config(apply_overrides(read_yaml(resolve_config_path(path), "config"), overrides), str(path))
+
+
+def resolve_config_path(ref: str | Path) -> Path:
+    """The file for a config reference: an existing path, else a shipped config of that name
+    (``biasbench/_shipped/configs`` in a wheel, ``configs/`` in a checkout); unknown names are a one-line error."""
+    from biasbench.resources import resolve_spec, shipped_specs
+
+    found = resolve_spec(ref, "configs")
+    if found is not None:
+        return found
+    shipped = ", ".join(shipped_specs("configs")) or "none"
+    raise ConfigError(f"config not found: {ref} (not a file, nor a shipped config; shipped: {shipped})", hint="`biasbench init` writes a starter config")
 
 
 def config_problems(config: RunConfig, base_dir: Path) -> list[str]:

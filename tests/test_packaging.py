@@ -60,3 +60,21 @@ def test_installed_wheel_loads_shipped_specs_outside_a_checkout(installed_wheel,
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["20", "12"]
+
+
+def test_installed_wheel_resolves_shipped_configs_by_name_in_an_empty_folder(installed_wheel, tmp_path):
+    wheel, target = installed_wheel
+    assert "biasbench/viewer/static/index.html" in set(zipfile.ZipFile(wheel).namelist())
+    env = {**os.environ, "PYTHONPATH": str(target)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "biasbench", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    quick = cli("validate", "quickstart")
+    assert quick.returncode == 0 and quick.stdout.strip() == "quickstart: valid (2 task(s), 2 model(s), pool 'demo_espeak')", quick.stderr
+    unknown = cli("validate", "no-such-config")
+    assert unknown.returncode != 0 and "shipped: " in unknown.stderr and "quickstart" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    assert cli("init").returncode == 0 and cli("validate", "biasbench.yaml").returncode == 0
+    version = cli("--version")
+    assert version.returncode == 0 and version.stdout.strip().startswith("biasbench ")

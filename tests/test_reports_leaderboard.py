@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "reports"))
 from fixture_run import make_run  # noqa: E402
 
 from biasbench.cli import main  # noqa: E402
+from biasbench.reports.workbook import read_sheet  # noqa: E402
 from biasbench.core.errors import ConfigError, DataError  # noqa: E402
 from biasbench.reports.leaderboard import merge_runs, write_leaderboard  # noqa: E402
 
@@ -52,15 +53,20 @@ def test_write_leaderboard_ranks_and_tables(runs: Path, tmp_path: Path) -> None:
     table = pd.read_csv(paths.csv)
     assert sorted(table.model) == ["model-b", "model-y", "model-z", "planted-sim"]
     assert set(table.run) == {"v1", "other"}
-    for column, key, ascending in (("rank_worst_group", "worst_value", False), ("rank_max_gap", "max_gap", True)):
-        expected = table[key].rank(ascending=ascending, method="min").astype("Int64")  # NA where no group is named
-        pd.testing.assert_series_equal(table[column].astype("Int64"), expected, check_names=False)
+    # gap rank: 1 + the number of models whose whole gap CI lies below this model's whole gap CI
+    low, high = table.max_gap_ci_low.fillna(table.max_gap), table.max_gap_ci_high.fillna(table.max_gap)
+    expected = [1 + int((high < lo).sum()) for lo in low]
+    assert list(table.rank_max_gap) == expected
+    # worst-group rank never puts a model with a worse point estimate ahead of a better one
+    for (_, a), (_, b) in ((x, y) for x in table.iterrows() for y in table.iterrows()):
+        if a.worst_value > b.worst_value:
+            assert a.rank_worst_group <= b.rank_worst_group
     assert table.manifest.map(lambda m: (paths.csv.parent / m).resolve().is_file()).all()
     book = openpyxl.load_workbook(paths.workbook)
     assert book.sheetnames == ["Leaderboard", "Groups", "Runs", "Warnings", "Notes"]
-    sheet = pd.read_excel(paths.workbook, sheet_name="Leaderboard")
+    sheet = read_sheet(paths.workbook, "Leaderboard")
     pd.testing.assert_series_equal(sheet.max_gap, table.max_gap, check_dtype=False)
-    assert book["Leaderboard"].freeze_panes == "A2"
+    assert book["Leaderboard"].freeze_panes in ("A2", "A3")  # A3 under a notice banner
     assert {p.suffix for p in paths.plots} == {".png", ".svg"}
     html = paths.html.read_text()
     assert "<script src" not in html and "http://" not in html and "https://" not in html  # self-contained
@@ -100,3 +106,14 @@ def test_cli_leaderboard(runs: Path, tmp_path: Path, capsys) -> None:
     assert main(["leaderboard", str(runs / "v1"), "--out", str(tmp_path / "lb")]) == 0
     assert (tmp_path / "lb" / "leaderboard.html").is_file()
     assert "leaderboard:" in capsys.readouterr().out
+
+
+def test_overlapping_cis_share_a_rank_and_clear_gaps_do_not() -> None:
+    from biasbench.reports.tie_ranks import tied_ranks
+
+    # higher is better: A and B overlap (share rank 1); C lies wholly below both
+    assert tied_ranks([0.9, 0.85, 0.5], [0.8, 0.75, 0.4], [0.95, 0.9, 0.6], higher_better=True) == [1, 1, 3]
+    # a chain: A overlaps B, B overlaps C, A is clearly above C
+    assert tied_ranks([0.9, 0.8, 0.7], [0.85, 0.72, 0.6], [0.95, 0.88, 0.74], higher_better=True) == [1, 1, 2]
+    # lower is better (gaps); no CI: the point stands for it, plain competition ranks; no estimate: no rank
+    assert tied_ranks([0.1, 0.3, 0.3, None], [None] * 4, [None] * 4, higher_better=False) == [1, 2, 2, None]

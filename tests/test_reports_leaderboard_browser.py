@@ -160,3 +160,52 @@ def test_leaderboard_page_from_localhost(browser, board: Path, server: str) -> N
     href = page.eval_on_selector("table.board a[href$='manifest.json']", "a => a.href")
     assert page.request.get(href).ok
     page.close()
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_leaderboard_ties_filter_and_narrow_layout(browser, board: Path) -> None:
+    table = pd.read_csv(board / "board" / "leaderboard.csv")
+    # two models whose gap CIs overlap share a rank, and the page marks the shared rank
+    overlapping = [
+        (a.model, b.model)
+        for a in table.itertuples()
+        for b in table.itertuples()
+        if a.model < b.model and a.max_gap_ci_low <= b.max_gap_ci_high and b.max_gap_ci_low <= a.max_gap_ci_high
+    ]
+    assert overlapping
+    ranks = dict(zip(table.model, table.rank_max_gap))
+    assert all(ranks[a] == ranks[b] for a, b in overlapping)
+    shots = board / "screenshots"
+    shots.mkdir(exist_ok=True)
+    page = browser.new_page()
+    page.goto((board / "board" / "leaderboard.html").as_uri())
+    first, second = overlapping[0]
+    cell = lambda model: page.locator(f'table.board tr[data-model="{model}"] td:nth-child(3)')  # noqa: E731 - gap rank
+    assert cell(first).inner_text() == cell(second).inner_text() == f"={ranks[first]}"
+    # manifests travel with the page
+    hrefs = page.eval_on_selector_all("table.board a[href$='manifest.json']", "as => as.map(a => a.getAttribute('href'))")
+    assert hrefs and all(h.startswith("manifests/") and (board / "board" / h).is_file() for h in hrefs)
+    # the filter box narrows the rows
+    page.fill("#board-filter", "model-c")
+    visible = page.eval_on_selector_all("table.board tbody tr", "rs => rs.filter(r => !r.hidden).map(r => r.dataset.model)")
+    assert visible == ["model-c"]
+    page.fill("#board-filter", "")
+    # warnings are whole: every warning of a row is one bullet, as the run recorded it
+    page.eval_on_selector_all("details", "ds => ds.forEach(d => d.open = true)")
+    bullets = page.eval_on_selector_all("details ul.warnings li", "ls => ls.map(l => l.textContent)")
+    assert bullets and all(not b.startswith(" ") for b in bullets)
+    # wide and narrow screenshots; at 390 px the model column stays in view while the table scrolls
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.screenshot(path=str(shots / "leaderboard-1400.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.evaluate("() => document.querySelector('.scroll').scrollLeft = 400")
+    box = page.locator("table.board tbody tr td.model").first.bounding_box()
+    assert box is not None and 0 <= box["x"] < 40 and page.is_visible(".scroll-hint")
+    page.screenshot(path=str(shots / "leaderboard-390.png"), full_page=True)
+    assert _png_size(shots / "leaderboard-1400.png")[0] == 1400 and _png_size(shots / "leaderboard-390.png")[0] == 390
+    page.close()

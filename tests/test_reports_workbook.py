@@ -18,6 +18,7 @@ from biasbench.cli import main  # noqa: E402
 from biasbench.reports import Sheet, write_run_report  # noqa: E402
 from biasbench.reports.headline import Headline  # noqa: E402
 from biasbench.reports.rundata import read_table  # noqa: E402
+from biasbench.reports.workbook import header_row, read_sheet  # noqa: E402
 from biasbench.scoring.schema import TABLES  # noqa: E402
 
 SHEETS = [
@@ -64,7 +65,20 @@ def scores(run_dir: Path, name: str) -> pd.DataFrame:
 
 
 def sheet_frame(run_dir: Path, name: str) -> pd.DataFrame:
-    return pd.read_excel(run_dir / "report.xlsx", sheet_name=name)
+    return read_sheet(run_dir / "report.xlsx", name)
+
+
+def labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """Score-table group keys ('female|Black') as the sheets show them ('female × Black')."""
+    frame = frame.copy()
+    for column in ("group", "worst_group", "reference", "cell"):
+        if column in frame.columns:
+            frame[column] = frame[column].map(lambda v: v.replace("|", " × ") if isinstance(v, str) else v)
+    return frame
+
+
+def header(ws) -> list[str]:
+    return [c.value for c in ws[header_row(ws)]]
 
 
 def test_every_sheet_in_order_with_report_paths(run, workbook) -> None:
@@ -78,38 +92,46 @@ def test_every_sheet_in_order_with_report_paths(run, workbook) -> None:
 
 def test_every_sheet_has_formatted_frozen_filtered_header(workbook) -> None:
     for ws in workbook:
-        assert ws.freeze_panes == "A2", ws.title
-        assert ws.auto_filter.ref and ws.auto_filter.ref.startswith("A1:"), ws.title
-        for cell in ws[1]:
+        top = header_row(ws)  # 2 under a notice banner
+        assert ws.freeze_panes == f"A{top + 1}", ws.title
+        assert ws.auto_filter.ref and ws.auto_filter.ref.startswith(f"A{top}:"), ws.title
+        for cell in ws[top]:
             assert cell.font.bold and cell.fill.fgColor.rgb.endswith("1F4E79"), (ws.title, cell.value)
-        assert all(ws.column_dimensions[c.column_letter].width >= 8 for c in ws[1]), ws.title
+        assert all(ws.column_dimensions[c.column_letter].width >= 8 for c in ws[top]), ws.title
 
 
 def test_headers_follow_the_score_schema(workbook) -> None:
-    def header(name: str) -> list[str]:
-        return [c.value for c in workbook[name][1]]
+    def names(name: str) -> list[str]:
+        return header(workbook[name])
 
-    # the fixture has a calibration model, so score sheets carry the notice column first
-    assert header("Summary") == [f.name for f in fields(Headline)]
-    assert header("ByGroup") == ["notice", *TABLES["group_metrics"].column_names]
-    assert header("ByVoice") == ["notice", *TABLES["group_metrics"].column_names]
-    assert header("Gaps") == ["notice", *TABLES["gaps"].column_names]
-    assert header("Flips") == ["notice", *TABLES["flips"].column_names]
-    assert header("Tests") == ["notice", *TABLES["significance"].column_names]
-    assert header("ByCell") == ["notice", "model", "task", "modality", "metric", "gender", "Asian", "Black", "White"]
-    assert header("Exclusions") == ["task", "item_id", "reason", "item_group"]
-    assert header("Manifest") == ["key", "value"]
-    assert header("Notes") == ["section", "term", "explanation"]
-    assert header("Warnings") == ["model", "task", "code", "message"]
+    # the fixture has a calibration model: score sheets say so once, in a banner row above the header
+    assert names("Summary") == [f.name for f in fields(Headline) if f.name != "notice"]
+    assert names("ByGroup") == list(TABLES["group_metrics"].column_names)
+    assert names("ByVoice") == list(TABLES["group_metrics"].column_names)
+    assert names("Gaps") == list(TABLES["gaps"].column_names)
+    assert names("Flips") == list(TABLES["flips"].column_names)
+    assert names("Tests") == list(TABLES["significance"].column_names)
+    assert names("ByCell") == [
+        "model", "task", "modality", "metric", "gender", "Asian", "Asian 95% CI", "Black", "Black 95% CI", "White", "White 95% CI"
+    ]
+    for name in ("Summary", "ByGroup", "Gaps", "ByCell"):
+        banner = workbook[name]["A1"].value
+        assert banner.startswith("CALIBRATION INSTRUMENT") and banner.endswith(": planted-sim"), (name, banner)
+    assert header_row(workbook["Exclusions"]) == 1 and header_row(workbook["Manifest"]) == 1
+    assert names("Exclusions") == ["task", "item_id", "reason", "item_group"]
+    assert names("Manifest") == ["key", "value"]
+    assert names("Notes") == ["section", "term", "explanation"]
+    assert names("Warnings") == ["model", "task", "code", "message"]
 
 
 def test_number_formats(workbook) -> None:
     def formats(sheet: str, column: str) -> dict[object, set[str]]:
         ws = workbook[sheet]
-        index = [c.value for c in ws[1]].index(column) + 1
-        metric_index = [c.value for c in ws[1]].index("metric") + 1 if "metric" in [c.value for c in ws[1]] else None
+        names = header(ws)
+        index = names.index(column) + 1
+        metric_index = names.index("metric") + 1 if "metric" in names else None
         out: dict[object, set[str]] = {}
-        for row in ws.iter_rows(min_row=2):
+        for row in ws.iter_rows(min_row=header_row(ws) + 1):
             if isinstance(row[index - 1].value, (int, float)):
                 key = row[metric_index - 1].value if metric_index else None
                 out.setdefault(key, set()).add(row[index - 1].number_format)
@@ -123,9 +145,9 @@ def test_number_formats(workbook) -> None:
     assert {"accuracy", "invalid_rate"} <= set(by_group) and set().union(*by_group.values()) == {"0.0%"}
     assert set().union(*formats("ByGroup", "n_voices").values()) == {"0"}
     ratios = workbook["Ratios"]
-    header = [c.value for c in ratios[1]]
-    for row in ratios.iter_rows(min_row=2, values_only=False):
-        kind, value = row[header.index("kind")].value, row[header.index("value")]
+    ratio_names = header(ratios)
+    for row in ratios.iter_rows(min_row=header_row(ratios) + 1, values_only=False):
+        kind, value = row[ratio_names.index("kind")].value, row[ratio_names.index("value")]
         if isinstance(value.value, float):
             assert value.number_format == ("0.000" if kind == "min_over_max" else "0.0%"), kind
     assert formats("Tests", "statistic") == {None: {"0.000"}}
@@ -137,9 +159,9 @@ def test_number_formats(workbook) -> None:
 def test_gap_columns_have_colour_scales(workbook) -> None:
     def scaled(sheet: str) -> set[str]:
         ws = workbook[sheet]
-        header = [c.value for c in ws[1]]
+        names = header(ws)
         ranges = {str(r.sqref).split(":")[0].rstrip("0123456789") for r in ws.conditional_formatting}
-        return {header[openpyxl.utils.column_index_from_string(letter) - 1] for letter in ranges}
+        return {names[openpyxl.utils.column_index_from_string(letter) - 1] for letter in ranges}
 
     assert scaled("Summary") == {"max_gap"}
     assert scaled("Gaps") == {"value"}
@@ -147,14 +169,14 @@ def test_gap_columns_have_colour_scales(workbook) -> None:
 
 def test_numbers_equal_the_score_tables(run) -> None:
     run_dir, _ = run
-    metrics = scores(run_dir, "group_metrics")
+    metrics = labelled(scores(run_dir, "group_metrics"))
     keys = ["model", "task", "modality", "grouping", "group", "metric"]
     for sheet, groupings in (
         ("ByGroup", ["overall", "gender", "race", "text"]),
         ("ByVoice", ["voice"]),
         ("PerSubject", ["item_group"]),
     ):
-        shown = sheet_frame(run_dir, sheet).drop(columns="notice")
+        shown = sheet_frame(run_dir, sheet).drop(columns="notice", errors="ignore")
         expected = metrics[metrics.grouping.isin(groupings)]
         assert len(shown) == len(expected) > 0, sheet
         merged = shown.merge(expected, on=keys, suffixes=("", "_score"))
@@ -175,7 +197,7 @@ def test_numbers_equal_the_score_tables(run) -> None:
         ("Power", scores(run_dir, "power")),
         ("PositionBias", scores(run_dir, "position_bias")),
     ):
-        shown = sheet_frame(run_dir, sheet).drop(columns="notice")
+        shown = sheet_frame(run_dir, sheet).drop(columns="notice", errors="ignore")
         expected = expected.reset_index(drop=True)
         numeric = [c for c in expected.columns if pd.api.types.is_float_dtype(expected[c])]
         pd.testing.assert_frame_equal(shown[numeric], expected[numeric], check_dtype=False, obj=sheet)
@@ -200,7 +222,7 @@ def test_summary_numbers_come_from_summary_flips_and_the_scoring_headline(run) -
         if not flip.empty:
             assert row.flip_excess == pytest.approx(flip.iloc[0].value)
         if claim.verdict == "clear_gap":
-            assert row.worst_group == claim.worst_group and f"clear gap on {row.grouping}" in row.verdict
+            assert row.worst_group == claim.worst_group.replace("|", " × ") and f"clear gap on {row.grouping}" in row.verdict
         else:
             assert pd.isna(row.worst_group) or row.worst_group == ""
 
@@ -213,8 +235,9 @@ def test_by_cell_matrix_equals_cell_metrics(run) -> None:
     assert len(shown) == cells.model.nunique() * 2  # one row per gender
     for row in cells.itertuples():
         gender, race = row.group.split("|")
-        value = shown[(shown.model == row.model) & (shown.gender == gender)][race].iloc[0]
-        assert value == pytest.approx(row.value)
+        shown_row = shown[(shown.model == row.model) & (shown.gender == gender)].iloc[0]
+        assert shown_row[race] == pytest.approx(row.value)
+        assert shown_row[f"{race} 95% CI"] == f"{100 * row.ci_low:.1f}% to {100 * row.ci_high:.1f}%"  # CIs on ByCell
 
 
 def test_csv_and_parquet_hold_the_same_tables(run) -> None:
@@ -224,6 +247,7 @@ def test_csv_and_parquet_hold_the_same_tables(run) -> None:
         parquet = pd.read_parquet(run_dir / "report" / f"{name}.parquet")
         numeric = [c for c in parquet.columns if pd.api.types.is_float_dtype(parquet[c])]
         for table in (pd.read_csv(run_dir / "report" / f"{name}.csv"), parquet):
+            table = table.drop(columns="notice", errors="ignore")  # in the sheet it is the banner row
             assert list(table.columns) == list(shown.columns)
             assert len(table) == len(shown)
             pd.testing.assert_frame_equal(table[numeric], shown[numeric], check_dtype=False)
@@ -232,10 +256,10 @@ def test_csv_and_parquet_hold_the_same_tables(run) -> None:
 def test_calibration_model_and_warnings_are_prominent(run, workbook) -> None:
     run_dir, paths = run
     summary = sheet_frame(run_dir, "Summary").set_index("model")
-    assert "CALIBRATION INSTRUMENT" in summary.loc["planted-sim", "notice"]
-    assert pd.isna(summary.loc["model-b", "notice"])
-    notice_cell = workbook["Summary"]["A3"]
-    assert notice_cell.font.bold and notice_cell.fill.fgColor.rgb.endswith("FCE4D6")
+    banner = workbook["Summary"]["A1"]  # once per sheet, naming the model it concerns (not model-b)
+    assert "CALIBRATION INSTRUMENT" in banner.value and "planted-sim" in banner.value and "model-b" not in banner.value
+    assert banner.font.bold and banner.fill.fgColor.rgb.endswith("FCE4D6")
+    assert "notice" not in summary.columns
     warnings = sheet_frame(run_dir, "Warnings")
     assert {"calibration_model", "audit_parity"} <= set(warnings.code)
     assert any(PARITY in m for m in warnings.message)
@@ -271,8 +295,7 @@ def test_unscored_run_gives_a_readable_workbook(tmp_path) -> None:
 def test_demonstration_pool_and_few_voices_are_flagged(tmp_path) -> None:
     run_dir = make_run(tmp_path / "demo", purpose="demonstration", voices_per_cell=2)
     write_run_report(run_dir, plots=False)
-    summary = sheet_frame(run_dir, "Summary")
-    assert summary.notice.str.contains("DEMONSTRATION POOL").all()
+    assert "DEMONSTRATION POOL" in openpyxl.load_workbook(run_dir / "report.xlsx")["Summary"]["A1"].value
     codes = set(sheet_frame(run_dir, "Warnings").code)
     assert {"demonstration_pool", "few_voices"} <= codes
     assert "DEMONSTRATION POOL" in (run_dir / "summary.md").read_text()
@@ -288,7 +311,7 @@ def test_extra_sheets_from_other_areas(run, tmp_path) -> None:
     paths = write_run_report(run_dir, plots=False, extra_sheets=[provided, skipped])
     assert paths.sheets.index("Debias") == paths.sheets.index("Manifest") - 1
     ws = openpyxl.load_workbook(run_dir / "report.xlsx")["Debias"]
-    assert ws["B2"].number_format == "0.0%" and ws["B2"].value == pytest.approx(0.7)
+    assert header_row(ws) == 1 and ws["B2"].number_format == "0.0%" and ws["B2"].value == pytest.approx(0.7)
 
 
 def test_sheet_validates_itself() -> None:

@@ -25,13 +25,57 @@ app = typer.Typer(
 _registered: list[bool] = []
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from biasbench import __version__
+
+        typer.echo(f"biasbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Measure whether speech language models treat speakers differently by gender and race."""
+
+
+def _command():
+    """The click command behind ``app``, with boolean flags shown as flags in --help (typer would
+    print a ``<bool>`` type beside ``--quiet`` as if it took a value)."""
+    command = typer.main.get_command(app)
+    stack = [command]
+    while stack:
+        current = stack.pop()
+        for param in current.params:
+            _flag_as_flag(param)
+        current.get_help_option = _help_option_as_flag(current.get_help_option)
+        stack.extend(getattr(current, "commands", {}).values())
+    return command
+
+
+def _flag_as_flag(param) -> None:
+    if getattr(param, "is_flag", False) and param.metavar is None:
+        param.metavar = ""
+
+
+def _help_option_as_flag(make):
+    def get_help_option(ctx):
+        option = make(ctx)
+        if option is not None:
+            _flag_as_flag(option)
+        return option
+
+    return get_help_option
+
+
 def _register() -> None:
     """Add every area's commands (once)."""
     if _registered:
         return
-    from biasbench.cli import debias, models, reports, runs, scores, tasks, voices
+    from biasbench.cli import debias, init, judge, models, reports, runs, scores, tasks, track, view, voices
 
-    for module in (runs, voices, tasks, models, scores, reports, debias):
+    for module in (runs, voices, tasks, models, scores, reports, debias, judge, view, init, track):
         module.register(app)
     _registered.append(True)
 
@@ -40,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; expected failures print one line and exit non-zero."""
     _register()
     try:
-        code = app(args=argv, standalone_mode=False)  # click returns the code of typer.Exit here
+        code = _command()(args=argv, standalone_mode=False)  # click returns the code of typer.Exit here
     except BiasbenchError as exc:
         typer.secho(f"error: {exc.one_line()}", err=True, fg="red")
         return exc.exit_code

@@ -63,6 +63,8 @@ def export(
     run_dir: Path = typer.Argument(..., help="A run directory (the --out of `biasbench run`)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the dataset (datasets.save_to_disk) and its card."),
     base_dir: Optional[Path] = typer.Option(None, "--base-dir", help="Folder the run config's relative paths refer to."),
+    push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Also upload the dataset to this Hub dataset repo, OWNER/NAME (needs the 'hub' extra: huggingface_hub)."),
+    public: bool = typer.Option(False, "--public", help="Create the Hub repo public (default: private)."),
 ) -> None:
     """Export a run's items × voices as a Hugging Face dataset with a dataset card."""
     from biasbench.debias.export import export_run
@@ -70,6 +72,10 @@ def export(
     summary = export_run(run_dir, out, base_dir=base_dir, echo=typer.echo)
     if summary.synthesized:
         typer.secho(f"note: {summary.synthesized} clip(s) were not in the run's cache and were synthesized again", fg="yellow")
+    if push_to_hub:
+        from biasbench.tracking.hub import push_dataset
+
+        typer.echo(f"pushed to the Hub: {push_dataset(out, push_to_hub, private=not public)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,6 @@ one line naming the conflict (make one leaderboard per task version / pool inste
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -23,6 +22,7 @@ from biasbench.reports.headline import (
     headline_formats,
     headlines,
 )
+from biasbench.reports.leaderboard_links import copy_manifest
 from biasbench.reports.notes import notes_sheet
 from biasbench.reports.qualifiers import Qualifier
 from biasbench.reports.rundata import RunData, load_run
@@ -92,19 +92,36 @@ def check_compatible(runs: Sequence[RunData]) -> None:
             )
 
 
-def _rank(table: pd.DataFrame) -> pd.DataFrame:
-    """Within each task: rank 1 = best worst-group score, and rank 1 = smallest max gap."""
+def _rank(table: pd.DataFrame, groups: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Within each task: rank 1 = best worst-group score, and rank 1 = smallest max gap; models whose
+    95% CIs overlap share a rank (see :mod:`biasbench.reports.tie_ranks`)."""
+    from biasbench.reports.tie_ranks import tied_ranks
+
     table = table.copy()
+    worst_low, worst_high = _worst_group_cis(table, groups)
     table["rank_worst_group"] = pd.Series(dtype="Int64")
     table["rank_max_gap"] = pd.Series(dtype="Int64")
     for _, rows in table.groupby("task"):
         lower_is_worse = rows.metric.iloc[0] in LOWER_IS_WORSE
-        # worst_value is filled only where the scoring headline named a worst group (clear_gap)
-        table.loc[rows.index, "rank_worst_group"] = pd.to_numeric(rows.worst_value, errors="coerce").rank(
-            ascending=not lower_is_worse, method="min"
-        ).astype("Int64")
-        table.loc[rows.index, "rank_max_gap"] = pd.to_numeric(rows.max_gap, errors="coerce").rank(ascending=True, method="min").astype("Int64")
+        table.loc[rows.index, "rank_worst_group"] = pd.array(
+            tied_ranks(rows.worst_value, worst_low[rows.index], worst_high[rows.index], higher_better=lower_is_worse), dtype="Int64"
+        )
+        table.loc[rows.index, "rank_max_gap"] = pd.array(
+            tied_ranks(rows.max_gap, rows.max_gap_ci_low, rows.max_gap_ci_high, higher_better=False), dtype="Int64"
+        )
     return table
+
+
+def _worst_group_cis(table: pd.DataFrame, groups: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:
+    """The CI of each row's worst group (from the group metrics; NaN when absent)."""
+    low = pd.Series(float("nan"), index=table.index)
+    high = pd.Series(float("nan"), index=table.index)
+    if groups is None or groups.empty:
+        return low, high
+    lookup = {(g.model, g.task, str(g.group)): (g.ci_low, g.ci_high) for g in groups.itertuples()}
+    for index, row in table.iterrows():
+        low[index], high[index] = lookup.get((row.model, row.task, str(row.worst_group)), (float("nan"), float("nan")))
+    return low, high
 
 
 def merge_runs(run_dirs: Sequence[str | Path], out: Path) -> MergedRuns:
@@ -122,7 +139,7 @@ def merge_runs(run_dirs: Sequence[str | Path], out: Path) -> MergedRuns:
         if not rows:
             raise DataError(f"run '{run.run_id}' has no scores; run `biasbench score {run.run_dir}` first")
         qualifiers += [(run.run_id, q) for q in found]
-        manifest = os.path.relpath(run.run_dir.resolve() / "manifest.json", out.resolve())
+        manifest = copy_manifest(run, out)
         calibration = set(run.calibration_models)
         for row in rows:
             key = (row.model, row.task)
@@ -143,7 +160,7 @@ def merge_runs(run_dirs: Sequence[str | Path], out: Path) -> MergedRuns:
                 }
             )
             group_rows += _group_rows(run, row)
-    table = _rank(pd.DataFrame(records))
+    table = _rank(pd.DataFrame(records), pd.DataFrame(group_rows))
     first = ["rank_worst_group", "rank_max_gap", "model", "task"]
     table = table[first + [c for c in table.columns if c not in first]]
     table = table.sort_values(["task", "rank_worst_group", "model"]).reset_index(drop=True)

@@ -15,6 +15,7 @@ from biasbench.core.errors import DataError
 from biasbench.reports.formatting import format_ci, format_value
 from biasbench.reports.notes import SUMMARY_TERMS
 from biasbench.reports.plotting import label, slug
+from biasbench.reports.verdict_text import flagged_groups, qualify_verdict
 
 if TYPE_CHECKING:
     from biasbench.reports.leaderboard import MergedRuns
@@ -34,7 +35,8 @@ METHODOLOGY = (
         "Ranks",
         "Ranks are within each task. 'Worst-group rank' orders models by the score of their worst group "
         "(higher accuracy / lower WER is better); 'gap rank' orders them by the largest difference between "
-        "groups (smaller is fairer). Ties share a rank.",
+        "groups (smaller is fairer). A model's rank is 1 + the number of models clearly better than it (whole "
+        "95% CI on the better side of its whole CI), so models whose CIs overlap share a rank (marked '=').",
     ),
     (
         "Invalid answers",
@@ -85,9 +87,9 @@ def _figure(path: Path | None, caption: str) -> str:
 
 
 HEADERS = (
+    ("model", "model", "text"),
     ("rank_worst_group", "worst-group rank", "number"),
     ("rank_max_gap", "gap rank", "number"),
-    ("model", "model", "text"),
     ("overall", "overall [95% CI]", "number"),
     ("worst_group", "worst group", "text"),
     ("worst_value", "worst-group score", "number"),
@@ -101,13 +103,26 @@ HEADERS = (
 )
 
 
-def _board_row(row: pd.Series) -> str:
+def _rank_cell(rank: Any, ranks: pd.Series) -> str:
+    """The rank, marked '=' with a tooltip when other models share it (overlapping CIs)."""
+    if rank is None or pd.isna(rank):
+        return _num_cell(rank, format_value(rank, kind="int"))
+    others = int((ranks == rank).sum()) - 1
+    if others <= 0:
+        return _num_cell(rank, format_value(rank, kind="int"))
+    tip = f"shared with {others} other model(s): their 95% CIs overlap"
+    return f'<td class="num tie" data-value="{int(rank)}" title="{_e(tip)}">={int(rank)}</td>'
+
+
+def _board_row(row: pd.Series, rows: pd.DataFrame | None = None, colours: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> str:
     m = str(row.metric)
+    rows = rows if rows is not None else row.to_frame().T
+    swatch = f'<span class="swatch" style="background:{_e((colours or {}).get(str(row.model), "#999"))}"></span>'
     cells = [
-        _num_cell(row.rank_worst_group, format_value(row.rank_worst_group, kind="int")),
-        _num_cell(row.rank_max_gap, format_value(row.rank_max_gap, kind="int")),
-        f'<td class="model" data-value="{_e(row.model)}"><a href="#{_e(slug("model", row.model, row.task))}">'
+        f'<td class="model" data-value="{_e(row.model)}">{swatch}<a href="#{_e(slug("model", row.model, row.task))}">'
         f"{_e(row.model)}</a></td>",
+        _rank_cell(row.rank_worst_group, rows.rank_worst_group),
+        _rank_cell(row.rank_max_gap, rows.rank_max_gap),
         _num_cell(row.overall, format_value(row.overall, m), row.overall_ci_low, row.overall_ci_high, m),
         f"<td>{_e(label(row.worst_group))}</td>",
         _num_cell(row.worst_value, format_value(row.worst_value, m)),
@@ -119,19 +134,29 @@ def _board_row(row: pd.Series) -> str:
         _num_cell(row.invalid_rate, format_value(row.invalid_rate, kind="percent")),
         _num_cell(row.n_voices, format_value(row.n_voices, kind="int")),
         f'<td title="{_e(row.verdict)}">{_e(str(row.verdict).split(":")[0])}</td>',
-        f'<td><a href="{_e(Path(row.manifest).as_posix())}">{_e(row.run)}</a></td>',
+        f'<td><a href="{_e(Path(row.manifest).as_posix())}">{_e((labels or {}).get(str(row.run), row.run))}</a></td>',
     ]
     css = "calibration" if row.calibration else ""
-    return f'<tr class="{css}" data-model="{_e(row.model)}">' + "".join(cells) + "</tr>"
+    search = " ".join(str(v) for v in (row.model, row.run, (labels or {}).get(str(row.run), ""), row.verdict)).lower()
+    return f'<tr class="{css}" data-model="{_e(row.model)}" data-search="{_e(search)}">' + "".join(cells) + "</tr>"
 
 
-def _board(task: str, rows: pd.DataFrame, scatter: Path | None) -> str:
+def run_labels(merged: "MergedRuns") -> dict[str, str]:
+    """Run id -> label: the config's name beside the directory name when they differ ('quickstart · run-3')."""
+    labels = {}
+    for run in merged.runs:
+        name = str((run.manifest.get("config") or {}).get("name") or "")
+        labels[run.run_id] = f"{name} · {run.run_id}" if name and name != run.run_id else run.run_id
+    return labels
+
+
+def _board(task: str, rows: pd.DataFrame, scatter: Path | None, colours: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> str:
     metric = str(rows.metric.iloc[0])
     head = "".join(
         f'<th class="{"num" if kind == "number" else ""}" data-type="{kind}" data-key="{key}">{_e(title)}</th>'
         for key, title, kind in HEADERS
     )
-    body = "".join(_board_row(row) for _, row in rows.iterrows())
+    body = "".join(_board_row(row, rows, colours, labels) for _, row in rows.iterrows())
     version = _e(rows.task_version.iloc[0])
     grouping = _e(rows.grouping.iloc[0])
     return (
@@ -144,7 +169,17 @@ def _board(task: str, rows: pd.DataFrame, scatter: Path | None) -> str:
     )
 
 
-def _details(row: pd.Series, groups: pd.DataFrame, bars: Path | None) -> str:
+def row_warnings(merged: "MergedRuns", row: pd.Series) -> list[str]:
+    """Every warning that applies to this model × task, each whole (a ';' inside a warning stays in it)."""
+    found = [
+        q.message
+        for run_id, q in merged.qualifiers
+        if run_id == row.run and q.applies_to(str(row.model), str(row.task)) and q.code not in ("demonstration_pool", "calibration_model")
+    ]
+    return list(dict.fromkeys(found))
+
+
+def _details(row: pd.Series, groups: pd.DataFrame, bars: Path | None, warning_list: Sequence[str] | None = None, labels: dict[str, str] | None = None) -> str:
     m = str(row.metric)
     part = groups[(groups.model == row.model) & (groups.task == row.task)] if not groups.empty else groups
     lines = "".join(
@@ -154,12 +189,14 @@ def _details(row: pd.Series, groups: pd.DataFrame, bars: Path | None) -> str:
         for g in part.itertuples()
     )
     table = (
-        f"<table><thead><tr><th>{_e(row.grouping)} group</th><th class='num'>{_e(m)} [95% CI]</th>"
-        f"<th class='num'>voices</th><th class='num'>items</th></tr></thead><tbody>{lines}</tbody></table>"
+        f"<div class='scroll'><table><thead><tr><th>{_e(row.grouping)} group</th><th class='num'>{_e(m)} [95% CI]</th>"
+        f"<th class='num'>voices</th><th class='num'>items</th></tr></thead><tbody>{lines}</tbody></table></div>"
         if lines
         else "<p>No group metrics.</p>"
     )
-    warnings = "".join(f"<li>{_e(w)}</li>" for w in str(row.warnings or "").split("; ") if w)
+    if warning_list is None:
+        warning_list = [w for w in str(row.warnings or "").split("; ") if w]
+    warnings = "".join(f"<li>{_e(w)}</li>" for w in warning_list)
     notice = f'<div class="notice">{_e(row.notice)}</div>' if row.get("notice") else ""
     return (
         f'<details id="{_e(slug("model", row.model, row.task))}" class="model-details">'
@@ -167,7 +204,7 @@ def _details(row: pd.Series, groups: pd.DataFrame, bars: Path | None) -> str:
         f"<p><b>Verdict:</b> {_e(row.verdict)}</p>"
         f"<p>Overall {_e(m)} {format_value(row.overall, m)}; text control {format_value(row.text_control, m)}; "
         f'test: {_e(row.test) or "–"}; items {_e(row.n_items)}; run <a href="{_e(Path(row.manifest).as_posix())}">'
-        f"{_e(row.run)} manifest</a>.</p>{table}"
+        f"{_e((labels or {}).get(str(row.run), row.run))} manifest</a>.</p>{table}"
         + _figure(bars, f"{row.model} · {row.task}: {m} per group (95% CIs)")
         + (f"<ul class='warnings'>{warnings}</ul>" if warnings else "")
         + "</details>"
@@ -178,14 +215,25 @@ def page_html(merged: "MergedRuns", plots: Sequence[Path], *, title: str) -> str
     """The page's HTML text (plots embedded as data URIs)."""
     from biasbench import __version__
 
+    from biasbench.reports.leaderboard_plots import model_colours
+
     png = {p.stem: p for p in plots if p.suffix == ".png"}
     table = merged.table
+    colours = model_colours(table.model)
+    labels = run_labels(merged)
+    table = table.copy()
+    by_run = {run.run_id: run for run in merged.runs}
+    table["verdict"] = [  # the TTS-artifact qualifier inside the verdict when the run's audit flags the worst group
+        qualify_verdict(row.verdict, row.worst_group, row.grouping, flagged_groups(getattr(by_run.get(row.run), "parity", None)))
+        for row in table.itertuples()
+    ]
     notices = sorted({q.message for _, q in merged.qualifiers if q.code in ("demonstration_pool", "calibration_model")})
     sections = "".join(
-        _board(task, rows, png.get(slug("scatter", task))) for task, rows in table.groupby("task", sort=True)
+        _board(task, rows, png.get(slug("scatter", task)), colours, labels) for task, rows in table.groupby("task", sort=True)
     )
     details = "".join(
-        _details(row, merged.groups, png.get(slug("groups", row.model, row.task))) for _, row in table.iterrows()
+        _details(row, merged.groups, png.get(slug("groups", row.model, row.task)), row_warnings(merged, row), labels)
+        for _, row in table.iterrows()
     )
     messages = sorted({(run_id, q.message) for run_id, q in merged.qualifiers if q.message not in notices})
     warnings = (
@@ -200,7 +248,7 @@ def page_html(merged: "MergedRuns", plots: Sequence[Path], *, title: str) -> str
     pools = sorted({f"{r.pool.get('name', '?')} ({' × '.join(r.axes)})" for r in merged.runs})
     subtitle = (
         f"{table.model.nunique()} model(s), {table.task.nunique()} task(s), voice pool {', '.join(pools)}. "
-        "Click a column header to sort."
+        "Click a column header to sort; type in the filter box to narrow the rows."
     )
     template = Template(resources.files("biasbench.reports").joinpath("templates/leaderboard.html").read_text("utf-8"))
     return template.substitute(

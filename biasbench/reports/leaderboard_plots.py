@@ -24,23 +24,31 @@ if TYPE_CHECKING:
     from biasbench.reports.leaderboard import MergedRuns
 
 
+def model_colours(models) -> dict[str, str]:
+    """One colour per model, the same in every plot and on the page: models in name order take the
+    palette in turn (so a model keeps its colour when a task or a plot leaves some models out)."""
+    names = sorted({str(m) for m in models})
+    return {name: PALETTE[index % len(PALETTE)] for index, name in enumerate(names)}
+
+
 def _interval(values: pd.Series, low: pd.Series, high: pd.Series) -> np.ndarray | None:
     if low.isna().all() or high.isna().all():
         return None
     return np.vstack([(values - low).clip(lower=0).fillna(0), (high - values).clip(lower=0).fillna(0)])
 
 
-def plot_scatter(table: pd.DataFrame, task: str) -> Plot | None:
+def plot_scatter(table: pd.DataFrame, task: str, colours: dict[str, str] | None = None) -> Plot | None:
     """Overall score (y) against the largest group gap (x), error bars = 95% CIs; hollow = calibration model."""
     rows = table[table.task == task].dropna(subset=["overall"]).reset_index(drop=True)
     if rows.empty:
         return None
     metric = str(rows.metric.iloc[0])
     percent = metric_kind(metric) == "percent"
+    colours = colours or model_colours(table.model)
     figure = new_figure(6.4, 4.6)
     ax = figure.subplots()
-    for index, row in rows.iterrows():
-        colour = PALETTE[index % len(PALETTE)]
+    for _, row in rows.iterrows():
+        colour = colours[str(row.model)]
         gap = row.max_gap if pd.notna(row.max_gap) else 0.0
         xerr = _interval(pd.Series([gap]), pd.Series([row.max_gap_ci_low]), pd.Series([row.max_gap_ci_high]))
         yerr = _interval(pd.Series([row.overall]), pd.Series([row.overall_ci_low]), pd.Series([row.overall_ci_high]))
@@ -72,8 +80,8 @@ def plot_scatter(table: pd.DataFrame, task: str) -> Plot | None:
     return Plot(slug("scatter", task), figure)
 
 
-def plot_model_groups(groups: pd.DataFrame, model: str, task: str) -> Plot | None:
-    """One model's headline metric per group with 95% CIs."""
+def plot_model_groups(groups: pd.DataFrame, model: str, task: str, colour: str | None = None) -> Plot | None:
+    """One model's headline metric per group with 95% CIs, in the model's colour, voice and item counts under each bar."""
     rows = groups[(groups.model == model) & (groups.task == task)].sort_values("group").reset_index(drop=True)
     if rows.empty:
         return None
@@ -88,11 +96,11 @@ def plot_model_groups(groups: pd.DataFrame, model: str, task: str) -> Plot | Non
         0.7,
         yerr=_interval(rows.value, rows.ci_low, rows.ci_high),
         capsize=3,
-        color=[PALETTE[i % len(PALETTE)] for i in range(len(rows))],
+        color=colour or PALETTE[0],
     )
     ax.set_xticks(
         x,
-        [label(g) for g in rows.group],
+        [f"{label(g)}\n{_counts(v, i)}" for g, v, i in zip(rows.group, rows.n_voices, rows.n_items)],
         rotation=30 if len(rows) > 3 else 0,
         ha="right" if len(rows) > 3 else "center",
     )
@@ -106,12 +114,19 @@ def plot_model_groups(groups: pd.DataFrame, model: str, task: str) -> Plot | Non
     return Plot(slug("groups", model, task), figure)
 
 
+def _counts(n_voices: object, n_items: object) -> str:
+    """'4 voices · 20 items' under a bar (blank parts when unknown)."""
+    parts = [f"{int(n)} {what}" for n, what in ((n_voices, "voices"), (n_items, "items")) if pd.notna(n)]
+    return " · ".join(parts)
+
+
 def leaderboard_plots(merged: "MergedRuns") -> list[Plot]:
-    """The scatter per task and the group bars per model × task."""
-    plots = [plot_scatter(merged.table, task) for task in sorted(merged.table.task.unique())]
+    """The scatter per task and the group bars per model × task (one colour per model throughout)."""
+    colours = model_colours(merged.table.model)
+    plots = [plot_scatter(merged.table, task, colours) for task in sorted(merged.table.task.unique())]
     if not merged.groups.empty:
         plots += [
-            plot_model_groups(merged.groups, model, task)
+            plot_model_groups(merged.groups, model, task, colours.get(str(model)))
             for model, task in sorted(set(zip(merged.groups.model, merged.groups.task)))
         ]
     return [plot for plot in plots if plot is not None]

@@ -65,6 +65,28 @@ def _title(figure: Any, run: RunData, models: Sequence[str], title: str) -> None
     figure.suptitle("\n".join(lines), fontsize=10)
 
 
+def planted_values(run: RunData, model: str) -> tuple[str, dict[str, float]]:
+    """(axis, group -> planted accuracy) of a calibration instrument's config ('', {} otherwise)."""
+    if model not in run.calibration_models:
+        return "", {}
+    for entry in (run.manifest.get("config") or {}).get("models") or ():
+        if entry.get("name") == model:
+            params = entry.get("params") or {}
+            planted = params.get("planted") or {}
+            try:
+                return str(params.get("axis") or ""), {str(k): float(v) for k, v in planted.items()}
+            except (TypeError, ValueError):
+                return "", {}
+    return "", {}
+
+
+def _group_counts(part: pd.DataFrame, group: str) -> str:
+    """'4 voices' under a bar (the same voices answer for every model)."""
+    rows = part[part.group == group]
+    n = rows.n_voices.max() if "n_voices" in rows and not rows.empty else None
+    return f"\n{int(n)} voices" if n is not None and pd.notna(n) else ""
+
+
 def plot_groups(run: RunData, task: str, metric: str) -> Plot | None:
     """Score per group with 95% CI bars: one panel per grouping (each pool axis, then cells), one bar per model."""
     metrics = run.table("group_metrics")
@@ -87,8 +109,9 @@ def plot_groups(run: RunData, task: str, metric: str) -> Plot | None:
         x = np.arange(len(groups))
         for index, model in enumerate(models):
             rows = part[part.model == model].set_index("group").reindex(groups)
+            centres = x + (index - (len(models) - 1) / 2) * bar
             ax.bar(
-                x + (index - (len(models) - 1) / 2) * bar,
+                centres,
                 rows.value.fillna(0),
                 bar * 0.95,
                 yerr=_errors(rows.reset_index()),
@@ -97,9 +120,15 @@ def plot_groups(run: RunData, task: str, metric: str) -> Plot | None:
                 label=model,
                 error_kw={"elinewidth": 1, "ecolor": "#333333"},
             )
+            axis, planted = planted_values(run, model)
+            if axis == grouping and metric == "accuracy":  # the calibration instrument's planted truth
+                for centre, group in zip(centres, groups):
+                    if group in planted:
+                        ax.hlines(planted[group], centre - bar / 2, centre + bar / 2, colors="#000000", linestyles="--", linewidth=1.5,
+                                  label="planted (calibration)" if centre == centres[0] else None)
         ax.set_xticks(
             x,
-            [label(g) for g in groups],
+            [label(g) + _group_counts(part, g) for g in groups],
             rotation=30 if grouping == "cell" else 0,
             ha="right" if grouping == "cell" else "center",
         )

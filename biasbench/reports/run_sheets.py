@@ -12,6 +12,7 @@ from biasbench.reports.headline import Headline, headline_formats, headlines
 from biasbench.reports.qualifiers import notice
 from biasbench.reports.rundata import RunData
 from biasbench.reports.sheet import BY_METRIC, VALUE_CI_FORMATS, Sheet
+from biasbench.reports.verdict_text import qualified_verdicts
 
 _NO_SCORES = "run `biasbench score {dir}` first (no scores/{table} table in this run directory)"
 
@@ -75,6 +76,7 @@ def summary_sheet(run: RunData) -> Sheet:
         reason = _missing(run, "summary") if run.table("summary") is None else "the summary has no overall audio rows"
         return Sheet.empty("Summary", reason, description=description, order=10)
     frame = pd.DataFrame([asdict(r) for r in rows], columns=[f.name for f in fields(Headline)])
+    frame["verdict"] = qualified_verdicts(run, frame)
     if not frame["notice"].astype(bool).any():
         frame = frame.drop(columns="notice")
     formats = headline_formats(frame)
@@ -165,6 +167,7 @@ def by_cell_sheet(run: RunData) -> Sheet:
             description=description,
             order=40,
         )
+    matrix = _with_cell_cis(matrix, cells, down, value_columns)
     matrix = _with_notice(run, matrix)
     formats = {c: BY_METRIC for c in value_columns}
     return Sheet(
@@ -175,6 +178,23 @@ def by_cell_sheet(run: RunData) -> Sheet:
         notice_columns=("notice",) if "notice" in matrix.columns else (),
         order=40,
     )
+
+
+def _with_cell_cis(matrix: pd.DataFrame, cells: pd.DataFrame, down: str, value_columns: list[str]) -> pd.DataFrame:
+    """A '<value> 95% CI' text column after each value column of the ByCell matrix ('62.4% to 93.8%')."""
+    from biasbench.reports.formatting import format_ci
+
+    keys = ["model", "task", "modality", "metric", down]
+    lookup = {
+        (*(row[k] for k in keys), row["_across"]): format_ci(row["ci_low"], row["ci_high"], str(row["metric"]))
+        for row in cells.to_dict("records")
+    }
+    ordered = [c for c in matrix.columns if c not in value_columns]
+    out = matrix[ordered].copy()
+    for column in value_columns:
+        out[column] = matrix[column]
+        out[f"{column} 95% CI"] = [lookup.get((*(row[k] for k in keys), column), "") for row in matrix.to_dict("records")]
+    return out
 
 
 def by_voice_sheet(run: RunData) -> Sheet:

@@ -11,4 +11,6 @@ BUILTIN: dict[str, str] = {
     "stereoset": "biasbench.tasks.stereoset:StereoSetTask",
     "dream_job": "biasbench.tasks.dream_job:DreamJobTask",
     "voice_only_ambiguous": "biasbench.tasks.voice_only:VoiceOnlyAmbiguousTask",
+    "open_probes": "biasbench.tasks.open_ended:OpenEndedProbeTask",
+    "discrim_eval": "biasbench.tasks.discrim_eval:DiscrimEvalTask",
 }

@@ -10,6 +10,8 @@ punctuation mark removed except apostrophes inside words; whitespace collapsed.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from typing import Callable
 
 TRANSCRIPT_NORM_VERSION = "tn-1"
 """Bumped whenever :func:`normalize_transcript` changes (part of the transcription parser version)."""
@@ -76,3 +78,32 @@ def normalize_for_match(text: str) -> str:
     text = straighten_quotes(text).lower()
     text = re.sub(r"[^\w' ]+", " ", text)
     return " ".join(text.split())
+
+
+NORMALIZERS = ("whisper", "biasbench")
+"""WER normalizers: 'whisper' = OpenAI Whisper's English text normalizer (the one ASR papers report WER
+with; from the maintained ``whisper-normalizer`` package), 'biasbench' = :func:`normalize_transcript`."""
+
+
+@lru_cache(maxsize=None)
+def transcript_normalizer(name: str) -> tuple[Callable[[str], str], str]:
+    """(normalize function, version tag for the parser version) of a WER normalizer in :data:`NORMALIZERS`.
+
+    The Whisper normalizer needs ``pip install 'biasbench[wer]'``; when it is missing this raises with
+    that hint (never a silent fallback: a different normalizer gives a different WER)."""
+    if name == "biasbench":
+        return normalize_transcript, TRANSCRIPT_NORM_VERSION
+    if name != "whisper":
+        raise ValueError(f"unknown WER normalizer '{name}'; choose one of {', '.join(NORMALIZERS)}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    from biasbench.core.deps import require
+
+    english = require(
+        "whisper_normalizer.english", "wer", purpose="Whisper's English text normalizer (comparable WER)", package="whisper-normalizer"
+    )
+    try:
+        tag = f"whisper-en-{version('whisper-normalizer')}"
+    except PackageNotFoundError:
+        tag = "whisper-en"
+    return english.EnglishTextNormalizer(), tag

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import Field, field_validator
 
@@ -13,14 +13,14 @@ from biasbench.tasks.base import Outcome, RenderedPrompt, ScreenedTask
 from biasbench.tasks.screening import screen_items
 from biasbench.tasks.sources import read_records
 from biasbench.tasks.speakable import WORDS_PER_SECOND
-from biasbench.tasks.textnorm import TRANSCRIPT_NORM_VERSION, normalize_transcript
+from biasbench.tasks.textnorm import TRANSCRIPT_NORM_VERSION, normalize_transcript, transcript_normalizer
 
 
-def word_errors(hypothesis: str, reference: str) -> dict[str, Any]:
+def word_errors(hypothesis: str, reference: str, normalize: Callable[[str], str] = normalize_transcript) -> dict[str, Any]:
     """WER of normalized texts with its parts: substitutions, deletions, insertions, reference words."""
     import jiwer
 
-    hyp, ref = normalize_transcript(hypothesis), normalize_transcript(reference)
+    hyp, ref = normalize(hypothesis), normalize(reference)
     if not ref:
         raise DataError("a transcription reference is empty after normalization")
     if not hyp:
@@ -58,6 +58,9 @@ class TranscriptionTask(ScreenedTask):
         """Exclude sentences whose estimated spoken length exceeds this (listed as exclusions)."""
         words_per_second: float = Field(WORDS_PER_SECOND, gt=0)
         """Speaking rate assumed by the length estimate."""
+        normalizer: Literal["whisper", "biasbench"] = "whisper"
+        """Text normalization before WER: 'whisper' (Whisper's English normalizer, as ASR papers report WER;
+        needs biasbench[wer]) or 'biasbench' (the project's own, see biasbench.tasks.textnorm)."""
 
         @field_validator("rotations")
         @classmethod
@@ -65,6 +68,11 @@ class TranscriptionTask(ScreenedTask):
             if value != 1:
                 raise ValueError("transcription items have no options to rotate; rotations must be 1")
             return value
+
+    def __init__(self, config: "TranscriptionTask.Config") -> None:
+        super().__init__(config)
+        self._normalize, tag = transcript_normalizer(config.normalizer)
+        self.parser_version = f"wer-1+{tag}"  # the normalizer and its package version are part of the score key
 
     def prepare_items(self) -> tuple[list[Item], list[Exclusion]]:
         rows = read_records(self.config.path, self.config.format)
@@ -91,5 +99,5 @@ class TranscriptionTask(ScreenedTask):
         return RenderedPrompt(item.text, self.config.instruction)
 
     def score(self, item: Item, rotation: int, response: Response) -> Outcome:
-        errors = word_errors(response.text, str(item.target))
+        errors = word_errors(response.text, str(item.target), self._normalize)
         return Outcome("scored", errors["hypothesis"], errors["wer"], errors)

@@ -97,10 +97,7 @@ def _synthesize(
     normalization_json = normalization.to_json()
     identities = {voice.id: _voice_identity(voice) for voice, _ in wanted}
     for voice, text in wanted:
-        key = audio_key(
-            fingerprints[voice.engine], voice.id, text, normalization.sample_rate, voice.tts_params,
-            voice=identities[voice.id], normalization=normalization_json,
-        )
+        key = _clip_key(fingerprints[voice.engine], voice, text, identities[voice.id], normalization, normalization_json)
         part = cache.get(key)
         if part is not None:
             clips[(voice.id, text)] = part
@@ -150,6 +147,47 @@ class _Counter:
         self.done += 1
         if self.progress is not None:
             self.progress(self.done, self.total)
+
+
+def _clip_key(fingerprint: str, voice: Voice, text: str, identity: Mapping[str, Any], normalization: Normalization, normalization_json: Any) -> str:
+    """The cache key of one clip (one definition for synthesizing and for looking clips up)."""
+    return audio_key(
+        fingerprint, voice.id, text, normalization.sample_rate, voice.tts_params, voice=identity, normalization=normalization_json
+    )
+
+
+def cached_clips(
+    voices: Sequence[Voice],
+    pairs: Collection[tuple[str, str]],
+    cache: AudioCache,
+    *,
+    tts_params: Mapping[str, Mapping] | None = None,
+    seed: int = 0,
+    normalization: Normalization = Normalization(),
+) -> dict[tuple[str, str], AudioPart]:
+    """The clips of ``pairs`` (voice id, text) already in ``cache``; nothing is synthesized (a viewer
+    of a finished run looks clips up, it never makes new ones). Missing clips are simply absent."""
+    by_id = {voice.id: voice for voice in voices}
+    backends = _backends([by_id[v] for v in {v for v, _ in pairs} if v in by_id], tts_params or {}, seed)
+    try:
+        fingerprints = {engine: backend.fingerprint() for engine, backend in backends.items()}
+        normalization_json = normalization.to_json()
+        found: dict[tuple[str, str], AudioPart] = {}
+        identities: dict[str, Any] = {}
+        for voice_id, text in pairs:
+            voice = by_id.get(voice_id)
+            if voice is None:
+                continue
+            if voice_id not in identities:
+                identities[voice_id] = _voice_identity(voice)
+            key = _clip_key(fingerprints[voice.engine], voice, text, identities[voice_id], normalization, normalization_json)
+            part = cache.get(key)
+            if part is not None:
+                found[(voice_id, text)] = part
+        return found
+    finally:
+        for backend in backends.values():
+            backend.close()
 
 
 def _backends(voices: Sequence[Voice], tts_params: Mapping[str, Mapping], seed: int) -> dict[str, Any]:
