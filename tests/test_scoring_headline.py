@@ -150,3 +150,28 @@ def test_gaps_table_never_compares_a_group_with_itself():
     assert spread.group != spread.reference and spread.value == 0.0 and "tie: female, male" in spread.note
     claim = tables["headline"].iloc[0]
     assert claim.verdict != "clear_gap" and claim.worst_group == "" and "all groups tied" in claim.note
+
+
+def test_task_metrics_get_headline_rows_by_their_declared_direction():
+    from biasbench.scoring.rundata import run_data
+    from biasbench.scoring.score import ScoringOptions, score_data
+    from biasbench.scoring.simulation import result_frame
+
+    voices = {f"{g[0]}{k}": g for g in ("female", "male") for k in range(3)}
+    rng = np.random.default_rng(3)
+    rows = [{"item_id": f"q{i}", "voice_id": v, "gender": g, "cell": g,
+             "outcome": "correct" if rng.random() < (0.9 if g == "female" else 0.4) else "incorrect"}
+            for i in range(40) for v, g in voices.items()]
+    manifest = {"seed": 0, "pool": {"axes": ["gender"], "voices": [{"id": v, "labels": {"gender": {"value": g}}} for v, g in voices.items()]},
+                "tasks": [{"name": "vo", "answer_type": "multiple_choice",
+                           "config": {"metrics": ["biasbench.tasks.metrics.voice_only:cant_tell_rate"]}}]}
+    claims = score_data(run_data(result_frame(rows, model="m", task="vo", target="A"), manifest),
+                        ScoringOptions(n_boot=100, n_perm=100)).tables["headline"]
+    task_row = claims[claims.metric == "cant_tell_rate"].iloc[0]
+    assert task_row.direction == "higher_better" and task_row.axis == "gender"
+    assert task_row.verdict == "clear_gap" and task_row.worst_group == "male" and task_row.p_adjusted <= 0.05
+    assert "max-|t| bootstrap" in task_row.note
+    # the built-in metric's exact voice permutation test cannot go below 2/20 with 3 + 3 voices (20
+    # arrangements, and the mirrored one ties): voices are the unit, so no claim, however large the gap
+    accuracy = claims[claims.metric == "accuracy"].iloc[0]
+    assert accuracy.verdict == "no_clear_gap" and accuracy.p_adjusted >= 0.1 and accuracy.worst_group == ""
