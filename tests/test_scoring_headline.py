@@ -174,4 +174,4 @@ def test_task_metrics_get_headline_rows_by_their_declared_direction():
     # the built-in metric's exact voice permutation test cannot go below 2/20 with 3 + 3 voices (20
     # arrangements, and the mirrored one ties): voices are the unit, so no claim, however large the gap
     accuracy = claims[claims.metric == "accuracy"].iloc[0]
-    assert accuracy.verdict == "no_clear_gap" and accuracy.p_adjusted >= 0.1 and accuracy.worst_group == ""
+    assert accuracy.verdict == "no_clear_gap" and accuracy.p_adjusted > 0.05 and accuracy.worst_group == ""
