@@ -268,7 +268,7 @@ def test_task_scores_come_from_the_tasks_functions_per_group():
 def test_gee_is_gone_and_fixed_voice_tests_carry_a_warning():
     # GEE rejected some term in 83% of null runs (voices treated as fixed): it is no longer fitted.
     # Cochran's Q stays as a secondary test, but every row says its false-positive rate exceeds its level.
-    pattern = {"f1": [1] * 8 + [0] * 2, "f2": [1] * 6 + [0] * 4, "m1": [1] * 5 + [0] * 5, "m2": [0] * 7 + [1] * 3}
+    pattern = {"f1": [1] * 8 + [0] * 2, "f2": [1] * 8 + [0] * 2, "m1": [1] * 4 + [0] * 6, "m2": [1] * 4 + [0] * 6}
     rows = [{"item_id": f"q{i}", "voice_id": v, "gender": VOICES[v], "cell": VOICES[v],
              "outcome": "correct" if pattern[v][i] else "incorrect", "parsed": "A" if pattern[v][i] else "B"}
             for v in pattern for i in range(10)]
@@ -278,6 +278,7 @@ def test_gee_is_gone_and_fixed_voice_tests_carry_a_warning():
     assert "gee" not in set(tests["test"]) and not hasattr(ScoringOptions(), "gee")
     assert set(tests["test"]) == {"permutation", "cochran_q"}
     q = tests[(tests.test == "cochran_q") & (tests.status == "ok")]
+    assert not q.empty
     assert q["note"].str.contains("WARNING: treats voices as fixed").all()
     assert tests[tests.test == "permutation"]["note"].str.contains("not adjusted").all()
 
