@@ -20,12 +20,13 @@ from biasbench.reports.qualifiers import (
 )
 from biasbench.reports.rundata import RunData
 from biasbench.reports.sheet import BY_METRIC
+from biasbench.scoring.schema import HEADLINE
 
 OVERALL_GROUP = "__all__"
 LOWER_IS_WORSE = frozenset({"accuracy", "mean_score"})
 """Metrics where a lower value is worse (for the others, e.g. WER and rates, higher is worse)."""
-HEADLINE_TABLE = "headline"
-"""The scoring headline table (scores/headline); mirrors biasbench.scoring.headline.HEADLINE_TABLE."""
+HEADLINE_TABLE = HEADLINE.name
+"""The scoring headline table (scores/headline): its name is spelled once, in scoring.schema."""
 
 
 @dataclass(frozen=True)

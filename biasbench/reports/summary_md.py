@@ -16,6 +16,7 @@ from biasbench.reports.qualifiers import (
 )
 from biasbench.reports.rundata import RunData
 from biasbench.reports.sheet import Sheet
+from biasbench.scoring.schema import CALIBRATION, HEADLINE
 
 
 def _with_ci(value: float | None, low: float | None, high: float | None, metric: str, *, points: bool = False) -> str:
@@ -66,7 +67,7 @@ def summary_markdown(
             )
     else:
         lines.append("_No scores yet: run `biasbench score DIR`, then `biasbench report DIR`._")
-    claims = run.table("headline")
+    claims = run.table(HEADLINE.name)
     if claims is not None and not claims.empty:
         lines += ["", "## Claims (family-wise error controlled)", "",
                   "Every verdict below controls its error rate over all axes and groups of its model × task × metric "
@@ -80,7 +81,7 @@ def summary_markdown(
             lines.append(f"| {_escape(str(c['model']))} | {_escape(str(c['task']))} | {_escape(metric)} | {c['direction']} | {c['axis']} | "
                          f"**{c['verdict']}** | {_escape(label(str(c['worst_group']))) if str(c['worst_group']) not in ('', 'nan') else '–'} | "
                          f"{gap} | {p} | {_escape(str(c['note']) if str(c['note']) != 'nan' else '')} |")
-    calibration = run.table("calibration")
+    calibration = run.table(CALIBRATION.name)
     if calibration is not None and not calibration.empty:
         lines += ["", "## Calibration: planted vs recovered", "",
                   "| model | task | axis | group | planted (population) | recovered [95% CI] | covered |", "|---|---|---|---|---|---|---|"]

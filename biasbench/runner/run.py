@@ -291,8 +291,8 @@ def _score_and_report(config: RunConfig, run_dir: Path) -> tuple[str, Path | Non
     if stamps.fresh("scores", digest, scores / "summary.parquet", scores / "warnings.parquet"):
         summary_table = pd.read_parquet(scores / "summary.parquet")
         warnings = [str(m) for m in pd.read_parquet(scores / "warnings.parquet")["message"]]
-        claims = pd.read_parquet(scores / "headline.parquet") if (scores / "headline.parquet").is_file() else None
-        calibration = pd.read_parquet(scores / "calibration.parquet") if (scores / "calibration.parquet").is_file() else None
+        claims, calibration = (pd.read_parquet(p) if p.is_file() else None
+                               for p in (scores / "headline.parquet", scores / "calibration.parquet"))
     else:
         scored = score_run(run_dir)
         stamps.mark("scores", digest)

@@ -18,11 +18,12 @@ import numpy as np
 from biasbench.core.hashing import seed_from
 from biasbench.scoring.claims import ALPHA, POWER_Z, AxisClaim, VoiceSums, decide, harm_values, holm, simultaneous_critical
 from biasbench.scoring.direction import BUILTIN_DIRECTIONS, Direction, direction_of
+from biasbench.scoring.schema import HEADLINE
 from biasbench.scoring.slices import SliceEstimates, TaskFrame
 
-HEADLINE_TABLE = "headline"
-"""File stem of the headline table: ``scores/headline.csv`` and ``scores/headline.parquet`` (the one
-place scoring spells it; core.rundir takes it over at integration)."""
+HEADLINE_TABLE = HEADLINE.name
+"""File stem of the headline table: ``scores/headline.csv`` and ``scores/headline.parquet`` (spelled once,
+in scoring.schema.HEADLINE; core.rundir takes it over at integration)."""
 
 VERDICTS = ("clear_gap", "no_clear_gap", "equivalent", "not_estimable")
 """Values of the ``verdict`` column."""
