@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from biasbench.core.errors import BiasbenchError, ConfigError
 from biasbench.core.params import validation_messages
+from biasbench.core.yamlio import read_yaml  # noqa: F401 - re-exported for callers outside core
 
 
 class _Strict(BaseModel):
@@ -57,6 +57,17 @@ class AuditConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class UnderstandingConfig(_Strict):
+    """Per-row understanding signal for the understanding-vs-treatment decomposition (issue 15)."""
+
+    enabled: bool = True
+    """Record understanding.csv (model transcript, else cascade transcript, else the audit's ASR round-trip)."""
+    transcribe: bool = True
+    """Ask each adapter that can transcribe for one cached transcript per clip it hears."""
+    wer_threshold: float = Field(0.3, ge=0)
+    """A row whose transcript WER exceeds this counts as not understood."""
+
+
 class RunConfig(_Strict):
     """Everything one `biasbench run` does."""
 
@@ -84,6 +95,8 @@ class RunConfig(_Strict):
     repeats: int = Field(1, ge=1)
     generation: GenerationConfig = GenerationConfig()
     audit: AuditConfig = AuditConfig()
+    understanding: UnderstandingConfig = UnderstandingConfig()
+    """Understanding signal per audio row (see biasbench.runner.understanding)."""
     max_cost_usd: float | None = Field(None, gt=0)
     """Stop cleanly (finished rows kept) once API cost reaches this budget."""
     report: bool = True
@@ -111,25 +124,6 @@ class RunConfig(_Strict):
         if repeated:
             raise ValueError(f"model names must be unique; repeated: {', '.join(repeated)}")
         return value
-
-
-def read_yaml(path: str | Path, what: str) -> dict[str, Any]:
-    """Parse a YAML mapping; missing files and syntax errors become one-line :class:`ConfigError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{what} not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError(f"{what} {path} is not valid YAML{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{what} {path} must be a YAML mapping, got {type(data).__name__}")
-    return data
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -166,11 +160,21 @@ def resolve_config_path(ref: str | Path) -> Path:
     raise ConfigError(f"config not found: {ref} (not a file, nor a shipped config; shipped: {shipped})", hint="`biasbench init` writes a starter config")
 
 
+def duplicate_option_problems(items: Any) -> list[str]:
+    """One line per item with identical options (see :meth:`Item.duplicate_choices`)."""
+    problems = []
+    for item in items:
+        for group in item.duplicate_choices():
+            letters = ", ".join(chr(ord("A") + index) for index in group)
+            problems.append(f"item '{item.id}' has identical options {letters} ('{item.choices[group[0]]}')")
+    return problems
+
+
 def config_problems(config: RunConfig, base_dir: Path) -> list[str]:
     """Every semantic problem: pool, tasks, adapters and their parameters (nothing is loaded)."""
     from biasbench.core import registry
     from biasbench.tasks.loading import load_task
-    from biasbench.voices.spec import load_pool
+    from biasbench.voices.spec import backend_problems, load_pool
 
     problems: list[str] = []
 
@@ -181,12 +185,18 @@ def config_problems(config: RunConfig, base_dir: Path) -> list[str]:
             problems.append(f"{what}: {exc.one_line()}")
             return None
 
-    check(f"pool '{config.pool}'", lambda: load_pool(config.pool, base_dir=base_dir))
+    pool = check(f"pool '{config.pool}'", lambda: load_pool(config.pool, base_dir=base_dir))
+    if pool is not None and "audio" in config.modalities:
+        voices = pool.voices if config.voice_split == "all" else pool.split(config.voice_split)
+        problems.extend(backend_problems(voices, config.tts))
     task_names = set()
     for index, ref in enumerate(config.tasks):
-        task = check(f"tasks[{index}] '{ref.name}'", lambda ref=ref: load_task(ref.name, ref.params, base_dir=base_dir))
+        where = f"tasks[{index}] '{ref.name}'"
+        task = check(where, lambda ref=ref: load_task(ref.name, ref.params, base_dir=base_dir))
         if task is not None:
             task_names.add(task.name)
+            items = check(where, task.items) or []
+            problems.extend(f"{where}: {problem}" for problem in duplicate_option_problems(items))
     for index, model in enumerate(config.models):
         where = f"models[{index}] '{model.name}'"
         adapter_cls = check(where, lambda model=model: registry.adapters.get(model.adapter))

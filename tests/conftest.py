@@ -34,3 +34,17 @@ def shared_data() -> Path:
 def cli_command(*args: str) -> list[str]:
     """argv for running the CLI in a subprocess with this interpreter."""
     return [sys.executable, "-m", "biasbench", *args]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--reverse-order",
+        action="store_true",
+        help="run the collected tests in reverse order (checks that no test depends on an earlier one)",
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--reverse-order"):
+        items.reverse()

@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("openai", reason="needs the openai SDK: pip install 'biasbench[openai]'")
 pytest.importorskip("tenacity", reason="needs tenacity: pip install 'biasbench[openai]'")
 
+from biasbench.adapters.api_loop import run_sync  # noqa: E402
 from biasbench.adapters.openai_chat import OpenAIAudioAdapter, OpenAICompatibleAdapter  # noqa: E402
 from biasbench.adapters.pricing import PRICE_TABLE, Prices, estimate_cost  # noqa: E402
 from biasbench.core.audio import Audio  # noqa: E402
@@ -233,5 +234,5 @@ def test_concurrency_limit_is_shared_per_api_key_across_adapters(clips, key_env)
             requests = [make_request(f"q{i}", clips[0]) for i in range(6)]
             return await asyncio.gather(*(a.agenerate(r) for r in requests for a in (first, second)))
 
-        responses = asyncio.run(both())
+        responses = run_sync(both())  # not asyncio.run: the caller's thread may already run a loop (Playwright, Jupyter)
     assert all(r.ok for r in responses) and server.log.max_in_flight == 2

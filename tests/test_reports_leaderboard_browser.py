@@ -58,8 +58,10 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Module-scoped on purpose: Playwright's sync API keeps an event loop marked running in the main
+    thread while it is open, which must not leak into later modules (they call asyncio.run)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install 'biasbench[test]' (playwright)")
     with sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(

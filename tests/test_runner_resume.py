@@ -79,8 +79,10 @@ def test_run_writes_the_tidy_table_and_manifest(finished_run):
     assert last_invocation(run_dir)["tts_calls"] == len(audio) == audio[["voice_id", "item_id"]].drop_duplicates().shape[0]
 
 
-def test_rerun_makes_no_tts_and_no_model_calls(finished_run):
-    config, run_dir = finished_run
+def test_rerun_makes_no_tts_and_no_model_calls(tmp_path, finished_run):
+    config, source = finished_run
+    run_dir = tmp_path / "run"
+    subprocess.run(["cp", "-r", str(source), str(run_dir)], check=True)  # the module's run stays as first written
     before = pd.read_parquet(run_dir / "results.parquet")
     assert main(["run", str(config), "--out", str(run_dir), "--quiet"]) == 0
     stats = last_invocation(run_dir)

@@ -200,8 +200,16 @@ def test_equivalence_certificate_and_power():
     eq = out["equivalence"]
     assert eq.equivalent.all() and (eq.difference == 0).all() and (eq.status == "ok").all()
     power = out["power"].iloc[0]
-    assert power.se == pytest.approx(0.0) and power.mde == pytest.approx(MDE_FACTOR * power.se)
-    assert MDE_FACTOR == pytest.approx(1.959964 + 0.841621, abs=1e-5)
+    assert power.se == 0.0 and power.mde == 0.0  # identical voices: no spread, nothing undetectable
+    assert MDE_FACTOR == pytest.approx(2.801585, abs=1e-5)  # z_0.975 + z_0.80 from the normal table
+
+
+def test_minimum_detectable_effect_is_2_8_standard_errors(tables):
+    power = tables["power"]
+    shown = power[power.se.notna() & (power.se > 0)]
+    assert len(shown) > 0
+    for row in shown.itertuples():
+        assert row.mde / row.se == pytest.approx(2.801585, abs=1e-5)
 
 
 def test_not_equivalent_when_gap_is_large(tables):

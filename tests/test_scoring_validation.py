@@ -107,3 +107,4 @@ def test_cli_validate_scorer_runs_and_reports(capsys):
     assert main(["validate-scorer", "--null-runs", "10"]) in (0, 1)
     out = capsys.readouterr().out
     assert "false-alarm rate" in out and "coverage" in out and "power" in out and ("PASSED" in out or "FAILED" in out)
+    assert main(["validate-scorer", "--null-runs", "0"]) == 2  # a one-line error, not a traceback

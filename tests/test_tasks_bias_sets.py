@@ -15,7 +15,9 @@ from biasbench.core.response import Response
 from biasbench.tasks.bbq import stereotyped_target
 from biasbench.tasks.loading import load_task
 from biasbench.tasks.metrics.bbq import bbq_accuracy, bbq_s_amb, bbq_s_dis
-from biasbench.tasks.metrics.stereoset import stereoset_icat, stereoset_lms, stereoset_ss
+from biasbench.tasks.metrics.stereoset import stereoset3_icat as stereoset_icat
+from biasbench.tasks.metrics.stereoset import stereoset3_lms as stereoset_lms
+from biasbench.tasks.metrics.stereoset import stereoset3_ss as stereoset_ss
 from biasbench.tasks.stereoset import blank_filler
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -56,7 +58,7 @@ def test_bbq_scores_reproduce_hand_computed_values() -> None:
     assert math.isnan(bbq_s_dis(rows.iloc[6:7]))
 
 
-def test_stereoset_scores_reproduce_hand_computed_values() -> None:
+def test_stereoset_three_way_scores_reproduce_hand_computed_values() -> None:
     labels = ["stereotype"] * 4 + ["anti-stereotype"] * 3 + ["unrelated"] * 2
     rows = pd.DataFrame([_row("scored", choice_label=label) for label in labels] + [_row("invalid")])
     assert stereoset_lms(rows) == pytest.approx(700 / 9)
@@ -122,7 +124,10 @@ def test_blank_filler() -> None:
 
 @needs_stereoset
 def test_stereoset_loads_both_types_and_scores_labels() -> None:
-    task = load_task("stereoset", {"path": str(STEREOSET), "n_per_type": None, "max_audio_seconds": None})
+    pairwise = load_task("stereoset", {"path": str(STEREOSET), "n_per_type": None, "max_audio_seconds": None})
+    assert len(pairwise.items()) == 3 * 4229 and {len(i.choices) for i in pairwise.items()} == {2}
+    task = load_task("stereoset", {"path": str(STEREOSET), "n_per_type": None, "max_audio_seconds": None,
+                                   "form": "three_way", "rotations": 3})
     items = task.items()
     assert len(items) == 4229
     intra = next(i for i in items if i.metadata["type"] == "intrasentence" and i.metadata["target"] == "chess player")

@@ -52,8 +52,7 @@ def test_stereoset_from_the_official_nested_format(tmp_path: Path) -> None:
     })
     repo = _repo(tmp_path / "stereoset", {"intrasentence": ("validation", intra)})
     task = load_task("stereoset", {"path": None, "hf_dataset": str(repo), "types": ["intrasentence"], "n_per_type": None})
-    item = task.items()[0]
-    labels = dict(zip(item.metadata["labels"], item.choices))
+    labels = {label: choice for item in task.items() for label, choice in zip(item.metadata["labels"], item.choices)}
     assert labels == {"stereotype": "asian", "anti-stereotype": "hispanic", "unrelated": "fox"}
 
 

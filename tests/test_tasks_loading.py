@@ -125,5 +125,10 @@ def test_spoken_template() -> None:
     assert task.render(task.items()[0], "audio", 0).spoken_text.startswith("Here is a question. What is")
 
 
-def test_describe_is_json_serialisable() -> None:
-    json.dumps(load_task("demo_mc").describe())
+def test_describe_is_json_serialisable_and_tracks_output_affecting_params() -> None:
+    task = load_task("demo_mc")
+    described = task.describe()
+    assert json.loads(json.dumps(described)) == described
+    assert (described["name"], described["version"], described["parser_version"]) == (task.name, task.version, task.parser_version)
+    changed = load_task("demo_mc", {"spoken_template": "Here is a question. {question} {options}"}).describe()
+    assert changed["config"]["spoken_template"] == "Here is a question. {question} {options}" and changed != described

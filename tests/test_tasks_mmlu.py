@@ -28,7 +28,9 @@ def test_fraction_gives_documented_counts_for_all_57_subjects(mmlu10) -> None:
         n = row["available"]
         expected = max(1, (n * 10 + 50) // 100)  # round half up of 0.1 × n in integers, minimum 1
         assert row["target"] == expected, row
-        assert row["excluded"] + row["kept"] == expected, row
+        assert row["kept"] == min(expected, row["speakable"]), row  # screened first, then drawn
+        assert row["excluded"] + row["speakable"] == n, row
+        assert (row["shortfall"] > 0) == bool(row["shortfall_reason"]), row
     by_subject = {row["subject"]: row for row in table}
     assert by_subject["professional_law"]["target"] == 153  # 1534 × 0.1 = 153.4
     assert by_subject["electrical_engineering"]["target"] == 15  # 145 × 0.1 = 14.5 rounds up
@@ -42,9 +44,10 @@ def test_rounding_rule() -> None:
 
 
 def test_same_seed_same_items_other_seed_other_items(mmlu10) -> None:
-    again = load_task("mmlu", {"path": str(MMLU), "fraction": 0.1, "seed": 0})
-    other = load_task("mmlu", {"path": str(MMLU), "fraction": 0.1, "seed": 1})
-    ids = [item.id for item in mmlu10.items()]
+    few = ["astronomy", "virology", "professional_law", "world_religions"]  # a subset keeps the test fast
+    again = load_task("mmlu", {"path": str(MMLU), "fraction": 0.1, "seed": 0, "subjects": few})
+    other = load_task("mmlu", {"path": str(MMLU), "fraction": 0.1, "seed": 1, "subjects": few})
+    ids = [item.id for item in mmlu10.items() if item.metadata["subject"] in few]
     assert ids == [item.id for item in again.items()]
     assert ids != [item.id for item in other.items()]
 
@@ -112,4 +115,32 @@ def test_cli_bad_input_exit_2_one_line(setting: str, capsys) -> None:
 def test_cli_show_prints_rendered_example(capsys) -> None:
     assert main(["tasks", "show", "mmlu", "--set", f"path={MMLU}", "--set", "subjects=[virology]", "--rotation", "1"]) == 0
     out = capsys.readouterr().out
-    assert "virology: 166 / 17 /" in out and "[audio]" in out and "[text]" in out and "Option A:" in out
+    assert "virology: 166 / 159 / 17 / 17" in out and "[audio]" in out and "[text]" in out and "Option A:" in out
+
+
+def test_ten_percent_is_drawn_from_speakable_items(mmlu10) -> None:
+    """Regression: sampling before screening kept 872 of 1,405 items (about 6%) and re-drew nothing."""
+    table = {row["subject"]: row for row in mmlu10.stratification()}
+    assert sum(row["target"] for row in table.values()) == 1405
+    assert len(mmlu10.items()) == sum(row["kept"] for row in table.values()) == 1235  # on screening sp-1
+    short = {s for s, row in table.items() if row["shortfall"]}
+    assert short == {"high_school_european_history", "high_school_us_history", "high_school_world_history",
+                     "moral_scenarios", "professional_law", "professional_medicine"}
+    assert table["professional_law"]["kept"] == table["professional_law"]["speakable"] == 55
+    assert "too long" in table["high_school_us_history"]["shortfall_reason"]
+    assert table["astronomy"]["kept"] == table["astronomy"]["target"] == 15
+    excluded = {e.item_id for e in mmlu10.exclusions()}
+    assert all(item.id not in excluded for item in mmlu10.items())
+
+
+def test_question_only_keeps_about_1350() -> None:
+    task = load_task("mmlu_question_only", {"path": str(MMLU)})
+    assert len(task.items()) == 1349  # on screening sp-1
+
+
+def test_tasks_show_prints_coverage_and_shortfalls(capsys) -> None:
+    assert main(["tasks", "show", "mmlu", "--set", f"path={MMLU}"]) == 0
+    out = capsys.readouterr().out
+    assert "coverage: 1235 of 1405 target items kept" in out
+    assert "shortfalls: 6 group(s) below target" in out
+    assert "professional_law: 55 of 153 (98 short): only 55 of 1534 items are speakable" in out

@@ -34,7 +34,9 @@ def test_template_without_its_clips_lists_each_missing_clip(capsys):
     code, _, err = _run(capsys, "voices", "validate", "balanced_gender_race")
     assert code == 2 and "Traceback" not in err
     lines = err.strip().splitlines()
-    assert len(lines) == 24 and all(line.startswith("error: ") and "audio file not found" in line for line in lines)
+    assert len(lines) == 25 and all(line.startswith("error: ") for line in lines)
+    assert sum("audio file not found" in line for line in lines) == 24
+    assert "tts backend 'maskgct': the maskgct backend needs 'python'" in lines[-1]  # engine checked too
     # elsewhere (a run, a build) the same pool fails in one line that names the first few and the count
     code, _, err = _run(capsys, "voices", "build", "balanced_gender_race", "--texts", "/dev/null")
     assert code == 2
@@ -68,9 +70,9 @@ def test_bad_reference_clip_exits_2(capsys, tmp_path, content, message):
     if content is not None:
         (tmp_path / "ref.wav").write_bytes(content)
     (tmp_path / "pool.yaml").write_text(
-        "axes: [gender]\nmin_per_cell: 1\nengine: xtts\nlabel_source: self-reported\nvoices:\n"
+        "axes: [gender]\nmin_per_cell: 1\nengine: maskgct\nlabel_source: self-reported\nvoices:\n"
         "  - {id: a, reference: {path: ref.wav, transcript: hello}, labels: {gender: female}}\n", encoding="utf-8")
-    code, _, err = _run(capsys, "voices", "validate", str(tmp_path / "pool.yaml"))
+    code, _, err = _run(capsys, "voices", "validate", str(tmp_path / "pool.yaml"), "--tts", f"maskgct.python={sys.executable}")
     assert code == 2 and message in err and "voice 'a' reference clip" in err
     _one_line_error(err)
 

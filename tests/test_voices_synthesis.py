@@ -120,10 +120,10 @@ class BrokenBackend(TTSBackend):
 
 
 def test_backend_failure_is_one_line_data_error_naming_voice_and_text(tmp_path):
-    registry.tts_backends.register("broken", f"{__name__}:BrokenBackend")
     voice = Voice(id="b1", engine="broken", labels=(DemographicLabel("gender", "male", "designed"),), preset="x")
-    with pytest.raises(DataError) as caught:
+    with registry.tts_backends.registered("broken", f"{__name__}:BrokenBackend"), pytest.raises(DataError) as caught:
         synthesize([voice], ["Say this please."], AudioCache(tmp_path))
+    assert "broken" not in registry.tts_backends.names()  # no other test sees the broken engine
     message = caught.value.one_line()
     assert "'b1'" in message and "Say this please." in message and "CUDA out of memory" in message
     assert "\n" not in message

@@ -12,6 +12,7 @@ from abc import ABC
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
+from biasbench.adapters.api_loop import run_sync
 from biasbench.core.hashing import stable_hash
 from biasbench.core.messages import Request
 from biasbench.core.params import Params, parse_params
@@ -37,6 +38,19 @@ class Capabilities:
     """Task answer types this adapter can answer."""
     calibration: bool = False
     """A calibration instrument (planted behaviour), labelled as such in every output."""
+    oracle: bool = False
+    """Receives the row's oracle context (who speaks, their labels, the correct option) in
+    ``Request.context``. Ordinary adapters get ``context=None``: they see what a model would. An
+    oracle adapter is always a calibration instrument (``calibration`` is forced to True)."""
+    max_audio_seconds: float | None = None
+    """Longest clip the model takes in (its audio window); None: the default limit of the tasks
+    applies. Tasks run with the smallest window of the run's audio models (see runner.plan)."""
+
+    def __post_init__(self) -> None:
+        if self.oracle and not self.calibration:
+            object.__setattr__(self, "calibration", True)
+        if self.max_audio_seconds is not None and not self.max_audio_seconds > 0:
+            raise ValueError("Capabilities.max_audio_seconds must be positive")
 
 
 class Adapter(ABC):
@@ -84,7 +98,7 @@ class Adapter(ABC):
         async def gather() -> list[Response]:
             return list(await asyncio.gather(*(self.agenerate(request) for request in requests)))
 
-        return asyncio.run(gather())
+        return run_sync(gather())  # works inside a running event loop too
 
     async def agenerate(self, request: Request) -> Response:
         """Answer one request (default: :meth:`generate` on a batch of one, in a worker thread)."""

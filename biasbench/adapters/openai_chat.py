@@ -14,6 +14,7 @@ import base64
 import os
 import re
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
 from pydantic import Field, field_validator
@@ -38,9 +39,52 @@ _LIMITS: dict[str, asyncio.Semaphore] = {}
 class RetryableError(Exception):
     """A failure worth retrying, with the server's Retry-After in seconds when given."""
 
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+    def __init__(self, message: str, retry_after_s: float | None = None, replica_fault: bool = False) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.replica_fault = replica_fault
+        """True for failures that say the replica is unwell (connection, timeout, 5xx), not busy (429)."""
+
+
+@dataclass
+class Replica:
+    """One server of a model's replicas, with what the dispatcher knows of it (lives on the API loop)."""
+
+    url: str
+    """Where it is (for messages only: never part of a key)."""
+    client: Any
+    """Its ``AsyncOpenAI`` client."""
+    limit: asyncio.Semaphore
+    """Requests in flight allowed on it (shared by every adapter using the same key and URL)."""
+    outstanding: int = 0
+    """Requests sent to it (or waiting for its limit) and not yet answered."""
+    consecutive_failures: int = 0
+    """Replica faults since its last success."""
+    down_until: float = 0.0
+    """Monotonic time before which it is set aside."""
+
+    def healthy(self, now: float) -> bool:
+        return now >= self.down_until
+
+    def failed(self, threshold: int, cooldown_s: float) -> None:
+        self.consecutive_failures += 1
+        if self.consecutive_failures >= threshold:
+            self.down_until = time.monotonic() + cooldown_s
+            self.consecutive_failures = 0
+
+    def succeeded(self) -> None:
+        self.consecutive_failures = 0
+        self.down_until = 0.0
+
+
+def pick_replica(replicas: Sequence[Replica]) -> Replica:
+    """Least outstanding requests among healthy replicas (first listed wins a tie); when every
+    replica is set aside, the one that comes back first (the run's circuit breaker decides when to stop)."""
+    now = time.monotonic()
+    healthy = [replica for replica in replicas if replica.healthy(now)]
+    if not healthy:
+        return min(replicas, key=lambda replica: replica.down_until)
+    return min(healthy, key=lambda replica: replica.outstanding)
 
 
 def retry_after_seconds(headers: Any) -> float | None:
@@ -71,14 +115,22 @@ class OpenAICompatibleAdapter(Adapter):
 
         model: str
         """Model name as the server knows it."""
-        base_url: str | None = None
-        """Server root including /v1 (required here; the OpenAI API for openai-audio)."""
+        base_url: str | tuple[str, ...] | None = None
+        """Server root including /v1 (required here; the OpenAI API for openai-audio), or a list of
+        data-parallel replicas serving the same model (requests go to the least busy healthy one)."""
+        revision: str | None = None
+        """Revision of the served weights (e.g. the HF commit given to ``vllm serve --revision``); part
+        of the response key, so answers from different weights served under one name never mix."""
         api_key_env: str = "OPENAI_API_KEY"
         """Environment variable holding the key (read in load(), never stored)."""
         require_api_key: bool = False
         """Fail at load() when the variable is unset (local servers usually need no key)."""
         concurrency_per_key: int = Field(16, ge=1)
-        """Most requests in flight per API key and server, across every model using them."""
+        """Most requests in flight per API key and server (per replica), across every model using them."""
+        replica_failures: int = Field(3, ge=1)
+        """Consecutive connection failures or 5xx after which a replica is set aside for a while."""
+        replica_cooldown_s: float = Field(10.0, ge=0)
+        """Seconds a failing replica is set aside before it is tried again."""
         timeout_s: float = Field(120.0, gt=0)
         """Seconds before one attempt is abandoned (then retried)."""
         max_attempts: int = Field(6, ge=1)
@@ -94,19 +146,35 @@ class OpenAICompatibleAdapter(Adapter):
         extra_body: dict[str, Any] = Field(default_factory=lambda: {"top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0})
         """Extra sampling fields sent explicitly (vLLM otherwise applies the model's generation_config)."""
 
-        @field_validator("base_url")
+        @field_validator("base_url", mode="before")
         @classmethod
-        def _url(cls, value: str | None) -> str | None:
-            if value is not None and not re.match(r"^https?://", value):
-                raise ValueError(f"base_url '{value}' must start with http:// or https://")
-            return value.rstrip("/") if value else value
+        def _url(cls, value: Any) -> str | tuple[str, ...] | None:
+            if value is None or value == "":
+                return None
+            urls = [value] if isinstance(value, str) else list(value)
+            if not urls:
+                raise ValueError("base_url is an empty list")
+            for url in urls:
+                if not isinstance(url, str) or not re.match(r"^https?://", url):
+                    raise ValueError(f"base_url '{url}' must start with http:// or https://")
+            cleaned = tuple(url.rstrip("/") for url in urls)
+            if len(set(cleaned)) != len(cleaned):
+                raise ValueError("base_url lists the same replica twice")
+            return cleaned[0] if isinstance(value, str) else cleaned
+
+        @property
+        def urls(self) -> tuple[str | None, ...]:
+            """Every replica's URL (``(None,)`` for the SDK's default, the OpenAI API)."""
+            if self.base_url is None:
+                return (None,)
+            return (self.base_url,) if isinstance(self.base_url, str) else self.base_url
 
     def __init__(self, config: "OpenAICompatibleAdapter.Config") -> None:
         super().__init__(config)
         self.check_config()
         self._openai: Any = None
         self._api_key: str | None = None
-        self._async_client: Any = None
+        self._replicas: list[Replica] = []
         self._tenacity: Any = None
 
     def check_config(self) -> None:
@@ -121,8 +189,10 @@ class OpenAICompatibleAdapter(Adapter):
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
-        # Output-affecting identity only: client behaviour (timeouts, limits, prices) does not change answers.
-        keep = ("model", "base_url", "extra_body")
+        # Output-affecting identity only: the served model (id, revision) and every sampling field.
+        # Where it is served (URLs, replicas, ports) and client behaviour do not change answers, so
+        # a server restarted on another port, or another replica, keeps every cached answer.
+        keep = ("model", "revision", "extra_body")
         info["config"] = {key: value for key, value in info["config"].items() if key in keep}
         return info
 
@@ -142,19 +212,18 @@ class OpenAICompatibleAdapter(Adapter):
         if self.config.preflight:
             self._preflight()
 
-    def _client(self) -> Any:
-        """The async client (created on, and only used from, the shared API loop)."""
-        if self._async_client is None:
-            self._async_client = self._openai.AsyncOpenAI(
-                api_key=self._api_key, base_url=self.config.base_url, timeout=self.config.timeout_s, max_retries=0
-            )
-        return self._async_client
-
-    def _limit(self) -> asyncio.Semaphore:
-        key = stable_hash(self._api_key, self.config.base_url)[:16]
-        if key not in _LIMITS:
-            _LIMITS[key] = asyncio.Semaphore(self.config.concurrency_per_key)
-        return _LIMITS[key]
+    def replicas(self) -> list["Replica"]:
+        """Replica states (created on, and only used from, the shared API loop)."""
+        if not self._replicas:
+            for url in self.config.urls:
+                client = self._openai.AsyncOpenAI(
+                    api_key=self._api_key, base_url=url, timeout=self.config.timeout_s, max_retries=0
+                )
+                key = stable_hash(self._api_key, url)[:16]
+                if key not in _LIMITS:
+                    _LIMITS[key] = asyncio.Semaphore(self.config.concurrency_per_key)
+                self._replicas.append(Replica(url or "the OpenAI API", client, _LIMITS[key]))
+        return self._replicas
 
     def _scrub(self, text: str) -> str:
         """``text`` with the API key masked (server messages sometimes echo it)."""
@@ -163,30 +232,36 @@ class OpenAICompatibleAdapter(Adapter):
         return one_line.replace(key, "***") if key and key != "EMPTY" else one_line
 
     def _where(self) -> str:
-        return self.config.base_url or "the OpenAI API"
+        urls = [url or "the OpenAI API" for url in self.config.urls]
+        return urls[0] if len(urls) == 1 else f"{len(urls)} replicas ({', '.join(urls)})"
 
     def _preflight(self) -> None:
+        for url in self.config.urls:
+            self._preflight_one(url)
+
+    def _preflight_one(self, url: str | None) -> None:
         openai = self._openai
-        client = openai.OpenAI(api_key=self._api_key, base_url=self.config.base_url, timeout=min(self.config.timeout_s, 15.0), max_retries=1)
+        where = url or "the OpenAI API"
+        client = openai.OpenAI(api_key=self._api_key, base_url=url, timeout=min(self.config.timeout_s, 15.0), max_retries=1)
         try:
             served = [model.id for model in client.models.list()]
         except openai.AuthenticationError:
             raise AdapterError(
-                f"{self._where()} rejected the API key in {self.config.api_key_env} (401)",
+                f"{where} rejected the API key in {self.config.api_key_env} (401)",
                 hint=f"check {self.config.api_key_env}",
             ) from None
         except (openai.APIConnectionError, openai.APITimeoutError):
             raise AdapterError(
-                f"cannot reach {self._where()} for model '{self.config.model}'",
+                f"cannot reach {where} for model '{self.config.model}'",
                 hint="is the server running? check params.base_url",
             ) from None
         except openai.APIStatusError as exc:
-            raise AdapterError(f"{self._where()} answered GET /models with {exc.status_code}: {self._scrub(exc.message)}") from None
+            raise AdapterError(f"{where} answered GET /models with {exc.status_code}: {self._scrub(exc.message)}") from None
         finally:
             client.close()
         if self.config.model not in served:
             raise AdapterError(
-                f"{self._where()} does not serve model '{self.config.model}'{did_you_mean(self.config.model, served)}",
+                f"{where} does not serve model '{self.config.model}'{did_you_mean(self.config.model, served)}",
                 hint=f"served: {', '.join(served[:8]) or 'none'}",
             )
 
@@ -272,26 +347,42 @@ class OpenAICompatibleAdapter(Adapter):
         return self.to_response(completion, time.perf_counter() - start)
 
     async def _call(self, body: dict[str, Any]) -> Any:
+        replica = pick_replica(self.replicas())
+        replica.outstanding += 1
+        try:
+            async with replica.limit:
+                result = await self._call_replica(replica, body)
+        except RetryableError as exc:
+            if exc.replica_fault:
+                replica.failed(self.config.replica_failures, self.config.replica_cooldown_s)
+            raise
+        finally:
+            replica.outstanding -= 1
+        replica.succeeded()
+        return result
+
+    async def _call_replica(self, replica: "Replica", body: dict[str, Any]) -> Any:
         openai = self._openai
-        async with self._limit():
-            try:
-                return await self._client().chat.completions.create(**body)
-            except openai.RateLimitError as exc:
-                raise RetryableError(f"429 {self._scrub(exc.message)}", retry_after_seconds(exc.response.headers)) from None
-            except openai.InternalServerError as exc:
-                raise RetryableError(f"{exc.status_code} {self._scrub(exc.message)}", retry_after_seconds(exc.response.headers)) from None
-            except openai.APITimeoutError:
-                raise RetryableError(f"no answer within {self.config.timeout_s:g} s") from None
-            except openai.APIConnectionError as exc:
-                raise RetryableError(f"connection failed: {self._scrub(str(exc.__cause__ or exc))}") from None
-            except openai.AuthenticationError:
-                raise AdapterError(f"{self._where()} rejected the API key in {self.config.api_key_env} (401)") from None
-            except openai.APIStatusError as exc:
-                if exc.status_code in (408, 409) or exc.status_code >= 500:
-                    raise RetryableError(f"{exc.status_code} {self._scrub(exc.message)}") from None
-                raise AdapterError(
-                    f"{self._where()} refused a request for '{self.config.model}' ({exc.status_code}): {self._scrub(exc.message)}"
-                ) from None
+        try:
+            return await replica.client.chat.completions.create(**body)
+        except openai.RateLimitError as exc:
+            raise RetryableError(f"429 {self._scrub(exc.message)}", retry_after_seconds(exc.response.headers)) from None
+        except openai.InternalServerError as exc:
+            raise RetryableError(
+                f"{exc.status_code} {self._scrub(exc.message)}", retry_after_seconds(exc.response.headers), replica_fault=True
+            ) from None
+        except openai.APITimeoutError:
+            raise RetryableError(f"no answer within {self.config.timeout_s:g} s", replica_fault=True) from None
+        except openai.APIConnectionError as exc:
+            raise RetryableError(f"connection to {replica.url} failed: {self._scrub(str(exc.__cause__ or exc))}", replica_fault=True) from None
+        except openai.AuthenticationError:
+            raise AdapterError(f"{replica.url} rejected the API key in {self.config.api_key_env} (401)") from None
+        except openai.APIStatusError as exc:
+            if exc.status_code in (408, 409) or exc.status_code >= 500:
+                raise RetryableError(f"{exc.status_code} {self._scrub(exc.message)}", replica_fault=exc.status_code >= 500) from None
+            raise AdapterError(
+                f"{replica.url} refused a request for '{self.config.model}' ({exc.status_code}): {self._scrub(exc.message)}"
+            ) from None
 
     def to_response(self, completion: Any, latency_s: float) -> Response:
         """A :class:`Response` from a chat completion (usage incl. audio tokens, cost, refusal flag)."""
@@ -311,9 +402,9 @@ class OpenAICompatibleAdapter(Adapter):
         )
 
     def close(self) -> None:
-        client, self._async_client = self._async_client, None
-        if client is not None:
-            submit(client.close()).result(timeout=30)
+        replicas, self._replicas = self._replicas, []
+        for replica in replicas:
+            submit(replica.client.close()).result(timeout=30)
 
 
 class OpenAIAudioAdapter(OpenAICompatibleAdapter):

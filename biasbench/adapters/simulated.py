@@ -1,7 +1,8 @@
 """A calibration instrument: a fake multiple-choice model with planted, known per-group accuracy.
 
-It is the only adapter that reads :class:`~biasbench.core.messages.RequestContext` (who speaks
-which item, where the correct option is). A run with it checks the whole pipeline end to end:
+It declares ``Capabilities(oracle=True)``, so the runner hands it the
+:class:`~biasbench.core.messages.RequestContext` (who speaks which item, where the correct option
+is) that ordinary adapters never receive; that capability also labels it a calibration instrument. A run with it checks the whole pipeline end to end:
 the scorer must recover the planted accuracies and gaps within their confidence intervals.
 """
 
@@ -55,7 +56,8 @@ class SimulatedAdapter(Adapter):
     name = "simulated"
     version = "1"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        audio_in=True, text_in=True, batch=True, answer_types=frozenset({"multiple_choice"}), calibration=True
+        audio_in=True, text_in=True, batch=True, answer_types=frozenset({"multiple_choice"}), calibration=True,
+        oracle=True,
     )
 
     class Config(Adapter.Config):

@@ -6,6 +6,7 @@ Each area adds its commands in its own module here; :func:`main` turns every
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -21,6 +22,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.EISDIR})
+"""Filesystem faults the user can fix (disk full, read-only, a file where a folder belongs): one line, not a traceback."""
 
 _registered: list[bool] = []
 
@@ -73,9 +77,9 @@ def _register() -> None:
     """Add every area's commands (once)."""
     if _registered:
         return
-    from biasbench.cli import debias, init, judge, models, reports, runs, scores, tasks, track, view, voices
+    from biasbench.cli import compare, debias, init, judge, models, reports, runs, scores, tasks, track, view, voices
 
-    for module in (runs, voices, tasks, models, scores, reports, debias, judge, view, init, track):
+    for module in (runs, voices, tasks, models, scores, reports, debias, judge, view, init, track, compare):
         module.register(app)
     _registered.append(True)
 
@@ -88,6 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     except BiasbenchError as exc:
         typer.secho(f"error: {exc.one_line()}", err=True, fg="red")
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRNOS:
+            raise
+        # a filesystem fault outside the durable writers (e.g. creating --out where a file is): one line too
+        from biasbench.core.files import storage_error
+
+        error = storage_error(exc.filename or "a file", exc, "write")
+        typer.secho(f"error: {error.one_line()}", err=True, fg="red")
+        return error.exit_code
     except KeyboardInterrupt:
         typer.secho("interrupted: finished rows are kept; run the same command again to resume", err=True)
         return 130

@@ -41,16 +41,26 @@ def _tts(params: Optional[List[str]]) -> dict[str, dict]:
 @voices_app.command("validate")
 def validate(
     pool: str = typer.Argument(..., help="Shipped pool name or pool spec path."),
-    structure_only: bool = typer.Option(False, "--structure-only", help="Do not require the reference clips to exist (templates)."),
+    structure_only: bool = typer.Option(False, "--structure-only", help="Do not require the reference clips to exist nor the engines to be installed (templates)."),
+    tts: Optional[List[str]] = typer.Option(None, "--tts", help="Backend parameter ENGINE.KEY=VALUE, as `voices build` takes (repeatable)."),
 ) -> None:
-    """Check a pool spec: schema, labels, engines, reference clips and balance (every problem at once)."""
+    """Check a pool spec: schema, labels, engines (installed?), reference clips and balance (every problem at once)."""
     from biasbench.core.errors import SpecProblems
-    from biasbench.voices.spec import load_pool
+    from biasbench.voices.spec import backend_problems, load_pool
 
+    params = _tts(tts)
     try:
         loaded = load_pool(pool, check_files=not structure_only)
+        problems = [] if structure_only else backend_problems(loaded.voices, params)
     except SpecProblems as exc:
-        for problem in exc.problems:
+        loaded, problems = None, list(exc.problems)
+        if not structure_only:  # engines are reported with the spec's own problems: every problem at once
+            try:
+                problems += backend_problems(load_pool(pool, check_files=False).voices, params)
+            except SpecProblems:
+                pass  # the structure is broken too: its problems are already listed
+    if problems or loaded is None:
+        for problem in problems:
             typer.secho(f"error: {problem}", err=True, fg="red")
         raise typer.Exit(2) from None
     cells = loaded.cells()
@@ -161,7 +171,7 @@ def audit(
     asr_model: str = typer.Option("default", "--asr-model", help="faster-whisper model: default (bundled tiny.en), a name, or a folder."),
     no_asr: bool = typer.Option(False, "--no-asr", help="Skip the ASR round-trip WER."),
     wer_tolerance: float = typer.Option(0.10, "--wer-tolerance", help="Flag groups whose mean WER exceeds the best by more."),
-    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the Kruskal-Wallis test."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the parity permutation test (voices as the unit)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Parallel synthesis processes when clips are missing."),
 ) -> None:
     """Measure the voices (duration, rate, loudness, F0, ASR WER, similarity) and check parity across cells."""

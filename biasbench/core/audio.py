@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from biasbench.core.errors import DataError
+from biasbench.core.files import write_bytes_atomic
 
 MODEL_SAMPLE_RATE = 16_000
 """The rate every stored clip is normalized to (Whisper-family encoders expect 16 kHz)."""
@@ -92,9 +93,5 @@ def read_audio(path: str | Path, target_rate: int | None = None) -> tuple[Audio,
 
 
 def write_wav(path: str | Path, audio: Audio) -> None:
-    """Write 16-bit PCM WAV atomically (temp file + rename), creating parent folders."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(audio.wav_bytes())
-    tmp.replace(path)
+    """Write 16-bit PCM WAV atomically (unique temp file + rename), creating parent folders."""
+    write_bytes_atomic(path, audio.wav_bytes())

@@ -57,12 +57,30 @@ class MissingExtraError(BiasbenchError):
         self.extra = extra
 
 
+class OutdatedPackageError(BiasbenchError):
+    """An optional dependency is installed but older than biasbench needs."""
+
+    def __init__(self, package: str, installed: str, minimum: str, extra: str, *, purpose: str = "") -> None:
+        what = f" for {purpose}" if purpose else ""
+        super().__init__(
+            f"the optional package '{package}' is version {installed}, but biasbench needs >= {minimum}{what}",
+            hint=f"pip install -U '{package}>={minimum}' (or 'biasbench[{extra}]')",
+        )
+        self.package = package
+        self.installed = installed
+        self.minimum = minimum
+
+
 class DataError(BiasbenchError):
     """Input data (audio, dataset files, corpus tables) is missing, unreadable or corrupt."""
 
 
 class AdapterError(BiasbenchError):
     """A model adapter cannot continue (bad credentials, unreachable server, non-retryable API error)."""
+
+
+class StorageError(BiasbenchError):
+    """A file cannot be written or read back (disk full, read-only folder, a file where a folder should be)."""
 
 
 class RunLockedError(BiasbenchError):

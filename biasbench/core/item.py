@@ -36,6 +36,15 @@ class Item:
         object.__setattr__(self, "choices", tuple(self.choices))
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
 
+    def duplicate_choices(self) -> list[tuple[int, ...]]:
+        """Groups of option indices whose texts are equal once spacing is ignored ([] when every
+        option differs; case counts: 'BB' and 'bb' differ in genetics). A model cannot pick between
+        identical options, so the item measures nothing there (`biasbench validate` reports it)."""
+        groups: dict[str, list[int]] = {}
+        for index, choice in enumerate(self.choices):
+            groups.setdefault(" ".join(str(choice).split()), []).append(index)
+        return [tuple(indices) for indices in groups.values() if len(indices) > 1]
+
 
 @dataclass(frozen=True)
 class Exclusion:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from biasbench.core.errors import DataError
+from biasbench.core.files import write_text_atomic
 
 
 def read_json_object(path: str | Path) -> dict[str, Any] | None:
@@ -21,3 +22,8 @@ def read_json_object(path: str | Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise DataError(f"{path} must hold a JSON object")
     return data
+
+
+def write_json_object(path: str | Path, data: dict[str, Any], *, indent: int | None = 2) -> None:
+    """Write ``data`` as JSON atomically (unique temp file + rename); faults → StorageError."""
+    write_text_atomic(path, json.dumps(data, indent=indent, sort_keys=True, ensure_ascii=False, default=str) + "\n")

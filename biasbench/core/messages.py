@@ -96,8 +96,10 @@ class GenerationParams:
 
 @dataclass(frozen=True)
 class RequestContext:
-    """Who is speaking which item. Only calibration adapters (``simulated``) may read it; real
-    adapters see the messages alone. It is not part of the response key."""
+    """The oracle: who is speaking which item and where the correct option is. The runner attaches
+    it only for adapters whose capabilities declare ``oracle=True`` (calibration instruments such
+    as ``simulated``); every other adapter gets ``Request.context = None`` and sees the messages
+    alone. It is not part of the response key."""
 
     task: str
     """Task name."""
@@ -129,7 +131,8 @@ class Request:
     repeat: int = 0
     """Repeat index (for sampled decoding with several draws)."""
     context: RequestContext | None = field(default=None, compare=False)
-    """Row identity for calibration adapters; excluded from the key."""
+    """The oracle context, only for adapters declaring ``Capabilities(oracle=True)`` (None for
+    every other adapter); excluded from the key."""
 
     def __post_init__(self) -> None:
         if not self.messages:

@@ -11,9 +11,15 @@ import difflib
 import importlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Generic, TypeVar
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Generic, Iterator, TypeVar
 
 from biasbench.core.errors import ConfigError, UnknownNameError
+
+if TYPE_CHECKING:  # type names only: core never imports the layers at run time
+    from biasbench.adapters.base import Adapter
+    from biasbench.tasks.base import Task
+    from biasbench.voices.backends.base import TTSBackend
 
 T = TypeVar("T")
 
@@ -55,13 +61,20 @@ def import_target(target: str) -> Any:
 
 
 class Registry(Generic[T]):
-    """Names of one kind (adapters, TTS backends, tasks) mapped to lazily imported objects."""
+    """Names of one kind (adapters, TTS backends, tasks) mapped to lazily imported classes.
 
-    def __init__(self, kind: str, catalog: str, group: str, listing: str) -> None:
+    Every loaded target must be a subclass of the kind's base class (``base``, given as
+    'module:attr' so that this module imports no layer), or callable when the kind has no base
+    class; a plug-in entry point that is not is a one-line :class:`ConfigError` naming the entry
+    and where it came from.
+    """
+
+    def __init__(self, kind: str, catalog: str, group: str, listing: str, base: str | None = None) -> None:
         self.kind = kind
         self.listing = listing
         self._catalog = catalog
         self._group = group
+        self._base = base
         self._entries: dict[str, Entry] | None = None
         self._loaded: dict[str, T] = {}
 
@@ -77,9 +90,28 @@ class Registry(Generic[T]):
         return self._entries
 
     def register(self, name: str, target: str, origin: str = "runtime") -> None:
-        """Add or replace an entry at run time (tests, notebooks)."""
+        """Add or replace an entry at run time (notebooks; tests use :meth:`registered`)."""
         self._load_entries()[name] = Entry(name, target, origin)
         self._loaded.pop(name, None)
+
+    def unregister(self, name: str) -> None:
+        """Remove an entry added at run time (unknown names are ignored)."""
+        self._load_entries().pop(name, None)
+        self._loaded.pop(name, None)
+
+    @contextmanager
+    def registered(self, name: str, target: str, origin: str = "runtime") -> Iterator[None]:
+        """Register ``name`` for the duration of a ``with`` block, then restore what was there."""
+        previous = self._load_entries().get(name)
+        self.register(name, target, origin)
+        try:
+            yield
+        finally:
+            if previous is None:
+                self.unregister(name)
+            else:
+                self._entries[name] = previous  # type: ignore[index]
+                self._loaded.pop(name, None)
 
     def names(self) -> list[str]:
         """Every registered name, sorted."""
@@ -101,12 +133,30 @@ class Registry(Generic[T]):
         return entries[name]
 
     def get(self, name: str) -> T:
-        """The object registered under ``name``, imported on first use."""
+        """The class registered under ``name``, imported (and checked) on first use."""
         if name not in self._loaded:
-            self._loaded[name] = import_target(self.entry(name).target)
+            entry = self.entry(name)
+            value = import_target(entry.target)
+            self._check(entry, value)
+            self._loaded[name] = value
         return self._loaded[name]
 
+    def _check(self, entry: Entry, value: Any) -> None:
+        where = f"{self.kind} '{entry.name}' ({entry.target}, from {entry.origin})"
+        if self._base is None:
+            if not callable(value):
+                raise ConfigError(f"{where} is a {type(value).__name__}, not a callable")
+            return
+        base = import_target(self._base)
+        if not (isinstance(value, type) and issubclass(value, base)):
+            got = f"class {value.__name__}" if isinstance(value, type) else f"a {type(value).__name__}"
+            raise ConfigError(f"{where} is {got}, not a subclass of {base.__module__}.{base.__qualname__}")
 
-adapters: Registry[Any] = Registry("adapter", "biasbench.adapters.catalog", "biasbench.adapters", "adapters")
-tts_backends: Registry[Any] = Registry("tts backend", "biasbench.voices.backends.catalog", "biasbench.tts", "tts")
-tasks: Registry[Any] = Registry("task", "biasbench.tasks.catalog", "biasbench.tasks", "tasks")
+
+adapters: "Registry[type[Adapter]]" = Registry(
+    "adapter", "biasbench.adapters.catalog", "biasbench.adapters", "adapters", "biasbench.adapters.base:Adapter"
+)
+tts_backends: "Registry[type[TTSBackend]]" = Registry(
+    "tts backend", "biasbench.voices.backends.catalog", "biasbench.tts", "tts", "biasbench.voices.backends.base:TTSBackend"
+)
+tasks: "Registry[type[Task]]" = Registry("task", "biasbench.tasks.catalog", "biasbench.tasks", "tasks", "biasbench.tasks.base:Task")

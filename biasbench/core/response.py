@@ -64,6 +64,39 @@ class Response:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Response":
-        values = dict(data)
-        values["usage"] = Usage(**values.get("usage", {}))
+        """Rebuild from :meth:`to_json`. Fields this version does not know (a newer format) are
+        ignored; a known field with the wrong type (e.g. a null or numeric ``text``) is a ValueError."""
+        values = {name: data[name] for name in _FIELD_TYPES if name in data}
+        if "text" not in values:
+            raise ValueError("response has no 'text'")
+        for name, value in values.items():
+            if not _is_instance(value, _FIELD_TYPES[name]):
+                raise ValueError(f"response field '{name}' has type {type(value).__name__}")
+        usage = values.get("usage", {})
+        values["usage"] = Usage(**{name: usage[name] for name in _USAGE_FIELDS if name in usage})
+        for name in _USAGE_FIELDS:
+            if not _is_instance(getattr(values["usage"], name), (int,)):
+                raise ValueError(f"response usage '{name}' is not an integer")
         return cls(**values)
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "text": (str,),
+    "finish_reason": (str,),
+    "usage": (dict,),
+    "latency_s": (int, float),
+    "error": (str, type(None)),
+    "refusal": (bool,),
+    "cost_usd": (int, float),
+    "transcript": (str, type(None)),
+    "extra": (dict,),
+}
+"""The JSON type each Response field must have when read back."""
+_USAGE_FIELDS = ("input_tokens", "output_tokens", "audio_tokens")
+
+
+def _is_instance(value: Any, types: tuple[type, ...]) -> bool:
+    # bool is an int subclass: a boolean where a number belongs is a wrong type
+    if isinstance(value, bool) and bool not in types:
+        return False
+    return isinstance(value, types)

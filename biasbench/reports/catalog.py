@@ -16,6 +16,7 @@ BUILTIN = {
     "Flips": "biasbench.reports.run_sheets:flips_sheet",
     "Tests": "biasbench.reports.run_sheets:tests_sheet",
     "TextControl": "biasbench.reports.run_sheets:text_control_sheet",
+    "Decomposition": "biasbench.reports.decomposition:decomposition_sheet",
     "Equivalence": "biasbench.reports.run_sheets:equivalence_sheet",
     "Power": "biasbench.reports.run_sheets:power_sheet",
     "PositionBias": "biasbench.reports.run_sheets:position_bias_sheet",

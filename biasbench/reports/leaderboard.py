@@ -258,6 +258,9 @@ def write_leaderboard(
     csv = out / "leaderboard.csv"
     merged.table.to_csv(csv, index=False)
     sheets = leaderboard_sheets(merged)
+    from biasbench.reports.perception_bias import perception_bias_sheets  # issue 15
+
+    sheets += perception_bias_sheets([run.run_dir for run in merged.runs])
     workbook = write_workbook(out / "leaderboard.xlsx", [*sheets, notes_sheet(sheets)])
     plots = write_leaderboard_plots(merged, out / "plots")
     html = write_page(merged, plots, out / "leaderboard.html", title=title)

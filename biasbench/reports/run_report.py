@@ -75,6 +75,9 @@ def write_run_report(
         from biasbench.reports.run_plots import write_run_plots
 
         plot_paths = write_run_plots(run)
+        from biasbench.reports.decomposition import write_decomposition_plots
+
+        plot_paths += write_decomposition_plots(run.run_dir)
     return ReportPaths(
         workbook=workbook,
         tables=tables,

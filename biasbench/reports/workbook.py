@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -269,7 +271,7 @@ def write_workbook(path: Path, sheets: Sequence[Sheet]) -> Path:
         write_sheet(workbook, sheet)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")  # unique per writer
     try:
         workbook.save(partial)
         partial.replace(path)

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from biasbench.adapters.api_loop import run_sync
 from biasbench.adapters.base import Adapter
 from biasbench.core.errors import AdapterError, BiasbenchError, BudgetExceededError
 from biasbench.core.messages import Request
@@ -94,7 +95,7 @@ def execute(
     if not jobs:
         return
     if adapter.capabilities.async_:
-        asyncio.run(_execute_async(adapter, jobs, log, invocation, concurrency, budget, stats, advance))
+        run_sync(_execute_async(adapter, jobs, log, invocation, concurrency, budget, stats, advance))  # works inside a running loop too
     else:
         _execute_batches(adapter, jobs, log, invocation, batch_size, budget, stats, advance)
 

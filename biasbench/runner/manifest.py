@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from biasbench.core.errors import DataError
+from biasbench.core.files import write_text_atomic
 from biasbench.core.jsonio import read_json_object
 
 MANIFEST_NAME = "manifest.json"
@@ -85,7 +86,5 @@ def require_manifest(run_dir: Path) -> dict[str, Any]:
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> Path:
     """Write manifest.json atomically."""
     path = Path(run_dir) / MANIFEST_NAME
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
     return path

@@ -112,11 +112,39 @@ def load_plan(config: RunConfig, base_dir: Path) -> Plan:
         model.name: registry.adapters.get(model.adapter).from_params(model.params, f"models['{model.name}'].params")
         for model in config.models
     }
+    tasks = tuple(_fit_audio_window(task, ref, config, adapters, base_dir) for task, ref in zip(tasks, config.tasks))
     pairings, skipped = _pair(config, tasks, adapters)
     rows = tuple(row for pairing in pairings for row in _rows(pairing, voices, pool, config.repeats))
     if not rows:
         raise ConfigError("the plan is empty: no model can answer any task in the configured modalities; " + "; ".join(skipped))
     return Plan(pool, tuple(voices), tasks, adapters, tuple(pairings), tuple(skipped), rows)
+
+
+def audio_window(task_name: str, config: RunConfig, adapters: dict[str, Adapter]) -> float | None:
+    """The shortest audio window (``Capabilities.max_audio_seconds``) of the models that hear ``task_name``
+    as audio; None when none does or any of them declares no window."""
+    if "audio" not in config.modalities:
+        return None
+    windows = [
+        adapters[model.name].capabilities.max_audio_seconds
+        for model in config.models
+        if adapters[model.name].capabilities.audio_in and (model.tasks is None or task_name in model.tasks)
+    ]
+    if not windows or any(window is None for window in windows):
+        return None
+    return min(w for w in windows if w is not None)
+
+
+def _fit_audio_window(task: Task, ref: Any, config: RunConfig, adapters: dict[str, Adapter], base_dir: Path) -> Task:
+    """``task`` with ``max_audio_seconds`` set to the run's audio window when every audio model declares one
+    and neither the run config nor a 'no limit' (None) setting fixes it; every model hears the same items."""
+    from biasbench.tasks.loading import load_task
+
+    current = getattr(task.config, "max_audio_seconds", None)
+    window = audio_window(task.name, config, adapters)
+    if window is None or current is None or window == current or "max_audio_seconds" in ref.params:
+        return task
+    return load_task(ref.name, {**ref.params, "max_audio_seconds": window}, base_dir=base_dir)
 
 
 def _pair(config: RunConfig, tasks: Sequence[Task], adapters: dict[str, Adapter]) -> tuple[list[Pairing], list[str]]:

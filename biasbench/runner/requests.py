@@ -16,9 +16,13 @@ def generation_params(config: RunConfig, model: ModelRef) -> GenerationParams:
     )
 
 
-def build_request(row: PlannedRow, clip: AudioPart | None, params: GenerationParams, system_prompt: str | None) -> Request:
+def build_request(
+    row: PlannedRow, clip: AudioPart | None, params: GenerationParams, system_prompt: str | None, oracle: bool = False
+) -> Request:
     """System message (run-level mitigation prompt and/or the task's), then the user turn:
-    the clip first (audio modality), then the text part."""
+    the clip first (audio modality), then the text part. The oracle context (voice, labels,
+    correct option) is attached only when ``oracle`` is True (an adapter declaring
+    ``Capabilities(oracle=True)``); otherwise the request carries what a model would hear."""
     messages: list[Message] = []
     system = "\n\n".join(text for text in (system_prompt, row.prompt.system) if text)
     if system:
@@ -31,13 +35,19 @@ def build_request(row: PlannedRow, clip: AudioPart | None, params: GenerationPar
     if row.prompt.text:
         parts.append(TextPart(row.prompt.text))
     messages.append(Message("user", tuple(parts)))
+    context = oracle_context(row) if oracle else None
+    return Request(messages=tuple(messages), params=params, repeat=row.repeat, context=context)
+
+
+def oracle_context(row: PlannedRow) -> RequestContext:
+    """Who speaks the row and where its correct option is presented (for oracle adapters only)."""
     item = row.item
     target = (
         to_presented_index(item.target, row.rotation, len(item.choices))
         if isinstance(item.target, int) and item.choices
         else None
     )
-    context = RequestContext(
+    return RequestContext(
         task=row.task,
         item_id=item.id,
         voice_id=row.voice.id if row.voice is not None else None,
@@ -46,4 +56,3 @@ def build_request(row: PlannedRow, clip: AudioPart | None, params: GenerationPar
         n_choices=len(row.prompt.choices),
         modality=row.modality,
     )
-    return Request(messages=tuple(messages), params=params, repeat=row.repeat, context=context)

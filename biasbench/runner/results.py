@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from biasbench.core.files import atomic_write
 from biasbench.core.hashing import stable_hash
 from biasbench.core.item import Exclusion
 from biasbench.core.response import Response
@@ -110,6 +111,4 @@ def write_exclusions(run_dir: Path, exclusions: Mapping[str, Sequence[Exclusion]
 
 
 def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    tmp.replace(path)
+    atomic_write(path, write)

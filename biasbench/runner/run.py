@@ -103,6 +103,10 @@ def run_experiment(
         unanswered = int((results["outcome"] == "error").sum())
         status = f"stopped: {stopped.one_line()}" if stopped else ("complete" if unanswered == 0 else "incomplete")
         warnings = _audit(config, plan, clips, run_dir) if config.audit.enabled else []
+        if config.understanding.enabled and clips:
+            from biasbench.runner.understanding import collect_understanding
+
+            collect_understanding(config, plan, clips, run_dir, results)
         summary, report_path, scoring_warnings = _score_and_report(config, run_dir)
         invocation_stats = InvocationStats(
             tts_calls=tts_calls,
@@ -137,7 +141,7 @@ def _ask_models(
     stops the asking and is returned, so the caller can still write every finished row."""
     state = log.read()
     if state.dropped_lines:
-        echo(f"note: dropped {state.dropped_lines} torn line(s) from {log.path.name} (an interrupted write)")
+        echo(f"note: {state.note()}")
     stats = ExecutionStats()
     budget = Budget(config.max_cost_usd, sum(entry.response.cost_usd for entry in state.answers.values()))
     try:
@@ -201,6 +205,7 @@ def _base_manifest(config: RunConfig, plan: Plan, run_dir: Path, config_path: st
                     "async": adapter.capabilities.async_,
                     "answer_types": sorted(adapter.capabilities.answer_types),
                     "calibration": adapter.capabilities.calibration,
+                    "oracle": adapter.capabilities.oracle,
                 },
             }
             for name, adapter in plan.adapters.items()
@@ -238,7 +243,8 @@ def _jobs(
     params = {name: generation_params(config, model) for name, model in models.items()}
     for row in plan.rows:
         clip = clips.get((row.voice.id, row.spoken_text)) if row.voice is not None and row.spoken_text else None
-        request = build_request(row, clip, params[row.model], config.system_prompt)
+        oracle = plan.adapters[row.model].capabilities.oracle
+        request = build_request(row, clip, params[row.model], config.system_prompt, oracle=oracle)
         key = request.key(fingerprints[row.model])
         jobs_by_model[row.model].append(Job(key, row, request))
         keys.append((row, key))
@@ -260,8 +266,14 @@ def _pending(jobs: list[Job], answers: dict[str, Any]) -> list[Job]:
 def _audit(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart], run_dir: Path) -> list[str]:
     """Voice audit of the run's clips; skipped when the clips and audit settings are unchanged."""
     from biasbench import __version__
-    from biasbench.voices.audit import audit_clips
+    from biasbench.core.params import parse_params
+    from biasbench.voices.audit import AuditParams, audit_clips, fixed_sentence_clips
 
+    if parse_params(AuditParams, dict(config.audit.params), "audit.params").texts == "fixed":
+        speaking = {voice_id for voice_id, _ in clips}
+        clips = fixed_sentence_clips([v for v in plan.voices if v.id in speaking],
+                                     Path(config.cache_dir) if config.cache_dir else run_dir,
+                                     tts_params=config.tts, workers=config.tts_workers, seed=config.seed)
     out_dir = run_dir / "audit"
     parity = out_dir / "parity.json"
     digest = stable_hash(sorted(part.sha256 for part in clips.values()), config.audit.params, __version__)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from biasbench.core.files import write_text_atomic
+
 STAMPS_NAME = ".stamps.json"
 
 
@@ -28,9 +30,7 @@ class Stamps:
         """Record that ``name`` is now built from ``digest``."""
         stamps = self._read()
         stamps[name] = digest
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(stamps, indent=1, sort_keys=True), encoding="utf-8")
-        tmp.replace(self.path)
+        write_text_atomic(self.path, json.dumps(stamps, indent=1, sort_keys=True))
 
     def clear(self) -> None:
         """Forget every stamp (forces re-scoring and re-reporting)."""

@@ -1,7 +1,10 @@
 """The append-only response log: one JSON line per answer, written as answers arrive.
 
-A crash loses at most the answers in flight. A torn last line (the process died mid-write) is
-detected, reported and cut off before anything new is appended.
+A crash loses at most the answers in flight. Reading repairs the log once: every line that cannot
+be read back as an answer (a torn last write, garbage, a wrong value type such as a null or
+numeric ``text``) is moved to ``responses.quarantine.jsonl`` and counted, so it neither blocks a
+resume nor warns again on the next run. A valid last line that only lacks its newline is kept;
+fields this version does not know (a newer format) are ignored.
 """
 
 from __future__ import annotations
@@ -13,9 +16,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from biasbench.core.errors import BiasbenchError
+from biasbench.core.files import atomic_write, storage_error
 from biasbench.core.response import Response
 
 LOG_NAME = "responses.jsonl"
+QUARANTINE_NAME = "responses.quarantine.jsonl"
+"""Where unreadable log lines go (kept for inspection, never read as answers)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,16 @@ class LogState:
     last_seen: dict[str, LoggedResponse]
     """Latest line of any kind per key (errors and empty answers included)."""
     dropped_lines: int
-    """Torn or unreadable lines removed."""
+    """Unreadable lines found in this read (moved to the quarantine file when repairing)."""
+    quarantine: Path | None = None
+    """The quarantine file they went to (None when nothing was moved)."""
+
+    def note(self) -> str:
+        """One line for the terminal ('' when the log was clean)."""
+        if not self.dropped_lines:
+            return ""
+        where = f"moved to {self.quarantine.name}" if self.quarantine is not None else "ignored"
+        return f"{self.dropped_lines} unreadable line(s) in {LOG_NAME} (an interrupted write or a damaged file) {where}"
 
 
 class ResponseLog:
@@ -49,58 +65,95 @@ class ResponseLog:
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / LOG_NAME
+        self.quarantine_path = Path(run_dir) / QUARANTINE_NAME
         self._handle: Any = None
 
     def read(self, repair: bool = True) -> LogState:
-        """Read every line; a torn last line is dropped (and cut from the file when ``repair``)."""
+        """Read every line. With ``repair``, unreadable lines move to the quarantine file and the
+        log is rewritten (atomically) without them, a missing final newline added."""
         answers: dict[str, LoggedResponse] = {}
         last_seen: dict[str, LoggedResponse] = {}
-        dropped = 0
         if not self.path.exists():
             return LogState(answers, last_seen, 0)
-        data = self.path.read_bytes()
-        good_end = 0
-        position = 0
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise storage_error(self.path, exc, "read") from None
+        good: list[bytes] = []
+        bad: list[bytes] = []
         for raw in data.splitlines(keepends=True):
-            position += len(raw)
-            complete = raw.endswith(b"\n")
-            entry = _parse_line(raw) if complete else None
-            if entry is None:
-                if raw.strip():
-                    dropped += 1
+            if not raw.strip():
                 continue
-            good_end = position
+            entry = _parse_line(raw)
+            if entry is None:
+                bad.append(raw if raw.endswith(b"\n") else raw + b"\n")
+                continue
+            good.append(raw if raw.endswith(b"\n") else raw + b"\n")
             last_seen[entry.key] = entry
             if entry.response.ok:
                 answers[entry.key] = entry
-        if repair and good_end < len(data) and dropped:
-            with open(self.path, "r+b") as handle:
-                handle.truncate(good_end)
-        return LogState(answers, last_seen, dropped)
+        quarantine = None
+        if repair and (bad or not data.endswith(b"\n")) and data.strip():
+            self.close()
+            if bad:
+                try:
+                    with open(self.quarantine_path, "ab") as handle:
+                        handle.writelines(bad)
+                except OSError as exc:
+                    raise storage_error(self.quarantine_path, exc) from None
+                quarantine = self.quarantine_path
+            atomic_write(self.path, lambda tmp: tmp.write_bytes(b"".join(good)))
+        return LogState(answers, last_seen, len(bad), quarantine)
 
     def append(self, entries: Iterable[LoggedResponse]) -> None:
-        """Append entries and fsync (one flush per batch)."""
-        if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = open(self.path, "a", encoding="utf-8")
+        """Append entries and fsync (one flush per batch); a full disk is a one-line StorageError."""
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        for entry in entries:
-            line = {"key": entry.key, "row": entry.row, "response": entry.response.to_json(), "invocation": entry.invocation, "time": now}
-            self._handle.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        lines = [
+            json.dumps(
+                {"key": e.key, "row": e.row, "response": e.response.to_json(), "invocation": e.invocation, "time": now},
+                ensure_ascii=False,
+                sort_keys=True,
+            )
+            + "\n"
+            for e in entries
+        ]
+        try:
+            if self._handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = open(self.path, "a+b")
+                if self._handle.tell() > 0:
+                    self._handle.seek(-1, os.SEEK_END)
+                    if self._handle.read(1) != b"\n":  # a kept final line without its newline
+                        self._handle.write(b"\n")
+            self._handle.write("".join(lines).encode("utf-8"))
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except OSError as exc:
+            self.close()
+            raise storage_error(self.path, exc, "append to") from None
 
     def close(self) -> None:
         if self._handle is not None:
-            self._handle.close()
+            try:
+                self._handle.close()
+            except OSError:  # the data that failed to flush was already reported by append
+                pass
             self._handle = None
 
 
 def _parse_line(raw: bytes) -> LoggedResponse | None:
+    """The entry on one line, or None when it is not a well-typed entry."""
     try:
         data = json.loads(raw)
-        return LoggedResponse(
-            key=data["key"], row=data["row"], response=Response.from_json(data["response"]), invocation=int(data.get("invocation", 0))
-        )
-    except (ValueError, KeyError, TypeError):
+        if not isinstance(data, dict):
+            return None
+        key, row, invocation = data["key"], data["row"], data.get("invocation", 0)
+        if not isinstance(key, str) or not key or not isinstance(row, dict):
+            return None
+        if isinstance(invocation, bool) or not isinstance(invocation, int) or invocation < 0:
+            return None
+        if not isinstance(data["response"], dict):
+            return None
+        return LoggedResponse(key=key, row=row, response=Response.from_json(data["response"]), invocation=invocation)
+    except (ValueError, KeyError, TypeError, BiasbenchError):
         return None

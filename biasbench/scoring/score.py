@@ -82,6 +82,9 @@ def score_run(run_dir: Path, *, n_boot: int = 1000, seed: int | None = None, **o
     for name, frame in result.tables.items():
         write_table(folder, name, frame)
     result.tables["summary"].to_csv(run_dir / SUMMARY_CSV, index=False, float_format="%.10g", lineterminator="\n")
+    from biasbench.scoring.decomposition import write_decomposition
+
+    write_decomposition(run_dir, data, n_boot, data.seed if seed is None else seed)  # issue 15: only when understanding.csv exists
     return ScoreTables(result.tables, result.warnings, run_dir)
 
 

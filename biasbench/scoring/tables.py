@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from biasbench.core.files import atomic_write
 from biasbench.scoring.schema import TABLES, TableSpec
 
 _PANDAS_DTYPES = {"string": "object", "float64": "float64", "int64": "int64", "bool": "bool"}
@@ -38,9 +38,7 @@ def write_table(folder: Path, name: str, frame: pd.DataFrame) -> None:
 
 
 def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    tmp.replace(path)
+    atomic_write(path, write)
 
 
 def empty(name: str) -> pd.DataFrame:

@@ -5,6 +5,7 @@ Named tasks are YAML specs in the project's ``tasks/`` folder; each names its ``
 
 BUILTIN: dict[str, str] = {
     "multiple_choice": "biasbench.tasks.multiple_choice:MultipleChoiceTask",
+    "preference": "biasbench.tasks.preference:PreferenceTask",
     "transcription": "biasbench.tasks.transcription:TranscriptionTask",
     "mmlu": "biasbench.tasks.mmlu:MMLUTask",
     "bbq": "biasbench.tasks.bbq:BBQTask",
@@ -13,4 +14,5 @@ BUILTIN: dict[str, str] = {
     "voice_only_ambiguous": "biasbench.tasks.voice_only:VoiceOnlyAmbiguousTask",
     "open_probes": "biasbench.tasks.open_ended:OpenEndedProbeTask",
     "discrim_eval": "biasbench.tasks.discrim_eval:DiscrimEvalTask",
+    "perceived_attributes": "biasbench.tasks.perception:PerceivedAttributesTask",
 }

@@ -85,13 +85,20 @@ class ChoiceTask(ScreenedTask):
 
     def prepare_items(self) -> tuple[list[Item], list[Exclusion]]:
         selected = self.select(self.candidates())
-        fewest = min((len(item.choices) for item in selected), default=0)
-        if selected and self.config.rotations > fewest:
+        self._check_rotations(selected)
+        return self.screen(selected)
+
+    def _check_rotations(self, items: Sequence[Item]) -> None:
+        fewest = min((len(item.choices) for item in items), default=0)
+        if items and self.config.rotations > fewest:
             raise ConfigError(
                 f"task '{self.name}': rotations={self.config.rotations} exceeds the {fewest} options of some items"
             )
+
+    def screen(self, items: Sequence[Item]) -> tuple[list[Item], list[Exclusion]]:
+        """(kept, excluded with reasons): speakability and the spoken-length limit (see tasks.screening)."""
         return screen_items(
-            selected,
+            items,
             lambda item: self.render(item, "audio", 0).spoken_text or "",
             check_speakable=self.config.exclude_unspeakable,
             max_audio_seconds=self.config.max_audio_seconds,

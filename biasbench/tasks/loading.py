@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from biasbench.config import read_yaml
+from biasbench.core.yamlio import read_yaml
 from biasbench.core import registry
-from biasbench.core.errors import BiasbenchError, ConfigError, DataError, UnknownNameError
+from biasbench.core.errors import BiasbenchError, ConfigError, DataError, SpecProblems, UnknownNameError
 from biasbench.core.params import parse_params
 from biasbench.core.registry import did_you_mean, import_target
 from biasbench.resources import resolve_spec, shipped_specs
@@ -44,9 +44,21 @@ def load_task(ref: str, params: Mapping[str, Any] | None = None, base_dir: Path 
         raise ConfigError(f"task kind '{kind}' resolves to {task_cls!r}, which is not a Task class")
     values.update(params or {})
     spec_dir = spec_path.parent if spec_path is not None else None
+    problems: list[BiasbenchError] = []
+    try:  # the schema first, so a misspelled parameter is not hidden behind a missing data path
+        parse_params(task_cls.Config, values, where)
+    except ConfigError as exc:
+        problems.append(exc)
     for field in task_cls.path_fields:
         if isinstance(values.get(field), (str, Path)):
-            values[field] = str(resolve_data_path(str(values[field]), base_dir, spec_dir, f"{where}.{field}"))
+            try:
+                values[field] = str(resolve_data_path(str(values[field]), base_dir, spec_dir, f"{where}.{field}"))
+            except DataError as exc:
+                problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise SpecProblems(where, [line for problem in problems for line in getattr(problem, "problems", None) or [problem.one_line()]])
     task = task_cls(parse_params(task_cls.Config, values, where))
     for target in task.config.metrics:
         try:

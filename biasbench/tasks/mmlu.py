@@ -1,11 +1,14 @@
 """Spoken MMLU: local CSVs (either common layout) or Hugging Face ``cais/mmlu``; stratified per subject.
 
-Stratified sample size per subject (``fraction``): n = max(1, round_half_up(fraction × N)), N the
-subject's item count in the split, computed in decimal arithmetic (0.1 × 145 = 14.5 -> 15), never
-more than N. ``n_per_subject`` takes min(n, N) instead. Within a subject the items are drawn with
-a seed derived from (seed, subject), so filtering subjects does not change the others' draws.
-Screening (speakability, ``max_audio_seconds``) runs after sampling: excluded items are listed,
-not replaced, and :meth:`MMLUTask.stratification` reports the counts after exclusion.
+Screen first, then sample. Every item of the wanted subjects is screened (speakability,
+``max_audio_seconds``); the items that fail are the task's exclusions, listed with reasons. Each
+subject's quota is n = max(1, round_half_up(fraction × N)), N the subject's item count in the split,
+computed in decimal arithmetic (0.1 × 145 = 14.5 -> 15), never more than N (``n_per_subject``
+takes min(n, N) instead). The quota is drawn from the subject's *speakable* items with a seed
+derived from (seed, subject), so filtering subjects does not change the others' draws. When a
+subject has fewer speakable items than its quota, all of them are taken and
+:meth:`MMLUTask.stratification` lists the shortfall with its reasons (also shown by
+`biasbench tasks show mmlu`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pydantic import Field, model_validator
 
 from biasbench.core.errors import ConfigError, DataError
 from biasbench.core.hashing import seed_from
-from biasbench.core.item import Item
+from biasbench.core.item import Exclusion, Item
 from biasbench.core.registry import did_you_mean
 from biasbench.tasks.choice import ChoiceTask
 from biasbench.tasks.parsers import LETTERS
@@ -87,33 +90,48 @@ class MMLUTask(ChoiceTask):
                 items.append(Item(f"{subject}/{index}", self.name, question, choices, answer, meta))
         return items
 
+    def prepare_items(self) -> tuple[list[Item], list[Exclusion]]:
+        """Screen every candidate, then draw each subject's quota from its speakable items."""
+        self._check_rotations(self.candidates())
+        speakable, excluded = self.screen(self.candidates())
+        return self.select(speakable), excluded
+
     def select(self, items: list[Item]) -> list[Item]:
+        """Each subject's quota (from its total item count) drawn from ``items`` (its speakable items)."""
+        totals = Counter(self.item_group(item) for item in self.candidates())
         by_subject: dict[str, list[Item]] = {}
         for item in items:
             by_subject.setdefault(self.item_group(item), []).append(item)
         chosen: list[Item] = []
         for subject, pool in sorted(by_subject.items()):
-            n = stratum_size(len(pool), self.config.fraction, self.config.n_per_subject)
+            n = min(len(pool), stratum_size(totals[subject] or len(pool), self.config.fraction, self.config.n_per_subject))
             rng = random.Random(seed_from("mmlu", self.config.seed, subject))
             picked = sorted(rng.sample(range(len(pool)), n))
             chosen.extend(pool[i] for i in picked)
         return chosen
 
     def stratification(self) -> list[dict[str, Any]]:
-        """Per subject: available, target (documented rounding), excluded and kept counts."""
+        """Per subject: available (N), speakable, target (the documented quota), kept, and the shortfall
+        (target − kept) with its reasons (the subject's exclusions by kind)."""
         available = Counter(self.item_group(item) for item in self.candidates())
         kept = Counter(self.item_group(item) for item in self.items())
+        reasons: dict[str, Counter[str]] = {}
+        for exclusion in self.exclusions():
+            subject = str(exclusion.metadata.get("item_group", ""))
+            reasons.setdefault(subject, Counter()).update(_reason_kinds(exclusion.reason))
         excluded = Counter(str(e.metadata.get("item_group", "")) for e in self.exclusions())
-        return [
-            {
-                "subject": subject,
-                "available": available[subject],
-                "target": stratum_size(available[subject], self.config.fraction, self.config.n_per_subject),
-                "excluded": excluded[subject],
-                "kept": kept[subject],
-            }
-            for subject in sorted(available)
-        ]
+        table = []
+        for subject in sorted(available):
+            target = stratum_size(available[subject], self.config.fraction, self.config.n_per_subject)
+            speakable = available[subject] - excluded[subject]
+            shortfall = target - kept[subject]
+            why = "; ".join(f"{reason}: {n}" for reason, n in reasons.get(subject, Counter()).most_common())
+            table.append({
+                "subject": subject, "available": available[subject], "speakable": speakable, "target": target,
+                "excluded": excluded[subject], "kept": kept[subject], "shortfall": shortfall,
+                "shortfall_reason": f"only {speakable} of {available[subject]} items are speakable (excluded: {why})" if shortfall else "",
+            })
+        return table
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "stratification": self.stratification()}
@@ -172,3 +190,8 @@ def _read_mmlu_csv(file: Path) -> list[tuple[int, str, tuple[str, ...], int]]:
             raise DataError(f"{file} row {index + 1 + header}: answer '{answer}' is out of range")
         rows.append((index, row[0], tuple(row[1:5]), target))
     return rows
+
+
+def _reason_kinds(reason: str) -> list[str]:
+    """Short kinds of one exclusion's reasons ('too long', 'contains code', ...)."""
+    return ["too long" if "max_audio_seconds" in part else part.split(" (")[0] for part in reason.split("; ")]

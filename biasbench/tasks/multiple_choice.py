@@ -86,8 +86,10 @@ class MultipleChoiceTask(ChoiceTask):
         return choices
 
     def _answer(self, row: dict[str, Any], choices: tuple[str, ...], item_id: str) -> int:
-        raw = row[self.config.columns.answer]
-        fmt = self.config.answer_format
+        return self._option_index(row[self.config.columns.answer], self.config.answer_format, choices, item_id)
+
+    def _option_index(self, raw: Any, fmt: str, choices: tuple[str, ...], item_id: str) -> int:
+        """The original option index ``raw`` names in format ``fmt`` (see ``answer_format``)."""
         try:
             if fmt in ("index", "index1"):
                 index = int(str(raw).strip()) - (fmt == "index1")

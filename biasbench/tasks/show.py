@@ -39,8 +39,18 @@ def preview(task: Task, item_id: str | None = None, rotation: int = 0, max_exclu
     ]
     strata = getattr(task, "stratification", None)
     if callable(strata):
-        lines.append("per group: available / target / excluded / kept")
-        lines.extend(f"  {row['subject']}: {row['available']} / {row['target']} / {row['excluded']} / {row['kept']}" for row in strata())
+        table = strata()
+        total_target, total_kept = sum(r["target"] for r in table), sum(r["kept"] for r in table)
+        total_available = sum(r["available"] for r in table)
+        lines.append(f"coverage: {total_kept} of {total_target} target items kept ({_share(total_kept, total_target)}) "
+                     f"from {total_available} available")
+        lines.append("per group: available / speakable / target / kept")
+        lines.extend(f"  {row['subject']}: {row['available']} / {row.get('speakable', row['available'] - row['excluded'])} / "
+                     f"{row['target']} / {row['kept']}" for row in table)
+        short = [row for row in table if row.get("shortfall")]
+        lines.append(f"shortfalls: {len(short)} group(s) below target" + (":" if short else ""))
+        lines.extend(f"  {row['subject']}: {row['kept']} of {row['target']} ({row['shortfall']} short): {row['shortfall_reason']}"
+                     for row in short)
     elif any(task.item_group(item) for item in items):
         counts = Counter(task.item_group(item) for item in items)
         lines.append("items per group: " + ", ".join(f"{group} {n}" for group, n in sorted(counts.items())))
@@ -64,6 +74,10 @@ def preview(task: Task, item_id: str | None = None, rotation: int = 0, max_exclu
             lines.append(f"  spoken: {prompt.spoken_text}")
         lines.extend(f"  text:   {line}" if i == 0 else f"          {line}" for i, line in enumerate(prompt.text.splitlines()))
     return "\n".join(lines)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
 def _pick(items: list, item_id: str | None):

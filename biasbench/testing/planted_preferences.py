@@ -27,7 +27,8 @@ class PlantedPreferenceAdapter(Adapter):
     name = "planted_preferences"
     version = "1"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        audio_in=True, text_in=True, batch=False, answer_types=frozenset({"open_ended"}), calibration=True
+        audio_in=True, text_in=True, batch=False, answer_types=frozenset({"open_ended"}), calibration=True,
+        oracle=True,  # reads Request.context (the runner attaches it only for oracle adapters)
     )
 
     class Config(Adapter.Config):

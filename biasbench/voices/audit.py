@@ -3,8 +3,18 @@ artifact, not model bias.)
 
 Per clip: duration, speaking rate, loudness, peak and clipping, median F0, ASR round-trip WER
 (faster-whisper) and, for cloned voices, speaker similarity to the reference (resemblyzer).
-Aggregated per voice and per cell; a parity check (Kruskal-Wallis across cells, plus a tolerance
-on the gap to the best cell) flags cells whose intelligibility differs.
+
+Robust by design:
+
+* A run audits fixed sentences (:data:`AUDIT_SENTENCES`, project-written), independent of the run's
+  tasks, so voices are always compared on the same words (``texts: run`` audits the run's own clips).
+* A clip's WER is capped at ``wer_cap`` (1 by default) and ASR hallucinations (a transcript much
+  longer than the reference, or a looping repeated n-gram) are detected and reported: one runaway
+  transcript cannot dominate a voice's mean (``wer_raw`` keeps the uncapped value).
+* Parity is tested with VOICES as the unit: each voice's clips are averaged first, then a seeded
+  permutation test of the voice means across groups (cells and each axis) decides; clips of one
+  voice are not independent observations. A group is flagged when the test rejects at ``alpha``
+  and its mean WER exceeds the best group's by more than ``wer_tolerance``.
 """
 
 from __future__ import annotations
@@ -13,7 +23,8 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from collections import Counter
+from typing import Any, Literal, Mapping
 
 import numpy as np
 from pydantic import Field
@@ -33,6 +44,22 @@ FILES = {
     "parity": "parity.json",
 }
 """Files :func:`audit_clips` writes into its output folder."""
+
+AUDIT_SENTENCES = (
+    "The small boat drifted slowly toward the quiet harbour.",
+    "Please bring three blue cups and a jar of honey.",
+    "My neighbour fixed the broken fence before the storm arrived.",
+    "A cold wind blew across the open fields all morning.",
+    "She paid twelve dollars for a ticket to the concert.",
+    "The children laughed when the puppy chased its own tail.",
+    "We should check the map before we leave the city.",
+    "His brother works at the hospital near the river bridge.",
+    "Fresh bread and warm soup were served at noon.",
+    "The old clock in the hallway stopped at seven thirty.",
+    "They planted tomatoes, beans and peppers in the garden.",
+    "Turn left at the bakery and walk two more blocks.",
+)
+"""Fixed audit sentences (project-written, Apache-2.0): everyday words, varied sounds, 9-11 words each."""
 
 F0_TYPICAL = {"female": (150.0, 350.0), "male": (75.0, 180.0)}
 """Median-F0 ranges (Hz) outside which a gender label is flagged as implausible for the voice."""
@@ -54,16 +81,27 @@ class AuditParams(Params):
     wer_tolerance: float = Field(0.10, ge=0)
     """A cell whose mean WER exceeds the best cell's by more than this is flagged (if the test agrees)."""
     alpha: float = Field(0.05, gt=0, lt=1)
-    """Significance level of the Kruskal-Wallis test across cells."""
+    """Significance level of the parity permutation tests (voices as the unit)."""
     loudness_tolerance_lu: float = Field(2.0, gt=0)
     """Cells whose mean loudness differs from the overall mean by more than this are warned about."""
     clip_threshold: float = Field(0.999, gt=0, le=1)
     """|sample| at or above this counts as clipped."""
+    texts: Literal["fixed", "run"] = "fixed"
+    """In a run: 'fixed' synthesizes and audits :data:`AUDIT_SENTENCES` in every voice (independent of
+    the tasks); 'run' audits the run's own clips. (`biasbench voices audit` audits the clips it is given.)"""
     texts_per_voice: int | None = Field(None, ge=1)
     """Audit only this many texts per voice (default: all), preferring texts every voice speaks so
     that voices are compared on the same words; chosen with ``seed``."""
     seed: int = 0
-    """Seed of the text subset."""
+    """Seed of the text subset and of the permutation tests."""
+    wer_cap: float = Field(1.0, gt=0)
+    """Per-clip WER is capped at this value before averaging (the raw value is kept as ``wer_raw``)."""
+    hallucination_length_ratio: float = Field(2.0, gt=1)
+    """A transcript with more than this many times the reference's words (+2) is a hallucination."""
+    hallucination_repeats: int = Field(3, ge=2)
+    """A word trigram repeated this many times more than in the reference is a hallucination loop."""
+    permutations: int = Field(4999, ge=99)
+    """Random relabellings of the voices in each parity permutation test."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +150,18 @@ def audit_subset(
     return chosen
 
 
+def fixed_sentence_clips(
+    voices: Any, cache_dir: Path, *, tts_params: Mapping[str, Mapping] | None = None, workers: int | None = None, seed: int = 0
+) -> dict[tuple[str, str], AudioPart]:
+    """:data:`AUDIT_SENTENCES` spoken by every voice in ``voices`` (cached in ``cache_dir``)."""
+    from biasbench.voices.cache import AudioCache
+    from biasbench.voices.synthesis import synthesize
+
+    result = synthesize(list(voices), list(AUDIT_SENTENCES), AudioCache(Path(cache_dir)), tts_params=tts_params,
+                        workers=workers, seed=seed)
+    return dict(result.clips)
+
+
 def audit_clips(
     clips: Mapping[tuple[str, str], AudioPart], pool: VoicePool, out_dir: Path, params: Mapping | None = None
 ) -> AuditSummary:
@@ -143,27 +193,33 @@ def audit_clips(
             **clip_measures(audio, text, settings.clip_threshold),
         }
         if transcriber is not None:
-            row["asr_text"], row["wer"] = transcriber(audio, text)
+            row["asr_text"] = transcriber(audio)
+            row.update(robust_wer(text, row["asr_text"], settings))
         if similarity is not None and voice.reference is not None:
             row["speaker_similarity"] = similarity(audio, voice)
         rows.append(row)
     table = pd.DataFrame(rows)
-    metrics = [c for c in ("wer", "duration_s", "speaking_rate_wps", "loudness_lufs", "peak_dbfs", "clipped_fraction",
+    metrics = [c for c in ("wer", "wer_raw", "duration_s", "speaking_rate_wps", "loudness_lufs", "peak_dbfs", "clipped_fraction",
                            "median_f0_hz", "voiced_fraction", "speaker_similarity") if c in table.columns]
+    if "hallucination" in table.columns:
+        table["hallucinated"] = (table["hallucination"] != "").astype(float)
+        metrics.append("hallucinated")
     voices = table.groupby(["voice_id", "cell", *pool.axes], sort=True)[metrics].mean().reset_index()
     voices.insert(2, "clips", table.groupby("voice_id", sort=True).size().to_numpy())
-    cells = table.groupby(["cell", *pool.axes], sort=True)[metrics].mean().reset_index()
-    cells.insert(1, "voices", table.groupby("cell", sort=True)["voice_id"].nunique().to_numpy())
+    # cells: the mean of their voices' means (each voice counts once, whatever its clip count)
+    cells = voices.groupby(["cell", *pool.axes], sort=True)[metrics].mean().reset_index()
+    cells.insert(1, "voices", voices.groupby("cell", sort=True)["voice_id"].nunique().to_numpy())
     cells.insert(2, "clips", table.groupby("cell", sort=True).size().to_numpy())
     parity = parity_check(table, voices, pool, settings)
     parity["skipped"] = skipped
     parity["params"] = settings.model_dump(mode="json")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_dir / FILES["clips"], index=False)
-    voices.to_csv(out_dir / FILES["voices"], index=False)
-    cells.to_csv(out_dir / FILES["cells"], index=False)
-    (out_dir / FILES["parity"]).write_text(json.dumps(parity, indent=2, ensure_ascii=False), encoding="utf-8")
+    from biasbench.core.files import atomic_write, write_text_atomic
+
+    for frame, name in ((table, "clips"), (voices, "voices"), (cells, "cells")):
+        atomic_write(out_dir / FILES[name], lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
+    write_text_atomic(out_dir / FILES["parity"], json.dumps(parity, indent=2, ensure_ascii=False))
     return AuditSummary(
         out_dir=out_dir,
         clips=len(table),
@@ -232,12 +288,36 @@ def _transcriber(settings: AuditParams, skipped: list[str]):
         {"model": settings.asr_model, "compute_type": settings.asr_compute_type, "cpu_threads": settings.asr_cpu_threads}
     )
 
-    def transcribe(audio: Audio, text: str) -> tuple[str, float]:
-        heard = whisper.transcribe(audio)
-        reference, hypothesis = normalize_transcript(text), normalize_transcript(heard)
-        return heard, float(jiwer.wer(reference, hypothesis)) if reference else float("nan")
+    def transcribe(audio: Audio) -> str:
+        return whisper.transcribe(audio)
 
     return transcribe
+
+
+def robust_wer(reference_text: str, heard: str, settings: AuditParams) -> dict[str, Any]:
+    """{'wer_raw', 'wer' (capped at ``wer_cap``), 'hallucination' (the reason, '' when none)} of one clip."""
+    import jiwer
+
+    from biasbench.tasks.textnorm import normalize_transcript
+
+    reference, hypothesis = normalize_transcript(reference_text), normalize_transcript(heard)
+    raw = float(jiwer.wer(reference, hypothesis)) if reference else float("nan")
+    return {"wer_raw": raw, "wer": min(raw, settings.wer_cap) if raw == raw else raw,
+            "hallucination": hallucination(reference, hypothesis, settings)}
+
+
+def hallucination(reference: str, hypothesis: str, settings: AuditParams) -> str:
+    """Why ``hypothesis`` (a normalized transcript) looks like an ASR hallucination of ``reference``; '' if not."""
+    ref, hyp = reference.split(), hypothesis.split()
+    if len(hyp) > settings.hallucination_length_ratio * len(ref) + 2:
+        return f"transcript has {len(hyp)} words for a {len(ref)}-word reference"
+    grams = Counter(tuple(hyp[i : i + 3]) for i in range(len(hyp) - 2))
+    if grams:
+        gram, count = grams.most_common(1)[0]
+        in_reference = sum(1 for i in range(len(ref) - 2) if tuple(ref[i : i + 3]) == gram)
+        if count - in_reference >= settings.hallucination_repeats:
+            return f"'{' '.join(gram)}' repeated {count} times"
+    return ""
 
 
 def _similarity(settings: AuditParams, pool: VoicePool, skipped: list[str]):
@@ -264,27 +344,55 @@ def _similarity(settings: AuditParams, pool: VoicePool, skipped: list[str]):
     return similarity
 
 
-def parity_check(table: Any, voices: Any, pool: VoicePool, settings: AuditParams) -> dict[str, Any]:
-    """Kruskal-Wallis across cells (and each axis) per metric; flags and plain-sentence warnings."""
-    from scipy.stats import kruskal
+def voice_permutation_test(groups: Mapping[str, np.ndarray], permutations: int, seed: int) -> tuple[float, float]:
+    """(statistic, p) of a permutation test of voice means across groups: the statistic is the
+    between-group sum of squares Σ n_g (mean_g − grand mean)², the p-value (1 + #relabellings at
+    least as extreme) / (1 + permutations) with voices relabelled at random (seeded)."""
+    values = np.concatenate([np.asarray(v, dtype=float) for v in groups.values()])
+    labels = np.concatenate([np.full(len(v), i) for i, v in enumerate(groups.values())])
+    onehot = np.eye(len(groups))[labels]
+    sizes = onehot.sum(axis=0)
 
+    def statistic(x: np.ndarray) -> np.ndarray:
+        means = (x @ onehot) / sizes
+        return ((means - x.mean(axis=-1, keepdims=True)) ** 2 * sizes).sum(axis=-1)
+
+    observed = float(statistic(values[None, :])[0])
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permuted(np.broadcast_to(values, (permutations, len(values))).copy(), axis=1)
+    extreme = int(np.sum(statistic(shuffled) >= observed - 1e-12))
+    return observed, (1 + extreme) / (1 + permutations)
+
+
+def parity_check(table: Any, voices: Any, pool: VoicePool, settings: AuditParams) -> dict[str, Any]:
+    """Permutation tests of VOICE means across cells (and each axis) per metric; flags and plain-sentence warnings.
+
+    ``voices`` is recomputed from ``table`` for the tested metrics (each voice's clip mean) so that
+    the unit of every test is the voice; a grouping where a group has a single voice is reported
+    untestable (its voice-to-voice variation cannot be told from a group difference)."""
     tests, flags, warnings = [], [], []
-    for metric in [m for m in ("wer", "duration_s", "speaking_rate_wps", "loudness_lufs", "median_f0_hz") if m in table.columns]:
-        for grouping in ["cell", *pool.axes]:
-            groups = {name: g[metric].dropna().to_numpy() for name, g in table.groupby(grouping, sort=True)}
+    metrics = [m for m in ("wer", "duration_s", "speaking_rate_wps", "loudness_lufs", "median_f0_hz") if m in table.columns]
+    per_voice = table.groupby("voice_id", sort=True).agg(
+        {**{m: "mean" for m in metrics}, **{g: "first" for g in ["cell", *pool.axes] if g in table.columns}}
+    )
+    for metric in metrics:
+        for grouping in [g for g in ["cell", *pool.axes] if g in per_voice.columns]:
+            groups = {str(name): g[metric].dropna().to_numpy() for name, g in per_voice.groupby(grouping, sort=True)}
             groups = {k: v for k, v in groups.items() if len(v)}
             if len(groups) < 2:
                 continue
+            record = {"metric": metric, "grouping": grouping, "test": "permutation of voice means (voices as the unit)",
+                      "means": {k: float(np.mean(v)) for k, v in groups.items()}, "n_voices": {k: int(len(v)) for k, v in groups.items()}}
             values = np.concatenate(list(groups.values()))
-            if np.all(values == values[0]):
-                statistic, p_value = 0.0, 1.0
+            if min(len(v) for v in groups.values()) < 2:
+                record.update(statistic=None, p_value=None, significant=False,
+                              note="a group has a single voice: untestable with voices as the unit")
+            elif np.all(values == values[0]):
+                record.update(statistic=0.0, p_value=1.0, significant=False)
             else:
-                statistic, p_value = (float(x) for x in kruskal(*groups.values()))
-            tests.append({
-                "metric": metric, "grouping": grouping, "test": "kruskal-wallis (clips as observations)",
-                "statistic": statistic, "p_value": p_value, "significant": p_value < settings.alpha,
-                "means": {k: float(np.mean(v)) for k, v in groups.items()}, "n": {k: int(len(v)) for k, v in groups.items()},
-            })
+                statistic, p_value = voice_permutation_test(groups, settings.permutations, seed_from("audit-parity", settings.seed, metric, grouping))
+                record.update(statistic=statistic, p_value=p_value, significant=p_value < settings.alpha)
+            tests.append(record)
     for test in [t for t in tests if t["metric"] == "wer"]:
         best = min(test["means"].values())
         for group, mean in sorted(test["means"].items()):
@@ -296,8 +404,16 @@ def parity_check(table: Any, voices: Any, pool: VoicePool, settings: AuditParams
                           "best_mean": best, "gap": gap, "tolerance": settings.wer_tolerance, "p_value": test["p_value"]})
             warnings.append(
                 f"Voices with {what} {group} are less intelligible to ASR: mean WER {mean:.2f} vs {best:.2f} for the best "
-                f"{what} (gap {gap:.2f} > tolerance {settings.wer_tolerance:.2f}, Kruskal-Wallis p={test['p_value']:.2g}); "
-                "model differences for them may be TTS artifacts, not bias."
+                f"{what} (gap {gap:.2f} > tolerance {settings.wer_tolerance:.2f}, permutation test over voices "
+                f"p={test['p_value']:.2g}); model differences for them may be TTS artifacts, not bias."
+            )
+    if "hallucination" in table.columns:
+        loops = table[table["hallucination"] != ""]
+        if len(loops):
+            shown = ", ".join(f"{v} ({r})" for v, r in zip(loops["voice_id"].head(3), loops["hallucination"].head(3)))
+            warnings.append(
+                f"{len(loops)} clip(s) got a hallucinated ASR transcript ({shown}); their WER is capped at "
+                f"{settings.wer_cap:g} (wer_raw keeps the uncapped value)."
             )
     loud = next((t for t in tests if t["metric"] == "loudness_lufs" and t["grouping"] == "cell"), None)
     if loud is not None:

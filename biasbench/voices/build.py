@@ -67,20 +67,26 @@ def build_pool(
     voices = pool.voices if split == "all" else pool.split(split)
     result = synthesize(voices, texts, AudioCache(out_dir), tts_params=tts_params, workers=workers, seed=seed, progress=progress)
     write_index(out_dir, result.clips)
-    (out_dir / "pool.json").write_text(json.dumps(pool.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
+    from biasbench.core.files import write_text_atomic
+
+    write_text_atomic(out_dir / "pool.json", json.dumps(pool.to_json(), indent=2, ensure_ascii=False))
     return result
 
 
 def write_index(out_dir: Path, clips: Mapping[tuple[str, str], AudioPart]) -> Path:
     """Write ``clips.csv`` (atomic)."""
+    from biasbench.core.files import atomic_write
+
     path = Path(out_dir) / CLIP_INDEX
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(INDEX_COLUMNS)
-        for (voice_id, text), part in sorted(clips.items()):
-            writer.writerow([voice_id, text, part.path, part.sha256, part.sample_rate, part.duration_s])
-    tmp.replace(path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(INDEX_COLUMNS)
+            for (voice_id, text), part in sorted(clips.items()):
+                writer.writerow([voice_id, text, part.path, part.sha256, part.sample_rate, part.duration_s])
+
+    atomic_write(path, write)
     return path
 
 

@@ -7,12 +7,14 @@ the caller synthesizes it again instead of trusting it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import unicodedata
 from pathlib import Path
 from typing import Any, Mapping
 
-from biasbench.core.audio import Audio, write_wav
+from biasbench.core.audio import Audio
+from biasbench.core.files import write_bytes_atomic, write_text_atomic
 from biasbench.core.hashing import file_sha256, stable_hash
 from biasbench.core.messages import AudioPart
 
@@ -71,13 +73,14 @@ class AudioCache:
     def put(self, key: str, audio: Audio) -> AudioPart:
         """Store ``audio`` under ``key`` (atomic writes) and return its part."""
         path = self.path(key)
-        write_wav(path, audio)
-        part = AudioPart(str(path), file_sha256(path), audio.sample_rate, round(audio.duration_s, 6))
-        sidecar = self._sidecar(key)
-        tmp = sidecar.with_name(f".{sidecar.name}.tmp")
-        tmp.write_text(
+        data = audio.wav_bytes()
+        # the hash of the bytes this call wrote, not of the file afterwards: another process may
+        # replace the file in between, and get() then sees the mismatch and treats the clip as missing
+        write_bytes_atomic(path, data, fsync=False)  # get() verifies the sha256, so no flush per clip
+        part = AudioPart(str(path), hashlib.sha256(data).hexdigest(), audio.sample_rate, round(audio.duration_s, 6))
+        write_text_atomic(
+            self._sidecar(key),
             json.dumps({"sha256": part.sha256, "sample_rate": part.sample_rate, "duration_s": part.duration_s}),
-            encoding="utf-8",
+            fsync=False,
         )
-        tmp.replace(sidecar)
         return part

@@ -346,8 +346,7 @@ def write_spec(spec: Mapping[str, Any], path: Path) -> None:
     """Write a pool spec as YAML (atomic)."""
     import yaml
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    from biasbench.core.files import write_text_atomic
+
     header = "# Written by `biasbench voices select`; see 'provenance' for the command, seed and corpus table.\n"
-    tmp.write_text(header + yaml.safe_dump(dict(spec), sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, header + yaml.safe_dump(dict(spec), sort_keys=False, allow_unicode=True, width=100))

@@ -29,7 +29,7 @@ from typing import Any, Literal, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from biasbench.config import read_yaml
+from biasbench.core.yamlio import read_yaml
 from biasbench.core.errors import BiasbenchError, ConfigError, SpecProblems, UnknownNameError
 from biasbench.core.params import validation_messages
 from biasbench.core.registry import did_you_mean
@@ -230,16 +230,45 @@ def voice_problems(voices: Sequence[Voice], *, check_files: bool = True) -> list
     return problems
 
 
+MIN_REFERENCE_S = 1.0
+"""Shortest usable reference clip: cloning engines need at least a second of speech to copy a voice."""
+SILENCE_PEAK = 10 ** (-60 / 20)
+"""A reference clip whose peak stays below -60 dBFS is silent (nothing to clone)."""
+
+
 def reference_problems(voice: Voice) -> list[str]:
-    """Why the voice's reference clip cannot be used ([] when it reads as audio)."""
+    """Why the voice's reference clip cannot be used ([] when it is readable, long enough and not silent)."""
+    import numpy as np
+
     from biasbench.core.audio import read_audio
 
     assert voice.reference is not None
+    where = f"voice '{voice.id}' reference clip"
     try:
-        read_audio(voice.reference.path)
+        audio, _ = read_audio(voice.reference.path)
     except BiasbenchError as exc:
-        return [f"voice '{voice.id}' reference clip: {exc.one_line()}"]
-    return []
+        return [f"{where}: {exc.one_line()}"]
+    problems = []
+    if audio.duration_s < MIN_REFERENCE_S:
+        problems.append(f"{where}: {audio.duration_s:.2f} s is too short to clone a voice (needs >= {MIN_REFERENCE_S:g} s): {voice.reference.path}")
+    if float(np.max(np.abs(audio.samples))) < SILENCE_PEAK:
+        problems.append(f"{where}: silent (peak below -60 dBFS): {voice.reference.path}")
+    return problems
+
+
+def backend_problems(voices: Sequence[Voice], tts_params: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    """Engines the voices need that cannot run on this machine (a package or interpreter missing),
+    with the run's per-engine parameters: what synthesis would hit first, found without loading anything."""
+    from biasbench.core import registry
+
+    problems: list[str] = []
+    for engine in sorted({voice.engine for voice in voices}):
+        try:
+            backend = registry.tts_backends.get(engine).from_params((tts_params or {}).get(engine), f"tts.{engine}")
+            backend.check_available()
+        except BiasbenchError as exc:
+            problems.append(f"tts backend '{engine}': {exc.one_line()}")
+    return problems
 
 
 def _missing_values(pool: VoicePool, values: dict[str, list[str]]) -> list[str]:

@@ -61,6 +61,10 @@ class TTSBackend(ABC):
         """Hash of :meth:`describe` (part of every audio cache key)."""
         return stable_hash(self.describe())[:16]
 
+    def check_available(self) -> None:
+        """Raise :class:`ConfigError`/:class:`MissingExtraError` when this backend cannot run on this
+        machine (a package or interpreter missing). Cheap: imports and loads nothing (`validate`)."""
+
     def check_voice(self, voice: Voice) -> None:
         """Raise :class:`ConfigError`/:class:`DataError` if this backend cannot speak ``voice``."""
 

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from biasbench.core.audio import Audio
-from biasbench.core.deps import require
+from biasbench.core.deps import check_installed, require
 from biasbench.core.voice import Voice
 from biasbench.voices.backends.cloning import CloningBackend
 
@@ -42,6 +42,9 @@ class F5TTSBackend(CloningBackend):
     def __init__(self, config: "F5TTSBackend.Config") -> None:
         super().__init__(config)
         self._engine: Any = None
+
+    def check_available(self) -> None:
+        check_installed("f5_tts", "f5tts", purpose="the f5tts backend", package="f5-tts")
 
     def load(self) -> None:
         if self._engine is None:

@@ -76,9 +76,7 @@ class MaskGCTBackend(CloningBackend):
         script = self._script()
         return {**super().describe(), "worker_sha256": file_sha256(script) if script.is_file() else None}
 
-    def load(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            return
+    def check_available(self) -> None:
         if not self.config.python:
             raise ConfigError(
                 "the maskgct backend needs 'python': the interpreter of its own environment "
@@ -89,6 +87,12 @@ class MaskGCTBackend(CloningBackend):
             raise ConfigError(f"maskgct python interpreter not found: {python}")
         if not script.is_file():
             raise ConfigError(f"maskgct worker script not found: {script}")
+
+    def load(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            return
+        self.check_available()
+        python, script = Path(self.config.python or "").expanduser(), self._script()
         self._folder = tempfile.TemporaryDirectory(prefix="biasbench-maskgct-")
         self._log = open(Path(self._folder.name) / "worker.log", "w+b")
         self._process = subprocess.Popen(

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from biasbench.core.audio import Audio
-from biasbench.core.deps import require
+from biasbench.core.deps import check_installed, require
 from biasbench.core.errors import ConfigError
 from biasbench.core.voice import Voice
 from biasbench.voices.backends.cloning import CloningBackend
@@ -43,6 +43,9 @@ class XTTSBackend(CloningBackend):
         super().__init__(config)
         self._model: Any = None
         self._latents: dict[str, Any] = {}
+
+    def check_available(self) -> None:
+        check_installed("TTS", "xtts", purpose="the xtts backend", package="coqui-tts")
 
     def load(self) -> None:
         if self._model is not None:

@@ -1,0 +1,163 @@
+"""The understanding signal of every audio row: did the model hear the words it was asked?
+
+Sources, in order of preference (the one used is recorded per row):
+
+1. ``model``   — the audio model's own transcript of the same clip: one ``transcribe`` request per clip
+   for adapters that accept audio and can answer transcription tasks, cached in
+   ``understanding/transcripts.jsonl`` by its response key (a re-run asks nothing again);
+2. ``cascade`` — the transcript a cascade adapter stored on the row (what its text model read);
+3. ``audit``   — the voice audit's ASR round-trip of the clip (the same words heard by faster-whisper);
+4. ``none``    — no signal for the row (it is left out of the decomposition and counted).
+
+The transcript's WER against the spoken words decides ``understood`` (WER <= threshold). The
+decomposition itself is in :mod:`biasbench.scoring.decomposition`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from biasbench.core.messages import AudioPart, GenerationParams, Message, Request, RequestContext, TextPart
+
+UNDERSTANDING_CSV = "understanding.csv"
+"""Per-row understanding table at the top of a run directory."""
+TRANSCRIPTS_LOG = Path("understanding") / "transcripts.jsonl"
+"""Cache of the models' own transcripts (response key -> text)."""
+TRANSCRIBE_INSTRUCTION = "Transcribe the speech exactly. Reply with the transcript only."
+"""Text sent with each clip in a transcribe request."""
+SOURCES = ("model", "cascade", "audit", "none")
+"""Understanding sources, most preferred first."""
+COLUMNS = ("model", "task", "item_id", "voice_id", "permutation", "repeat", "source", "transcript", "understanding_wer", "understood")
+"""Columns of understanding.csv."""
+
+
+def can_transcribe(adapter: Any) -> bool:
+    """Audio in and the transcription answer type declared (a capability, not a model name)."""
+    capabilities = adapter.capabilities
+    return bool(capabilities.audio_in and "transcription" in capabilities.answer_types)
+
+
+def transcribe_request(clip: AudioPart, params: GenerationParams) -> Request:
+    """The request asking a model to write down one clip (the model's generation params; no labels in its context)."""
+    message = Message("user", (clip, TextPart(TRANSCRIBE_INSTRUCTION)))
+    context = RequestContext(task="__understanding__", item_id="", voice_id=None)
+    return Request(messages=(message,), params=params, context=context)
+
+
+def model_transcripts(adapter: Any, clips: Mapping[tuple[str, str], AudioPart], run_dir: Path, *,
+                      params: GenerationParams = GenerationParams(), batch_size: int = 8) -> dict[tuple[str, str], str]:
+    """(voice id, spoken text) -> the adapter's transcript of that clip; cached answers are not asked again.
+    A failed request leaves its clip out (the row falls back to the next source)."""
+    log = Path(run_dir) / TRANSCRIPTS_LOG
+    cached = _read_log(log)
+    from biasbench.runner.store import ResponseLog
+
+    # a transcription task already asked the same request (same clip, instruction and params): reuse its answer
+    cached.update({key: entry.response.text for key, entry in ResponseLog(run_dir).read(repair=False).answers.items()})
+    fingerprint = adapter.fingerprint()
+    requests = {pair: transcribe_request(clip, params) for pair, clip in sorted(clips.items())}
+    keys = {pair: request.key(fingerprint) for pair, request in requests.items()}
+    pending = [pair for pair in requests if keys[pair] not in cached]
+    if pending:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        adapter.load()
+        try:
+            with log.open("a", encoding="utf-8") as out:
+                for start in range(0, len(pending), batch_size):
+                    batch = pending[start:start + batch_size]
+                    for pair, response in zip(batch, adapter.generate([requests[p] for p in batch])):
+                        if response.ok:
+                            cached[keys[pair]] = response.text
+                            out.write(json.dumps({"key": keys[pair], "text": response.text}) + "\n")
+                    out.flush()
+        finally:
+            adapter.close()
+    return {pair: cached[keys[pair]] for pair in requests if keys[pair] in cached}
+
+
+def _read_log(path: Path) -> dict[str, str]:
+    found: dict[str, str] = {}
+    if not path.is_file():
+        return found
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+            found[str(entry["key"])] = str(entry["text"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn last line from an interrupted write
+    return found
+
+
+def audit_transcripts(run_dir: Path) -> dict[tuple[str, str], str]:
+    """(voice id, text) -> the voice audit's ASR transcript (empty when the audit has not run or had no ASR)."""
+    path = Path(run_dir) / "audit" / "voice_audit.csv"
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path, keep_default_na=False, dtype=str)
+    if "asr_text" not in table.columns:
+        return {}
+    return {(row["voice_id"], row["text"]): row["asr_text"] for _, row in table.iterrows()}
+
+
+def understanding_table(rows: list[dict[str, Any]], wer_threshold: float) -> pd.DataFrame:
+    """Rows {model, task, item_id, voice_id, permutation, repeat, spoken, heard: {source: transcript}} ->
+    the table of :data:`COLUMNS` with the preferred source's WER and the understood flag."""
+    from biasbench.core.errors import DataError
+    from biasbench.tasks.transcription import word_errors
+
+    records = []
+    for row in rows:
+        source = next((s for s in SOURCES[:-1] if row["heard"].get(s) is not None), "none")
+        transcript = row["heard"].get(source, "") if source != "none" else ""
+        wer = None
+        if source != "none":
+            try:
+                wer = float(word_errors(transcript, row["spoken"])["wer"])
+            except DataError:  # nothing speakable left after normalization: no signal
+                source, transcript = "none", ""
+        records.append({
+            **{k: row[k] for k in COLUMNS[:6]}, "source": source, "transcript": transcript,
+            "understanding_wer": wer, "understood": None if wer is None else bool(wer <= wer_threshold),
+        })
+    return pd.DataFrame(records, columns=list(COLUMNS))
+
+
+def collect_understanding(config: Any, plan: Any, clips: Mapping[tuple[str, str], AudioPart], run_dir: Path,
+                          results: pd.DataFrame) -> pd.DataFrame:
+    """Write ``understanding.csv`` for every audio row of the run and return it."""
+    from biasbench.runner.requests import generation_params
+
+    settings = config.understanding
+    audit = audit_transcripts(run_dir)
+    own: dict[str, dict[tuple[str, str], str]] = {}
+    if settings.transcribe:
+        for name, adapter in plan.adapters.items():
+            if not can_transcribe(adapter):
+                continue
+            heard_pairs = {(r.voice.id, r.spoken_text) for r in plan.rows if r.model == name and r.modality == "audio"
+                           and r.voice is not None and r.spoken_text}
+            wanted = {pair: clips[pair] for pair in heard_pairs if pair in clips}
+            model_ref = next(m for m in config.models if m.name == name)
+            own[name] = model_transcripts(adapter, wanted, run_dir, params=generation_params(config, model_ref),
+                                          batch_size=config.batch_size)
+    cascade = {}
+    if "transcript" in results.columns:
+        audio = results[(results["modality"] == "audio") & (results["transcript"].fillna("") != "")]
+        cascade = {(r.model, r.task, r.item_id, r.voice_id, int(r.permutation), int(r.repeat)): r.transcript
+                   for r in audio.itertuples(index=False)}
+    rows = []
+    for row in plan.rows:
+        if row.modality != "audio" or row.voice is None or not row.spoken_text:
+            continue
+        pair = (row.voice.id, row.spoken_text)
+        key = (row.model, row.task, row.item.id, row.voice.id, int(row.rotation), int(row.repeat))
+        heard = {"model": own.get(row.model, {}).get(pair), "cascade": cascade.get(key), "audit": audit.get(pair)}
+        rows.append({"model": row.model, "task": row.task, "item_id": row.item.id, "voice_id": row.voice.id,
+                     "permutation": int(row.rotation), "repeat": int(row.repeat), "spoken": row.spoken_text, "heard": heard})
+    table = understanding_table(rows, settings.wer_threshold)
+    table.to_csv(Path(run_dir) / UNDERSTANDING_CSV, index=False, float_format="%.10g", lineterminator="\n")
+    return table

@@ -1,0 +1,204 @@
+"""Understanding vs treatment: a planted mishearing is attributed to understanding, a planted
+answer difference on understood clips to treatment — each with CIs that exclude the other.
+
+The planted adapter is a real plug-in registered at runtime, run by the real runner on real espeak
+clips. It *hears* acoustically: clips whose median F0 is high (the female voices) are misheard half
+of the time in 'understanding' mode (garbled transcript, wrong answer), or heard and answered wrongly
+half of the time in 'treatment' mode. Its transcripts of heard clips come from a lexicon the test
+builds from the synthesized clips (it stands in for a perfect ASR)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from biasbench.adapters.base import Adapter, Capabilities
+from biasbench.core import registry
+from biasbench.core.audio import read_audio
+from biasbench.core.hashing import seed_from
+from biasbench.core.messages import AudioPart, Request
+from biasbench.core.response import Response
+
+pytest.importorskip("espeakng_loader", reason="needs espeak clips (biasbench[tts])")
+
+REPO = Path(__file__).resolve().parents[1]
+POOL = """
+description: test pool, gender only
+purpose: demonstration
+axes: [gender]
+values: {gender: [female, male]}
+min_per_cell: 2
+engine: espeak
+label_source: designed
+corpus: espeak-ng presets
+license: GPL-3.0-or-later
+provenance: {made_by: test}
+voices:
+  - {id: f1, preset: en-us+f3, labels: {gender: female}}
+  - {id: f2, preset: en-gb+f4, labels: {gender: female}}
+  - {id: m1, preset: en-us+m3, labels: {gender: male}}
+  - {id: m2, preset: en-gb+m7, labels: {gender: male}}
+"""
+
+
+class PlantedHearingAdapter(Adapter):
+    """Hears high-pitched clips badly ('understanding') or answers them wrongly ('treatment')."""
+
+    name = "planted-hearing"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        audio_in=True, text_in=True, batch=True, answer_types=frozenset({"multiple_choice", "transcription"}), calibration=True
+    )
+
+    class Config(Adapter.Config):
+        mode: str = "understanding"
+        lexicon: str = ""
+
+    def load(self) -> None:
+        self.words = json.loads(Path(self.config.lexicon).read_text())
+        self.pitch: dict[str, float] = {}
+
+    def _high(self, clip: AudioPart) -> bool:
+        from biasbench.voices.audit import median_f0
+
+        if clip.sha256 not in self.pitch:
+            self.pitch[clip.sha256] = median_f0(read_audio(clip.path)[0])[0]
+        return self.pitch[clip.sha256] > 165
+
+    def _coin(self, clip: AudioPart, salt: str) -> bool:
+        return seed_from(salt, clip.sha256) % 2 == 0
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        out = []
+        for request in requests:
+            clip = next((p for m in request.messages for p in m.parts if isinstance(p, AudioPart)), None)
+            misheard = clip is not None and self.config.mode == "understanding" and self._high(clip) and self._coin(clip, "hear")
+            if request.context.task == "__understanding__":
+                out.append(Response("garbled noises only" if misheard else self.words[clip.sha256]))
+                continue
+            wrong = misheard or (clip is not None and self.config.mode == "treatment" and self._high(clip) and self._coin(clip, "treat"))
+            index = request.context.target_index
+            if wrong:
+                index = (index + 1) % request.context.n_choices
+            out.append(Response(f"The answer is {'ABCD'[index]}."))
+        return out
+
+
+def _run(tmp_path: Path, mode: str) -> Path:
+    from biasbench.config import parse_config
+    from biasbench.runner.clips import synthesize_plan
+    from biasbench.runner.plan import load_plan
+    from biasbench.runner.run import run_experiment
+
+    registry.adapters.register("planted-hearing", f"{__name__}:PlantedHearingAdapter")
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "pool.yaml").write_text(POOL)
+    lexicon = tmp_path / "lexicon.json"
+    config = parse_config({
+        "pool": str(tmp_path / "pool.yaml"), "tasks": ["demo_mc"], "modalities": ["audio", "text"], "seed": 0,
+        "models": [{"name": "planted", "adapter": "planted-hearing", "params": {"mode": mode, "lexicon": str(lexicon)}}],
+        "cache_dir": str(tmp_path.parent / "audio-cache"), "report": False, "tts_workers": 1,
+    })
+    run_dir = tmp_path / "run"
+    plan = load_plan(config, REPO)
+    clips = synthesize_plan(config, plan, run_dir).clips
+    lexicon.write_text(json.dumps({part.sha256: text for (_, text), part in clips.items()}))
+    run_experiment(config, run_dir, REPO, show_progress=False, echo=lambda _: None)
+    return run_dir
+
+
+def _female(run_dir: Path) -> pd.Series:
+    table = pd.read_csv(run_dir / "scores" / "decomposition.csv")
+    return table[(table["axis"] == "gender") & (table["group"] == "female")].iloc[0]
+
+
+def _contains_zero(row: pd.Series, quantity: str) -> bool:
+    return row[f"{quantity}_ci_low"] <= 0 <= row[f"{quantity}_ci_high"]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):  # the runs below are end-to-end (espeak clips, runner, scorer): marked slow
+    return tmp_path_factory.mktemp("decomposition")
+
+
+@pytest.mark.slow
+def test_planted_mishearing_is_attributed_to_understanding(shared):
+    run_dir = _run(shared / "understanding", "understanding")
+    signal = pd.read_csv(run_dir / "understanding.csv")
+    assert set(signal["source"]) == {"model"}  # the adapter can transcribe: its own transcript is the signal
+    assert signal.groupby(signal["voice_id"].str[0])["understood"].mean()["m"] == 1.0
+    row = _female(run_dir)
+    assert row["dominant"] == "understanding"
+    assert row["total_gap"] < -0.2 and row["understanding_part_ci_high"] < 0
+    assert _contains_zero(row, "treatment_gap") and abs(row["treatment_gap"]) < 1e-9
+    assert row["understood_gap_ci_high"] < 0 and row["text_gap"] < 0
+
+
+@pytest.mark.slow
+def test_planted_treatment_is_attributed_to_treatment(shared):
+    run_dir = _run(shared / "treatment", "treatment")
+    row = _female(run_dir)
+    assert row["dominant"] == "treatment"
+    assert row["treatment_gap_ci_high"] < 0 and row["understood_share_group"] == 1.0
+    assert _contains_zero(row, "understanding_part")
+    assert np.isclose(row["total_gap"], row["treatment_gap"])
+
+
+def test_transcripts_are_cached_per_clip(shared):
+    log = shared / "understanding" / "run" / "understanding" / "transcripts.jsonl"
+    lines = log.read_text().splitlines()
+    assert len(lines) == len({json.loads(line)["key"] for line in lines}) == 80  # 20 items x 4 voices, asked once
+
+
+def test_report_has_the_decomposition_sheet_and_plot(shared):
+    from biasbench.reports.run_report import write_run_report
+
+    run_dir = shared / "understanding" / "run"
+    paths = write_run_report(run_dir)
+    assert "Decomposition" in paths.sheets
+    sheet = pd.read_csv(run_dir / "report" / "Decomposition.csv")
+    assert set(sheet["dominant"]) == {"understanding"}
+    assert (run_dir / "plots" / "decomposition__planted__demo_mc.png").is_file()
+
+
+def test_understanding_source_preference_and_threshold():
+    from biasbench.runner.understanding import understanding_table
+
+    base = {"model": "m", "task": "t", "item_id": "i", "voice_id": "v", "permutation": 0, "repeat": 0, "spoken": "the cat sat on the mat"}
+    rows = [
+        {**base, "heard": {"model": "the cat sat on the mat", "cascade": "a dog", "audit": "x"}},
+        {**base, "item_id": "j", "heard": {"model": None, "cascade": "the cat sat on the hat", "audit": "the cat sat on the mat"}},
+        {**base, "item_id": "k", "heard": {"model": None, "cascade": None, "audit": "a dog ran"}},
+        {**base, "item_id": "l", "heard": {"model": None, "cascade": None, "audit": None}},
+    ]
+    table = understanding_table(rows, wer_threshold=0.3).set_index("item_id")
+    assert list(table["source"]) == ["model", "cascade", "audit", "none"]
+    assert table.loc["i", "understood"] and table.loc["j", "understood"]  # cascade WER 1/6 <= 0.3
+    assert abs(table.loc["j", "understanding_wer"] - 1 / 6) < 1e-9
+    assert not table.loc["k", "understood"] and pd.isna(table.loc["l", "understood"])
+
+
+def test_row_counts_are_per_group(shared):
+    table = pd.read_csv(shared / "understanding" / "run" / "scores" / "decomposition.csv")
+    assert list(table["n_rows"]) == [40, 40] and (table["n_rows_no_signal"] == 0).all()  # 20 items x 2 voices per gender
+
+
+def test_transcribe_request_is_the_transcription_tasks_request_so_its_answer_is_reused():
+    """A model that already transcribed a clip for a transcription task is not asked again (same response key)."""
+    from biasbench.config import load_config
+    from biasbench.core.messages import AudioPart
+    from biasbench.runner.plan import load_plan
+    from biasbench.runner.requests import build_request, generation_params
+    from biasbench.runner.understanding import transcribe_request
+
+    config = load_config(REPO / "configs" / "engines_espeak.yaml")
+    plan = load_plan(config, REPO)
+    row = plan.rows[0]
+    clip = AudioPart("/nowhere.wav", "ab" * 32, 16_000, 1.0)
+    params = generation_params(config, config.models[0])
+    fingerprint = "f" * 16
+    assert build_request(row, clip, params, None).key(fingerprint) == transcribe_request(clip, params).key(fingerprint)
