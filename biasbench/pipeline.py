@@ -20,6 +20,7 @@ from biasbench.core.errors import (
     AdapterError,
     BiasbenchError,
     BudgetExceededError,
+    ConfigError,
     DataError,
     RunFailedError,
     RunIncompleteError,
@@ -34,6 +35,7 @@ from biasbench.runner.lock import RunLock
 from biasbench.runner.plan import Plan, load_plan
 from biasbench.runner.progress import RunProgress
 from biasbench.runner.results import write_exclusions
+from biasbench.runner.shard import Shard
 from biasbench.runner.run import (
     batching_notes,
     build_manifest,
@@ -97,12 +99,15 @@ def run_experiment(
     show_progress: bool = True,
     echo: Callable[[str], None] = print,
     new: bool = False,
+    shard: Shard | None = None,
 ) -> RunOutcome:
     """Run (or resume) ``config`` into ``run_dir`` (``new``: into a fresh directory beside it).
 
     The invocation is recorded before any work; an expected stop (budget, breaker, a broken adapter)
     still writes the table of every finished row and is returned in :attr:`RunOutcome.stop`.
     Ctrl-C raises :class:`RunInterruptedError` after recording the invocation and writing the table.
+    A ``shard`` run asks only its items (see :mod:`biasbench.runner.shard`) and is neither audited, nor
+    scored, nor reported: its rows are a part of a run, scored once merged (`biasbench merge`).
     """
     started = time.perf_counter()
     run = RunDir(fresh_run_dir(run_dir) if new else run_dir)
@@ -111,7 +116,13 @@ def run_experiment(
     with RunLock(run.path):
         plan = load_plan(config, base_dir)
         previous = run.read_manifest()
-        identity = output_identity(config, plan)
+        identity = output_identity(config, plan)  # of the full plan: every shard carries the same task digests
+        full_plan, positions = plan, None
+        if shard is not None:
+            from biasbench.runner.shard import shard_plan
+
+            identity["shard"] = shard.to_json()
+            plan, positions = shard_plan(plan, shard)
         check_same_configuration(run, previous, identity)
         history = close_killed(previous.invocations if previous is not None else [])
         killed = sum(1 for old, new_ in zip(previous.invocations if previous else [], history) if old.status != new_.status)
@@ -121,7 +132,12 @@ def run_experiment(
         ended = [inv for inv in history if inv.finished and inv.rows_total == len(plan.rows)]
         answered_before = ended[-1].rows_total - ended[-1].rows_unanswered if ended else 0
         # rows answered by the last invocation that wrote a table: what an interrupt before the table keeps
-        manifest = build_manifest(config, plan, run, config_path, previous, identity)
+        manifest = build_manifest(config, full_plan, run, config_path, previous, identity)
+        if shard is not None and positions is not None:
+            from biasbench.runner.shard import write_shard_file
+
+            manifest.shard, manifest.planned_rows = shard.to_json(), len(plan.rows)
+            write_shard_file(run.path, shard, positions, len(full_plan.rows))
         manifest.invocations = [*history, invocation]
         run.write_manifest(manifest)
         write_exclusions(run.path, {task.name: task.exclusions() for task in plan.tasks})
@@ -183,7 +199,9 @@ def run_experiment(
             run.write_manifest(manifest)  # the report reads it: an incomplete run says so in summary.md
             warnings = batching_notes(config, plan)
             summary, report_path = "", None
-            if status != "failed":
+            if shard is not None:
+                pass  # a shard's rows are scored once merged
+            elif status != "failed":
                 if config.audit.enabled:
                     phase("audit")
                     warnings += _audit(config, plan, clips, run)
@@ -342,3 +360,55 @@ def check_report_inputs(run_dir: str | Path) -> None:
         f"the scores in {run.scores_dir} are older than {results.name} (its rows changed since scoring)",
         hint=f"run `biasbench score {run.path}` first",
     )
+
+
+@dataclass(frozen=True, eq=False)
+class MergeOutcome:
+    """The result of `biasbench merge`."""
+
+    run_dir: Path
+    """The merged run directory."""
+    rows: int
+    """Rows of the merged table (the full plan)."""
+    written: bool
+    """False when the directory already held this merge (nothing rewritten)."""
+    status: str
+    """'complete', or 'incomplete' when a shard was."""
+    summary: str = ""
+    """Short printable summary of the scores."""
+    warnings: tuple[str, ...] = ()
+    """Things that qualify the numbers."""
+    report_path: Path | None = None
+    """report.xlsx, when written."""
+
+
+def merge_shards(shard_dirs: list[Path], out: Path) -> MergeOutcome:
+    """Merge the directories of `biasbench run --shard I/N` into ``out``, then score and report it like a run.
+
+    Refuses (one line) shards of different configs, pools, task content or code, a missing or repeated
+    shard, and a planned row absent or present twice. Idempotent: a directory that already holds the
+    merge of the same inputs is left as it is (scores and report are rebuilt only if stale)."""
+    from biasbench.config import RunConfig
+    from biasbench.runner.shard import check_sources, merge_digest, read_source, write_merged
+
+    sources = [read_source(Path(d)) for d in shard_dirs]
+    check_sources(sources)
+    run = RunDir(out)
+    if any(run.path.resolve() == s.run.path.resolve() for s in sources):
+        raise ConfigError(f"--out {run.path} is one of the shard directories", hint="merge into a new directory")
+    digest = merge_digest(sources)
+    with RunLock(run.path):
+        previous = run.read_manifest()
+        written = False
+        if previous is None or previous.merge_digest != digest or run.results_table() is None:
+            if previous is not None:
+                identity = {k: v for k, v in sources[0].manifest.output_config.items() if k != "shard"}
+                check_same_configuration(run, previous, identity)  # a merge of another config: refuse
+                if not previous.merged_from and previous.invocations:
+                    raise DataError(f"{run.path} holds a run of its own, not a merge", hint="merge into a new directory")
+            write_merged(sources, run, digest)
+            written = True
+        manifest = run.manifest()
+        config = RunConfig.model_validate(manifest.config)
+        summary, report_path, warnings = _score_and_report(config, run, strict=manifest.status == "complete")
+    return MergeOutcome(run.path, manifest.planned_rows, written, str(manifest.status), summary, tuple(warnings), report_path)

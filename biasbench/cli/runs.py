@@ -18,6 +18,9 @@ def run(
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.xlsx and plots."),
     new: bool = typer.Option(False, "--new", help="Start a fresh run directory (OUT-2, OUT-3, ...) instead of resuming OUT."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    shard: Optional[str] = typer.Option(
+        None, "--shard", help="Run only shard I of N (e.g. 0/4; items split by a stable hash); combine with `biasbench merge`."
+    ),
 ) -> None:
     """Synthesize the pool, ask every model, score per group and write the report (resumable).
 
@@ -29,13 +32,17 @@ def run(
     from biasbench.pipeline import run_experiment
 
     overrides = {"seed": seed, "concurrency": concurrency, "batch_size": batch_size, "report": False if no_report else None}
+    from biasbench.runner.shard import Shard
+
+    part = Shard.parse(shard) if shard is not None else None
     cfg = load_config(config, **overrides)
     run_dir = out or Path(cfg.output)
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM ends like Ctrl-C: invocation recorded, table written
     try:
         outcome = run_experiment(
-            cfg, run_dir, config.parent, config_path=str(config), show_progress=not quiet, echo=typer.echo, new=new
+            cfg, run_dir, config.parent, config_path=str(config), show_progress=not quiet, echo=typer.echo, new=new,
+            shard=part,
         )
     except KeyboardInterrupt:  # an interrupt outside the run's own handler (e.g. while planning)
         raise RunInterruptedError("nothing was lost", hint="run the same command again to resume") from None
@@ -54,8 +61,29 @@ def run(
     typer.echo(f"run directory: {outcome.run_dir}")
     if outcome.report_path is not None:
         typer.echo(f"report: {outcome.report_path}")
+    if part is not None:
+        typer.echo(f"shard {part}: not scored; run `biasbench merge` on all {part.count} shard directories")
     if outcome.stop is not None:
         raise outcome.stop
+
+
+def merge(
+    shard_dirs: list[Path] = typer.Argument(..., help="The run directories of every `biasbench run --shard I/N`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Merged run directory (scored and reported like a run)."),
+) -> None:
+    """Merge sharded runs into one run directory, then score and report it (idempotent)."""
+    from biasbench.pipeline import merge_shards
+
+    outcome = merge_shards(shard_dirs, out)
+    if outcome.summary:
+        typer.echo(outcome.summary)
+    for warning in outcome.warnings:
+        typer.secho(f"warning: {warning}", fg="yellow")
+    done = "merged" if outcome.written else "already merged (nothing rewritten)"
+    typer.echo(f"{len(shard_dirs)} shards {done}: {outcome.rows} rows — {outcome.status}")
+    typer.echo(f"run directory: {outcome.run_dir}")
+    if outcome.report_path is not None:
+        typer.echo(f"report: {outcome.report_path}")
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -116,4 +144,5 @@ def register(app: typer.Typer) -> None:
     """Add run, validate and ls."""
     app.command()(run)
     app.command()(validate)
+    app.command()(merge)
     app.command("ls")(ls)

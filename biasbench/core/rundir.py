@@ -167,6 +167,12 @@ class Manifest(_Open):
     """Why planned rows are missing ('' when complete)."""
     invocations: list[Invocation] = Field(default_factory=list)
     """Every invocation, killed ones included."""
+    shard: dict[str, int] | None = None
+    """``{"index": I, "count": N}`` for a `biasbench run --shard I/N` directory (holds only its items' rows); None otherwise."""
+    merged_from: list[dict[str, Any]] = Field(default_factory=list)
+    """The shard directories a `biasbench merge` built this run from (empty for a run made in one piece)."""
+    merge_digest: str = ""
+    """Digest of the merged shards' identities, tables and logs (re-merging the same inputs is a no-op)."""
 
     # ----- typed views used by scoring, reports and the leaderboard ------------------------------
     @property
