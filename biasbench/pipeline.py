@@ -374,6 +374,8 @@ class MergeOutcome:
     """False when the directory already held this merge (nothing rewritten)."""
     status: str
     """'complete', or 'incomplete' when a shard was."""
+    reason: str = ""
+    """Why rows are missing ('' when complete)."""
     summary: str = ""
     """Short printable summary of the scores."""
     warnings: tuple[str, ...] = ()
@@ -411,4 +413,4 @@ def merge_shards(shard_dirs: list[Path], out: Path) -> MergeOutcome:
         manifest = run.manifest()
         config = RunConfig.model_validate(manifest.config)
         summary, report_path, warnings = _score_and_report(config, run, strict=manifest.status == "complete")
-    return MergeOutcome(run.path, manifest.planned_rows, written, str(manifest.status), summary, tuple(warnings), report_path)
+    return MergeOutcome(run.path, manifest.planned_rows, written, str(manifest.status), manifest.missing_reason, summary, tuple(warnings), report_path)

@@ -21,7 +21,7 @@ def write_config(tmp: Path, name: str = "config.yaml", **overrides) -> Path:
     config = {
         "name": "shard-test",
         "pool": "demo_espeak",
-        "tasks": [{"name": "demo_mc", "params": {"n_items": 12}}],
+        "tasks": [{"name": "demo_mc", "params": {"n_items": 8}}],
         "models": [
             {
                 "name": "sim",

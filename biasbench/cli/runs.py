@@ -84,6 +84,10 @@ def merge(
     typer.echo(f"run directory: {outcome.run_dir}")
     if outcome.report_path is not None:
         typer.echo(f"report: {outcome.report_path}")
+    if outcome.status != "complete":
+        from biasbench.core.errors import RunIncompleteError
+
+        raise RunIncompleteError(f"the merged run is incomplete: {outcome.reason}", hint="resume the incomplete shards, then merge again")
 
 
 def _terminate(signum: int, frame: object) -> None:
