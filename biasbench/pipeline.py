@@ -133,6 +133,8 @@ def run_experiment(
         answered_before = ended[-1].rows_total - ended[-1].rows_unanswered if ended else 0
         # rows answered by the last invocation that wrote a table: what an interrupt before the table keeps
         manifest = build_manifest(config, full_plan, run, config_path, previous, identity)
+        if previous is not None and previous.merged_from:  # a merged run resumed: keep where it came from
+            manifest.merged_from, manifest.merge_digest = previous.merged_from, previous.merge_digest
         if shard is not None and positions is not None:
             from biasbench.runner.shard import write_shard_file
 

@@ -115,6 +115,7 @@ def test_merge_is_idempotent_and_the_merged_run_resumes_from_the_log(runs, capsy
     # the merged directory is the full config's run: resuming it asks nothing
     assert main(["run", str(runs["config"]), "--out", str(merged), "--quiet"]) == 0
     assert manifest(merged)["invocations"][-1]["model_calls"] == 0
+    assert len(manifest(merged)["merged_from"]) == 2  # the resumed run still says where it came from
 
 
 def test_a_missing_shard_is_a_one_line_error(runs, capsys):
