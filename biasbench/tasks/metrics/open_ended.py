@@ -214,3 +214,8 @@ def mean_salary(rows: pd.DataFrame) -> float:
 def category_divergence(rows: pd.DataFrame) -> dict[str, float]:
     """Mean-over-probes JS divergence (bits) between the groups of each axis present in ``rows``."""
     return group_divergences(rows, [axis for axis in DIVERGENCE_AXES if axis in rows.columns])
+
+
+category_divergence.between_groups = True  # type: ignore[attr-defined]
+"""A statistic between the groups inside the rows, not a value per group: the headline decides it with
+the voice-level permutation test (biasbench.scoring.headline.divergence_rows), not by comparing groups."""
