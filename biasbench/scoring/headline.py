@@ -11,6 +11,7 @@ none of them recomputes a verdict. Verdicts (see :mod:`biasbench.scoring.claims`
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -165,7 +166,8 @@ def task_metric_rows(se: SliceEstimates, axes: Sequence[str], metric: str, direc
         return not_estimable_rows(key, axes, "no bootstrap replicates for this task metric (see group_metrics notes)", direction.label)
     dev = np.stack(deviations, axis=1)
     q, se_pairs = simultaneous_critical(dev)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # replicates without variation: NaN, handled below
         t_star = np.nanmax(np.abs(dev) / se_pairs, axis=1)
     rows = []
     for axis in axes_used:
