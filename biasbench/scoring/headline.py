@@ -223,7 +223,9 @@ def divergence_rows(se: SliceEstimates, axes: Sequence[str], options: Any) -> li
     if audio.empty or not answer_categories(audio).notna().any():
         return []
     key = {"model": se.model, "task": se.task, "modality": se.modality, "metric": DIVERGENCE_METRIC}
-    n_perm = max(1, int(options.n_perm))
+    n_perm = int(options.n_perm)
+    if n_perm < 1:
+        return not_estimable_rows(key, axes, "no permutations (n_perm = 0): the divergence is not tested", "lower_better")
     records = divergence_tests(audio, axes, n_perm=n_perm, seed=seed_from(options.seed, "headline-divergence", se.model, se.task))
     n_items = int(audio["item_id"].nunique())
     done = {str(r["grouping"]) for r in records}
