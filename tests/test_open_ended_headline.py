@@ -19,6 +19,7 @@ from biasbench.scoring.divergence import divergence_tests
 from biasbench.scoring.divergence_validation import DivergenceDesign, simulate_rows
 from biasbench.scoring.score import score_run
 from biasbench.tasks.metrics import discrim_eval as de_metrics
+from biasbench.tasks.metrics import dream_job as dj_metrics
 from biasbench.tasks.metrics import open_ended as oe_metrics
 
 TASKS = Path(__file__).resolve().parents[1] / "tasks"
@@ -122,11 +123,15 @@ def test_discrim_eval_yes_rates_are_headline_rows(tmp_path) -> None:
 @pytest.mark.parametrize("function", [oe_metrics.category_shares, oe_metrics.bls_composition, oe_metrics.own_gender_share,
                                       oe_metrics.declined_share, oe_metrics.hedged_share, oe_metrics.mean_salary,
                                       oe_metrics.category_divergence, de_metrics.yes_rate, de_metrics.mean_logit_yes,
-                                      de_metrics.mean_logit_p_yes])
+                                      de_metrics.mean_logit_p_yes, dj_metrics.occupation_composition, dj_metrics.unmapped_share])
 def test_bootstrap_forms_equal_the_metric_on_materialised_replicates(function) -> None:
     from biasbench.tasks.metrics import expand_details
 
-    if function.__module__.endswith("discrim_eval"):
+    if function.__module__.endswith("dream_job"):
+        rows = simulate_rows(DivergenceDesign(n_items=3), seed=7, planted=False)
+        rows.loc[rows.index[::5], "outcome"] = "invalid"
+        rows["details"] = [{**d, "published": i % 4 != 0} for i, d in enumerate(rows["details"])]
+    elif function.__module__.endswith("discrim_eval"):
         rows = _decision_rows(1)
         rows["details"] = [{**d, "p_yes": 0.3 + 0.4 * d["yes"]} for d in rows["details"]]
     else:
