@@ -18,6 +18,13 @@ def run(
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.xlsx and plots."),
     new: bool = typer.Option(False, "--new", help="Start a fresh run directory (OUT-2, OUT-3, ...) instead of resuming OUT."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    limit: Optional[int] = typer.Option(
+        None, "--limit", min=1, help="At most N items per task (seeded, stratified by the task's groups); a limited run is its own configuration."
+    ),
+    models: Optional[str] = typer.Option(None, "--models", help="Comma-separated model names: run only these of the config's models."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task names: run only these of the config's tasks."),
+    sets: list[str] = typer.Option([], "--set", help="Override a config value: path.to.key=value (YAML value; repeatable; validated like the YAML)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print rows, clips, calls, time and cost; write nothing."),
 ) -> None:
     """Synthesize the pool, ask every model, score per group and write the report (resumable).
 
@@ -28,21 +35,33 @@ def run(
     from biasbench.config import load_config
     from biasbench.pipeline import run_experiment
 
-    overrides = {"seed": seed, "concurrency": concurrency, "batch_size": batch_size, "report": False if no_report else None}
-    cfg = load_config(config, **overrides)
+    overrides = {
+        "seed": seed, "concurrency": concurrency, "batch_size": batch_size, "report": False if no_report else None, "limit": limit,
+    }
+    cfg = load_config(config, sets=sets, models=_names(models), tasks=_names(tasks), **overrides)
     run_dir = out or Path(cfg.output)
+    base_dir = config.parent
+    if dry_run:
+        from biasbench.pipeline import fresh_run_dir
+        from biasbench.runner.dry_run import dry_run as plan_dry_run, format_dry_run
+
+        for line in format_dry_run(plan_dry_run(cfg, base_dir, fresh_run_dir(run_dir) if new else run_dir)):
+            typer.echo(line)
+        return
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM ends like Ctrl-C: invocation recorded, table written
     try:
         outcome = run_experiment(
-            cfg, run_dir, config.parent, config_path=str(config), show_progress=not quiet, echo=typer.echo, new=new
+            cfg, run_dir, base_dir, config_path=str(config), show_progress=not quiet, echo=typer.echo, new=new
         )
     except KeyboardInterrupt:  # an interrupt outside the run's own handler (e.g. while planning)
         raise RunInterruptedError("nothing was lost", hint="run the same command again to resume") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     stats = outcome.stats
-    if outcome.summary:
+    if outcome.summary_table is not None:
+        print_summary(outcome.summary_table)
+    elif outcome.summary:
         typer.echo(outcome.summary)
     for warning in outcome.warnings:
         typer.secho(f"warning: {warning}", fg="yellow")
@@ -56,6 +75,53 @@ def run(
         typer.echo(f"report: {outcome.report_path}")
     if outcome.stop is not None:
         raise outcome.stop
+
+
+def _names(value: str | None) -> list[str] | None:
+    """'a, b' -> ['a', 'b'] (None when not given)."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise ConfigError("expected comma-separated names, got nothing", hint="e.g. --models a,b")
+    return names
+
+
+SUMMARY_GROUPINGS = ("overall", "gender", "race", "accent", "age_band")
+"""Groupings the terminal summary shows (the rest are in summary.csv and the report)."""
+
+
+def summary_renderable(table: object, max_rows: int = 40) -> object:
+    """The headline metric per model × task × group as a rich table that folds long cells instead of
+    cutting them, so it fits the console's width (names are never truncated)."""
+    import pandas as pd
+    from rich.table import Table
+
+    assert isinstance(table, pd.DataFrame)
+    shown = table[table["grouping"].isin(SUMMARY_GROUPINGS)]
+    out = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for name, justify in (("model", "left"), ("task", "left"), ("mod", "left"), ("group", "left"), ("metric", "left"),
+                          ("value", "right"), ("95% CI", "left"), ("n", "right"), ("voices", "right"), ("note", "left")):
+        out.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for _, row in shown.head(max_rows).iterrows():
+        group = str(row["group"]) if row["grouping"] == "overall" else f"{row['grouping']}={row['group']}"
+        value = "—" if pd.isna(row["value"]) else f"{row['value']:.3f}"
+        ci = "" if pd.isna(row["ci_low"]) else f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+        out.add_row(
+            str(row["model"]), str(row["task"]), str(row["modality"]), group, str(row["metric"]), value, ci,
+            str(row["n_rows"]), str(row["n_voices"]), "" if row["status"] == "ok" else str(row["status"]),
+        )
+    if len(shown) > max_rows:
+        out.caption = f"... {len(shown) - max_rows} more rows in summary.csv"
+    return out if len(shown) else "no scored rows"
+
+
+def print_summary(table: object, console: object | None = None) -> None:
+    """Print the summary to ``console`` (default: stdout at the terminal's width)."""
+    from rich.console import Console
+
+    target = console if console is not None else Console(soft_wrap=False, highlight=False)
+    target.print(summary_renderable(table))  # type: ignore[attr-defined]
 
 
 def _terminate(signum: int, frame: object) -> None:
