@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -91,37 +91,66 @@ SUMMARY_GROUPINGS = ("overall", "gender", "race", "accent", "age_band")
 """Groupings the terminal summary shows (the rest are in summary.csv and the report)."""
 
 
-def summary_renderable(table: object, max_rows: int = 40) -> object:
-    """The headline metric per model × task × group as a rich table that folds long cells instead of
-    cutting them, so it fits the console's width (names are never truncated)."""
+SUMMARY_COLUMNS = ("model", "task", "mod", "group", "metric", "value", "95% CI", "n", "voices", "note")
+"""Columns of the terminal summary, in order."""
+DROPPABLE = ("note", "voices", "n")
+"""Left out (in this order, said in the caption) when the table would not fit the width; all are in summary.csv."""
+NAMES = ("model", "task", "mod", "metric", "value", "95% CI")
+"""Never cut nor folded (names and numbers); the group column wraps to make room."""
+
+
+def summary_renderable(table: object, width: int = 80, max_rows: int = 40) -> object:
+    """The headline metric per model × task × group as a rich table that fits ``width`` columns without
+    cutting names (less important columns are left out, long cells wrap)."""
     import pandas as pd
     from rich.table import Table
 
     assert isinstance(table, pd.DataFrame)
     shown = table[table["grouping"].isin(SUMMARY_GROUPINGS)]
-    out = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for name, justify in (("model", "left"), ("task", "left"), ("mod", "left"), ("group", "left"), ("metric", "left"),
-                          ("value", "right"), ("95% CI", "left"), ("n", "right"), ("voices", "right"), ("note", "left")):
-        out.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    if shown.empty:
+        return "no scored rows"
+    rows = []
     for _, row in shown.head(max_rows).iterrows():
-        group = str(row["group"]) if row["grouping"] == "overall" else f"{row['grouping']}={row['group']}"
-        value = "—" if pd.isna(row["value"]) else f"{row['value']:.3f}"
-        ci = "" if pd.isna(row["ci_low"]) else f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
-        out.add_row(
-            str(row["model"]), str(row["task"]), str(row["modality"]), group, str(row["metric"]), value, ci,
-            str(row["n_rows"]), str(row["n_voices"]), "" if row["status"] == "ok" else str(row["status"]),
+        rows.append({
+            "model": str(row["model"]), "task": str(row["task"]), "mod": str(row["modality"]),
+            "group": str(row["group"]) if row["grouping"] == "overall" else f"{row['grouping']} = {row['group']}",
+            "metric": str(row["metric"]), "value": "—" if pd.isna(row["value"]) else f"{row['value']:.3f}",
+            "95% CI": "" if pd.isna(row["ci_low"]) else f"{row['ci_low']:.3f}–{row['ci_high']:.3f}",
+            "n": str(row["n_rows"]), "voices": str(row["n_voices"]), "note": "" if row["status"] == "ok" else str(row["status"]),
+        })
+    natural = {c: max(len(c), *(len(r[c]) for r in rows)) for c in SUMMARY_COLUMNS}
+    columns = [c for c in SUMMARY_COLUMNS if c != "note" or any(r["note"] for r in rows)]
+    left_out = []
+    for column in DROPPABLE:
+        if sum(natural[c] for c in columns) + len(columns) - 1 <= width:
+            break
+        if column in columns:
+            columns.remove(column)
+            left_out.append(column)
+    out = Table(show_edge=False, pad_edge=False, box=None, header_style="bold", padding=(0, 1, 0, 0))
+    for column in columns:
+        out.add_column(
+            column, justify="right" if column in ("value", "n", "voices") else "left", overflow="fold",
+            no_wrap=column in NAMES, min_width=natural[column] if column in NAMES else None,
         )
+    for row in rows:
+        out.add_row(*(row[c] for c in columns))
+    notes = []
+    if left_out:
+        notes.append(f"{', '.join(left_out)} left out for width")
     if len(shown) > max_rows:
-        out.caption = f"... {len(shown) - max_rows} more rows in summary.csv"
-    return out if len(shown) else "no scored rows"
+        notes.append(f"{len(shown) - max_rows} more rows")
+    if notes:
+        out.caption = "; ".join(notes) + " (see scores/summary.csv)"
+    return out
 
 
 def print_summary(table: object, console: object | None = None) -> None:
     """Print the summary to ``console`` (default: stdout at the terminal's width)."""
     from rich.console import Console
 
-    target = console if console is not None else Console(soft_wrap=False, highlight=False)
-    target.print(summary_renderable(table))  # type: ignore[attr-defined]
+    target: Any = console if console is not None else Console(soft_wrap=False, highlight=False)
+    target.print(summary_renderable(table, width=target.width))
 
 
 def _terminate(signum: int, frame: object) -> None:
