@@ -68,8 +68,8 @@ class RunOutcome:
     """report.xlsx, when written."""
     stop: BiasbenchError | None = None
     """What ended the run short (None when complete); its exit code is the run's."""
-    summary_table: pd.DataFrame | None = field(default=None, repr=False)
-    """The scores' summary table behind ``summary`` (the CLI renders it to the terminal's width)."""
+    summary_tables: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
+    """The score tables behind ``summary`` (summary, headline, calibration; the CLI renders them to the terminal's width)."""
 
     @property
     def status(self) -> str:
@@ -190,7 +190,7 @@ def run_experiment(
                 manifest.status, manifest.missing_reason = status, stop.one_line() if stop is not None else ""
                 run.write_manifest(manifest)  # the report reads it: an incomplete run says so in summary.md
                 warnings = batching_notes(config, plan)
-                summary, report_path, summary_table = "", None, None
+                summary, report_path, summary_tables = "", None, None
                 if status != "failed":
                     if config.audit.enabled:
                         phase("audit")
@@ -202,7 +202,7 @@ def run_experiment(
                         phase("understanding")
                         with progress.stage("understanding"):
                             collect_understanding(config, plan, clips, run.path, results)
-                    summary, report_path, more, summary_table = _score_and_report(
+                    summary, report_path, more, summary_tables = _score_and_report(
                         config, run, strict=status == "complete", phase=phase, progress=progress
                     )
                     warnings += more
@@ -223,7 +223,7 @@ def run_experiment(
         except Exception as exc:
             record(results, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0], (*synth, stats.model_calls, stats.failed))
             raise
-        return RunOutcome(run.path, done, results, summary, tuple(warnings), report_path, stop, summary_table)
+        return RunOutcome(run.path, done, results, summary, tuple(warnings), report_path, stop, summary_tables)
 
 
 def post_stage_units(config: RunConfig, plan: Plan) -> int:
@@ -308,7 +308,7 @@ def _scores_digest(run: RunDir, seed: int) -> str:
 def _score_and_report(
     config: RunConfig, run: RunDir, *, strict: bool, phase: Callable[[str], None] = lambda name: None,
     progress: RunProgress | None = None,
-) -> tuple[str, Path | None, list[str], pd.DataFrame | None]:
+) -> tuple[str, Path | None, list[str], dict[str, pd.DataFrame] | None]:
     """Score and report; each is skipped when its inputs (results, code version, seed) are unchanged.
     When the run is incomplete (``strict`` False), a failure here is a warning: the run's own stop reason is what matters."""
     from biasbench.scoring.score import format_terminal_summary, score_run
@@ -321,12 +321,15 @@ def _score_and_report(
             progress.skip(1)  # up to date: nothing to do, the step counts as finished
             summary_table = pd.read_parquet(run.summary_parquet)
             warnings = [str(m) for m in pd.read_parquet(run.warnings_parquet)["message"]]
+            shown = {stem: pd.read_parquet(path) for stem in ("headline", "calibration")
+                     if (path := run.score_table(stem)).is_file()}
         else:
             phase("scoring")
             with progress.stage("scoring"):
                 scored = score_run(run.path)
             stamps.mark("scores", digest)
             summary_table, warnings = scored.tables["summary"], list(scored.warnings)
+            shown = {stem: scored.tables[stem] for stem in ("headline", "calibration") if stem in scored.tables}
         report_path = run.report_xlsx
         if config.report and not stamps.fresh("report", digest, report_path):
             from biasbench.reports.run_report import write_run_report
@@ -341,8 +344,8 @@ def _score_and_report(
         if strict:
             raise
         return "", None, [f"scores/report not built for the incomplete run: {exc.one_line()}"], None
-    summary = format_terminal_summary({"summary": summary_table})
-    return summary, report_path if config.report else None, warnings, summary_table
+    summary = format_terminal_summary({"summary": summary_table, **shown})
+    return summary, report_path if config.report else None, warnings, {"summary": summary_table, **shown}
 
 
 def check_report_inputs(run_dir: str | Path) -> None:

@@ -59,8 +59,8 @@ def run(
     finally:
         signal.signal(signal.SIGTERM, previous)
     stats = outcome.stats
-    if outcome.summary_table is not None:
-        print_summary(outcome.summary_table)
+    if outcome.summary_tables is not None:
+        print_summary(outcome.summary_tables)
     elif outcome.summary:
         typer.echo(outcome.summary)
     for warning in outcome.warnings:
@@ -91,66 +91,90 @@ SUMMARY_GROUPINGS = ("overall", "gender", "race", "accent", "age_band")
 """Groupings the terminal summary shows (the rest are in summary.csv and the report)."""
 
 
-SUMMARY_COLUMNS = ("model", "task", "mod", "group", "metric", "value", "95% CI", "n", "voices", "note")
-"""Columns of the terminal summary, in order."""
-DROPPABLE = ("note", "voices", "n")
-"""Left out (in this order, said in the caption) when the table would not fit the width; all are in summary.csv."""
-NAMES = ("model", "task", "mod", "metric", "value", "95% CI")
-"""Never cut nor folded (names and numbers); the group column wraps to make room."""
-
-
-def summary_renderable(table: object, width: int = 80, max_rows: int = 40) -> object:
-    """The headline metric per model × task × group as a rich table that fits ``width`` columns without
-    cutting names (less important columns are left out, long cells wrap)."""
-    import pandas as pd
+def fitted_table(rows: list[dict[str, str]], columns: tuple[str, ...], keep_whole: tuple[str, ...],
+                 droppable: tuple[str, ...], width: int, title: str = "", more: str = "") -> Any:
+    """A rich table of ``rows`` that fits ``width`` columns: ``keep_whole`` columns (names, numbers) are never
+    cut nor folded; ``droppable`` ones are left out in that order when needed (said in the caption); the rest wrap."""
     from rich.table import Table
 
-    assert isinstance(table, pd.DataFrame)
-    shown = table[table["grouping"].isin(SUMMARY_GROUPINGS)]
-    if shown.empty:
-        return "no scored rows"
-    rows = []
-    for _, row in shown.head(max_rows).iterrows():
-        rows.append({
-            "model": str(row["model"]), "task": str(row["task"]), "mod": str(row["modality"]),
-            "group": str(row["group"]) if row["grouping"] == "overall" else f"{row['grouping']} = {row['group']}",
-            "metric": str(row["metric"]), "value": "—" if pd.isna(row["value"]) else f"{row['value']:.3f}",
-            "95% CI": "" if pd.isna(row["ci_low"]) else f"{row['ci_low']:.3f}–{row['ci_high']:.3f}",
-            "n": str(row["n_rows"]), "voices": str(row["n_voices"]), "note": "" if row["status"] == "ok" else str(row["status"]),
-        })
-    natural = {c: max(len(c), *(len(r[c]) for r in rows)) for c in SUMMARY_COLUMNS}
-    columns = [c for c in SUMMARY_COLUMNS if c != "note" or any(r["note"] for r in rows)]
+    natural = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    shown = [c for c in columns if any(r[c] for r in rows) or c not in droppable]
     left_out = []
-    for column in DROPPABLE:
-        if sum(natural[c] for c in columns) + len(columns) - 1 <= width:
+    for column in droppable:
+        if sum(natural[c] for c in shown) + len(shown) - 1 <= width:
             break
-        if column in columns:
-            columns.remove(column)
+        if column in shown:
+            shown.remove(column)
             left_out.append(column)
-    out = Table(show_edge=False, pad_edge=False, box=None, header_style="bold", padding=(0, 1, 0, 0))
-    for column in columns:
-        out.add_column(
-            column, justify="right" if column in ("value", "n", "voices") else "left", overflow="fold",
-            no_wrap=column in NAMES, min_width=natural[column] if column in NAMES else None,
-        )
+    out = Table(title=title or None, title_justify="left", show_edge=False, pad_edge=False, box=None,
+                header_style="bold", padding=(0, 1, 0, 0))
+    for column in shown:
+        whole = column in keep_whole
+        out.add_column(column, overflow="fold", no_wrap=whole, min_width=natural[column] if whole else None)
     for row in rows:
-        out.add_row(*(row[c] for c in columns))
-    notes = []
-    if left_out:
-        notes.append(f"{', '.join(left_out)} left out for width")
-    if len(shown) > max_rows:
-        notes.append(f"{len(shown) - max_rows} more rows")
+        out.add_row(*(row[c] for c in shown))
+    notes = ([f"{', '.join(left_out)} left out for width"] if left_out else []) + ([more] if more else [])
     if notes:
-        out.caption = "; ".join(notes) + " (see scores/summary.csv)"
+        out.caption = "; ".join(notes)
     return out
 
 
-def print_summary(table: object, console: object | None = None) -> None:
-    """Print the summary to ``console`` (default: stdout at the terminal's width)."""
+SUMMARY_GROUPINGS = ("overall", "gender", "race", "accent", "age_band")
+"""Groupings the terminal summary shows (the rest are in summary.csv and the report)."""
+
+
+def _ci(row: Any) -> str:
+    import pandas as pd
+
+    return "" if pd.isna(row["ci_low"]) else f"{row['ci_low']:.3f}–{row['ci_high']:.3f}"
+
+
+def summary_renderables(tables: dict[str, Any], width: int = 80, max_rows: int = 40) -> list[Any]:
+    """The run's closing summary (headline metric per model × task × group, the claims, the calibration
+    instrument's planted vs recovered values) as rich renderables that fit ``width`` without cutting names."""
+    import pandas as pd
+
+    summary = tables["summary"]
+    shown = summary[summary["grouping"].isin(SUMMARY_GROUPINGS)]
+    if shown.empty:
+        return ["no scored rows"]
+    rows = [{
+        "model": str(r["model"]), "task": str(r["task"]), "mod": str(r["modality"]),
+        "group": str(r["group"]) if r["grouping"] == "overall" else f"{r['grouping']} = {r['group']}",
+        "metric": str(r["metric"]), "value": "—" if pd.isna(r["value"]) else f"{r['value']:.3f}", "95% CI": _ci(r),
+        "n": str(r["n_rows"]), "voices": str(r["n_voices"]), "note": "" if r["status"] == "ok" else str(r["status"]),
+    } for _, r in shown.head(max_rows).iterrows()]
+    more = f"{len(shown) - max_rows} more rows in scores/summary.csv" if len(shown) > max_rows else ""
+    out = [fitted_table(rows, tuple(rows[0]), ("model", "task", "mod", "metric", "value", "95% CI"), ("note", "voices", "n"), width, more=more)]
+    claims = tables.get("headline")
+    if claims is not None and not claims.empty:
+        rows = [{
+            "model": str(r["model"]), "task": str(r["task"]), "metric": str(r["metric"]), "axis": str(r["axis"]),
+            "verdict": str(r["verdict"]), "worst group": str(r["worst_group"]),
+            "gap": "—" if pd.isna(r["gap"]) else f"{r['gap']:.3f}", "simult. 95% CI": _ci(r),
+            "p adj": "" if pd.isna(r["p_adjusted"]) else f"{r['p_adjusted']:.3f}",
+        } for _, r in claims.head(max_rows).iterrows()]
+        more = f"{len(claims) - max_rows} more rows in scores/headline.csv" if len(claims) > max_rows else ""
+        out += ["", fitted_table(rows, tuple(rows[0]), ("model", "task", "gap", "simult. 95% CI"), ("p adj", "axis"), width,
+                                 title="claims (family-wise error controlled; scores/headline.csv)", more=more)]
+    calibration = tables.get("calibration")
+    if calibration is not None and not calibration.empty:
+        out += ["", "calibration instrument: planted vs recovered accuracy (scores/calibration.csv):"]
+        for _, r in calibration.iterrows():
+            ci = _ci(r)
+            out.append(f"  {r['model']} / {r['task']} / {r['axis']}={r['group']}: planted {r['planted_population']:.3f}, "
+                       f"recovered {r['recovered']:.3f} {ci}{'' if r['covered'] else '  (outside the CI)'}")
+    return out
+
+
+def print_summary(tables: Any, console: Any = None) -> None:
+    """Print the summary (a dict of score tables, or the summary table alone) to ``console``
+    (default: stdout at the terminal's width)."""
     from rich.console import Console
 
-    target: Any = console if console is not None else Console(soft_wrap=False, highlight=False)
-    target.print(summary_renderable(table, width=target.width))
+    target: Any = console if console is not None else Console(highlight=False)
+    for renderable in summary_renderables(tables if isinstance(tables, dict) else {"summary": tables}, width=target.width):
+        target.print(renderable, markup=False) if isinstance(renderable, str) else target.print(renderable)
 
 
 def _terminate(signum: int, frame: object) -> None:
