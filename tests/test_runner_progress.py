@@ -127,6 +127,15 @@ def test_summary_fits_the_terminal_width_without_cutting_names() -> None:
         assert max(len(line) for line in text.splitlines()) <= width
         for name in names + tasks:
             assert name in text, (width, name)  # whole, not cut to 'demo_transcripti'
+    claims = pd.DataFrame([{
+        "model": "simulated-planted", "task": "demo_transcription", "metric": "accuracy", "axis": "accent",
+        "verdict": "clear gap", "worst_group": "en-029", "gap": 0.25, "ci_low": 0.1, "ci_high": 0.4, "p_adjusted": 0.01,
+    }])
+    console = Console(width=80, record=True, file=io.StringIO())
+    print_summary({"summary": table, "headline": claims}, console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "claims" in text and "demo_transcription" in text and "simulated-planted" in text and "clear" in text
     wide = Console(width=140, record=True, file=io.StringIO())
     print_summary(table, wide)
     assert "voices" in wide.export_text() and "left out" not in wide.export_text()
