@@ -17,12 +17,14 @@ def run(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Requests per call for batching adapters."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.xlsx and plots."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    verify_cache: bool = typer.Option(False, "--verify-cache", help="Re-hash every cached clip (else only its size is checked)."),
 ) -> None:
     """Synthesize the pool, ask every model, score per group and write the report (resumable)."""
     from biasbench.config import load_config
     from biasbench.runner.run import run_experiment
 
     overrides = {"seed": seed, "concurrency": concurrency, "batch_size": batch_size, "report": False if no_report else None}
+    overrides["verify_cache"] = True if verify_cache else None
     cfg = load_config(config, **overrides)
     run_dir = out or Path(cfg.output)
     outcome = run_experiment(cfg, run_dir, config.parent, config_path=str(config), show_progress=not quiet, echo=typer.echo)
