@@ -58,16 +58,22 @@ class Audio:
         return buffer.getvalue()
 
     def encoded(self, audio_format: str) -> bytes:
-        """The clip as ``audio_format`` ('wav' or 'flac'), both 16-bit: the same samples either way."""
-        if audio_format == "wav":
-            return self.wav_bytes()
-        if audio_format != "flac":
+        """The clip as ``audio_format`` ('wav' or 'flac'): the FLAC holds exactly the WAV's 16-bit samples."""
+        if audio_format not in AUDIO_FORMATS:
             raise DataError(f"unknown audio format '{audio_format}' (choose one of: {', '.join(AUDIO_FORMATS)})")
-        buffer = io.BytesIO()
-        import soundfile as sf
+        wav = self.wav_bytes()
+        return wav if audio_format == "wav" else flac_of_wav_bytes(wav)
 
-        sf.write(buffer, np.clip(self.samples, -1.0, 1.0), self.sample_rate, format="FLAC", subtype="PCM_16")
-        return buffer.getvalue()
+
+def flac_of_wav_bytes(wav: bytes) -> bytes:
+    """FLAC (16-bit) of a 16-bit WAV's samples, bit for bit. Quantized once, by the WAV encoder: libsndfile's
+    FLAC encoder rounds float samples differently, so encoding the floats twice would give two clips."""
+    import soundfile as sf
+
+    samples, rate = sf.read(io.BytesIO(wav), dtype="int16")
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
 
 
 def pcm16_wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:

@@ -15,7 +15,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Mapping
 
-from biasbench.core.audio import AUDIO_FORMATS, Audio
+from biasbench.core.audio import AUDIO_FORMATS, Audio, flac_of_wav_bytes
 from biasbench.core.errors import ConfigError
 from biasbench.core.files import write_bytes_atomic, write_text_atomic
 from biasbench.core.hashing import file_sha256, stable_hash
@@ -104,8 +104,8 @@ class AudioCache:
     def put(self, key: str, audio: Audio) -> AudioPart:
         """Store ``audio`` under ``key`` in this cache's format (atomic writes) and return its part."""
         path = self.path(key)
-        data = audio.encoded(self.audio_format)
-        content = data if self.audio_format == "wav" else audio.wav_bytes()
+        content = audio.wav_bytes()  # the canonical encoding: its hash is the clip's identity in response keys
+        data = content if self.audio_format == "wav" else flac_of_wav_bytes(content)
         # hashes of the bytes this call wrote, not of the file afterwards: another process may replace
         # the file in between, and get() then sees the mismatch and treats the clip as missing
         write_bytes_atomic(path, data, fsync=False)  # get() checks size (and hash on --verify-cache), so no flush per clip
