@@ -107,8 +107,11 @@ class AudioCache:
         content = audio.wav_bytes()  # the canonical encoding: its hash is the clip's identity in response keys
         data = content if self.audio_format == "wav" else flac_of_wav_bytes(content)
         # hashes of the bytes this call wrote, not of the file afterwards: another process may replace
-        # the file in between, and get() then sees the mismatch and treats the clip as missing
-        write_bytes_atomic(path, data, fsync=False)  # get() checks size (and hash on --verify-cache), so no flush per clip
+        # the file in between, and get() then sees the mismatch and treats the clip as missing.
+        # The clip is flushed before its sidecar exists: get() trusts a clip of the recorded size without
+        # re-reading it, so after a power loss a sidecar must never point at unwritten data. The sidecar
+        # itself is not flushed: a lost or empty one only makes the clip be made again.
+        write_bytes_atomic(path, data, fsync=True)
         part = AudioPart(str(path), hashlib.sha256(content).hexdigest(), audio.sample_rate, round(audio.duration_s, 6))
         self._write_sidecar(key, part, path, len(data), hashlib.sha256(data).hexdigest())
         for other in AUDIO_FORMATS:  # a corrupt copy in the other format is superseded
