@@ -143,3 +143,47 @@ def test_build_cli_trusts_size_and_verify_cache_resynthesizes(capsys, tmp_path):
     assert "6 clips (1 synthesized, 5 cached)" in capsys.readouterr().out
     assert main([*args, "--verify-cache"]) == 0 and "6 clips (0 synthesized, 6 cached)" in capsys.readouterr().out
     assert main([*args, "--format", "ogg"]) != 0
+
+
+def test_run_verify_cache_flag_and_wav_format_give_the_same_answers(capsys, tmp_path):
+    """`biasbench run --verify-cache` re-makes a same-size-corrupted clip; a WAV-format run of the same
+    config gets the very same response keys (the content hash does not depend on the format)."""
+    pytest.importorskip("espeakng_loader", reason="needs espeak-ng (biasbench[tts])")
+    import pandas as pd
+    import yaml
+
+    from biasbench.cli import main
+
+    (tmp_path / "items.jsonl").write_text(
+        json.dumps({"id": "q0", "question": "Which number comes after 1?", "choices": ["2", "3", "4", "5"], "answer": 0}) + "\n", encoding="utf-8"
+    )
+    (tmp_path / "tiny.yaml").write_text("kind: multiple_choice\npath: items.jsonl\nrotations: 1\n", encoding="utf-8")
+    config = {
+        "pool": "demo_espeak", "voice_split": "eval", "tasks": [str(tmp_path / "tiny.yaml")], "modalities": ["audio"],
+        "models": [{"name": "sim", "adapter": "simulated", "params": {"axis": "accent", "seed": 0}}],
+        "tts_workers": 1, "report": False,
+    }
+    paths = {}
+    for audio_format in ("flac", "wav"):
+        paths[audio_format] = tmp_path / f"{audio_format}.yaml"
+        paths[audio_format].write_text(yaml.safe_dump({**config, "audio_format": audio_format}), encoding="utf-8")
+
+    def run(config_path: Path, out: Path, *extra: str) -> dict:
+        assert main(["run", str(config_path), "--out", str(out), "--quiet", *extra]) == 0
+        capsys.readouterr()
+        return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+    flac_dir, wav_dir = tmp_path / "run-flac", tmp_path / "run-wav"
+    manifest = run(paths["flac"], flac_dir)
+    assert manifest["config"]["audio_format"] == "flac" and manifest["invocations"][-1]["tts_calls"] == 6
+    clips = sorted((flac_dir / "audio").rglob("*.flac"))
+    assert len(clips) == 6 and not list((flac_dir / "audio").rglob("*.wav"))
+    _flip_a_byte_in_the_middle(clips[0])
+    assert run(paths["flac"], flac_dir)["invocations"][-1]["tts_calls"] == 0  # size matches: trusted
+    with pytest.warns(RuntimeWarning, match="1 cached clip"):
+        manifest = run(paths["flac"], flac_dir, "--verify-cache")
+    assert manifest["invocations"][-1]["tts_calls"] == 1 and manifest["invocations"][-1]["model_calls"] == 0
+    manifest = run(paths["wav"], wav_dir)
+    assert manifest["config"]["audio_format"] == "wav" and len(list((wav_dir / "audio").rglob("*.wav"))) == 6
+    keys = [pd.read_parquet(d / "results.parquet").sort_values(["voice_id"])["response_key"].tolist() for d in (flac_dir, wav_dir)]
+    assert keys[0] == keys[1] and len(keys[0]) == 6
