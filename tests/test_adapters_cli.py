@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -69,7 +70,7 @@ def test_estimate_cost_prints_an_upper_bound_per_model(tmp_path, capsys):
         f"  - {{name: gpt, adapter: openai-audio, params: {{model: {SNAPSHOT}}}}}\n  - {{name: sim, adapter: simulated}}\n",
         extra="generation: {max_new_tokens: 8}\nmax_cost_usd: 0.000001\n",
     )
-    from biasbench.adapters.cost_estimate import estimate_run
+    from biasbench.runner.cost_estimate import estimate_run
     from biasbench.config import load_config
 
     estimates = {e.model: e for e in estimate_run(load_config(config), tmp_path)}
@@ -164,8 +165,11 @@ def test_max_cost_usd_stops_the_run_cleanly_and_keeps_finished_rows(tmp_path, ca
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with OpenAITestServer(models=(SNAPSHOT,), api_key=KEY) as server:
         models = f"  - {{name: gpt, adapter: openai-audio, params: {{model: {SNAPSHOT}, base_url: '{server.base_url}'}}}}\n"
-        config = write_config(tmp_path, models, extra="max_cost_usd: 0.0005\nconcurrency: 1\nreport: false\n")
+        extra = "max_cost_usd: 0.005\nconcurrency: 4\nreport: false\ngeneration: {max_new_tokens: 8}\n"
+        config = write_config(tmp_path, models, extra=extra)
         code, _, err = run_cli(capsys, "run", str(config), "--out", str(tmp_path / "out"), "-q")
     lines = (tmp_path / "out" / "responses.jsonl").read_text().splitlines()
     assert code == 3 and "max_cost_usd" in err
+    spent = sum(json.loads(line)["response"]["cost_usd"] for line in lines)
+    assert 0 < spent <= 0.005  # requests in flight hold a reservation: the cap is never passed
     assert 1 <= len(lines) < 6  # finished rows kept, the rest not asked

@@ -133,6 +133,6 @@ def test_the_debias_sheet_provider_rebuilds_the_sheet_from_the_experiment_folder
     from biasbench.debias.report import debias_sheet
 
     sheet = debias_sheet(SimpleNamespace(run_dir=experiment / "eval" / "finetune"))
-    assert sheet is not None and sheet.name == "Debias" and set(sheet.table["kind"]) == {"gap", "capability"}
+    assert sheet is not None and sheet.name == "Debias" and set(sheet.table["kind"]) == {"gap", "capability", "answer_rates"}
     assert "f-us-1" in sheet.description
     assert debias_sheet(SimpleNamespace(run_dir=experiment / "finetune")) is None

@@ -24,7 +24,7 @@ pytestmark = [
 
 def _run(engine: str, tmp: Path) -> Path:
     from biasbench.config import load_config
-    from biasbench.runner.run import run_experiment
+    from biasbench.pipeline import run_experiment
 
     sentences = tmp / "three.jsonl"
     lines = (REPO / "tasks" / "data" / "demo_transcription.jsonl").read_text().splitlines()[:3]

@@ -72,10 +72,29 @@ def test_write_leaderboard_ranks_and_tables(runs: Path, tmp_path: Path) -> None:
     assert "<script src" not in html and "http://" not in html and "https://" not in html  # self-contained
 
 
-def test_same_model_and_task_in_two_runs_is_refused(runs: Path, tmp_path: Path) -> None:
+def test_same_model_from_two_runs_appears_under_run_labels(runs: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(runs / "v1", tmp_path / "copy")
-    with pytest.raises(ConfigError, match="model 'model-b' on task 'demo_mc' appears in runs 'v1' and 'copy'"):
-        merge_runs([runs / "v1", copy], tmp_path)
+    merged = merge_runs([runs / "v1", copy], tmp_path)
+    labels = set(merged.table.model)
+    assert {"model-b [v1]", "model-b [copy]"} <= labels
+    assert "model-b" not in labels
+    assert set(merged.groups.model) <= labels
+
+
+def test_same_task_with_different_content_is_refused(runs: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(runs / "v1", tmp_path / "copy")
+    manifest_path = copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for task in manifest["tasks"]:
+        task["content_digest"] = "a" * 16
+    manifest_path.write_text(json.dumps(manifest))
+    original = json.loads((runs / "v1" / "manifest.json").read_text())
+    for task in original["tasks"]:
+        task["content_digest"] = "b" * 16
+    other = shutil.copytree(runs / "v1", tmp_path / "orig")
+    (other / "manifest.json").write_text(json.dumps(original))
+    with pytest.raises(ConfigError, match="asked different content in run 'orig' and run 'copy'"):
+        merge_runs([other, copy], tmp_path)
 
 
 def test_different_task_versions_are_refused(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -92,7 +92,7 @@ def _run(tmp_path: Path, mode: str) -> Path:
     from biasbench.config import parse_config
     from biasbench.runner.clips import synthesize_plan
     from biasbench.runner.plan import load_plan
-    from biasbench.runner.run import run_experiment
+    from biasbench.pipeline import run_experiment
 
     registry.adapters.register("planted-hearing", f"{__name__}:PlantedHearingAdapter")
     tmp_path.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ def test_metrics_compare_the_choice_with_the_speakers_label():
 
 def _run(tmp_path: Path, models: list[dict], **extra) -> pd.DataFrame:
     from biasbench.config import parse_config
-    from biasbench.runner.run import run_experiment
+    from biasbench.pipeline import run_experiment
 
     config = parse_config({"pool": "demo_espeak", "tasks": [{"name": "perceived_attributes", **extra.pop("task", {})}],
                            "models": models, "modalities": ["audio"], "seed": 0, "report": False, "tts_workers": 1,

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = _command()(args=argv, standalone_mode=False)  # click returns the code of typer.Exit here
     except BiasbenchError as exc:
-        typer.secho(f"error: {exc.one_line()}", err=True, fg="red")
+        typer.secho(f"{exc.label}: {exc.one_line()}", err=True, fg="red")
         return exc.exit_code
     except OSError as exc:
         if exc.errno not in STORAGE_ERRNOS:

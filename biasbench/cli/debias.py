@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-debias_app = typer.Typer(name="debias", help="Finetune on voice-balanced spoken instructions; compare before/after.", no_args_is_help=True)
+debias_app = typer.Typer(name="debias", help="Finetune (SFT and/or DPO) on voice-balanced spoken data; compare before/after.", no_args_is_help=True)
 
 
 @debias_app.command("train")
@@ -27,6 +27,9 @@ def train(
     outcome = run_training(cfg, config.parent, resume=not restart, stop_after=stop_after, echo=typer.echo)
     losses = f"loss {outcome.first_loss:.4f} -> {outcome.last_loss:.4f}" if outcome.first_loss is not None else "no steps run"
     typer.echo(f"steps {outcome.steps_done}/{outcome.steps_total} (resumed from {outcome.resumed_from}); {losses}")
+    if outcome.preference_accuracy:
+        first, last = outcome.preference_accuracy
+        typer.echo(f"DPO preference accuracy {first:.3f} (first step) -> {last:.3f} (last step)")
     if outcome.adapter_path is not None:
         typer.echo(f"adapter: {outcome.adapter_path}")
 
@@ -37,7 +40,7 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Experiment folder (default: the config's `output`)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Base vs finetuned vs mitigation prompt on held-out eval voices: gaps before/after with CIs."""
+    """Base vs each finetune (SFT, DPO, SFT+DPO) vs mitigation prompt on held-out voices and items: gaps with CIs."""
     from biasbench.debias.experiment import run_debias
     from biasbench.debias.run_config import load_run_config
 
@@ -45,7 +48,23 @@ def run(
     outcome = run_debias(cfg, config.parent, show_progress=not quiet, echo=typer.echo)
     shown = outcome.gaps[["condition", "task", "grouping", "metric", "gap_before", "gap_after", "change", "change_ci_low", "change_ci_high"]]
     typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if outcome.rates is not None and not outcome.rates.empty:
+        typer.echo(outcome.rates[["condition", "task", "modality", "n", "invalid_rate", "refusal_rate"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     typer.echo(f"report: {outcome.report}")
+
+
+@debias_app.command("pairs")
+def pairs(
+    run_dir: Path = typer.Argument(..., help="A finished run directory (the --out of `biasbench run`)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the preference dataset (use it as a `kind: preferences` source)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model label of the run whose answers are used (needed when it has several)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the voice picked per cell."),
+    base_dir: Optional[Path] = typer.Option(None, "--base-dir", help="Folder the run config's relative paths refer to."),
+) -> None:
+    """Voice-invariance preference pairs: items whose answers differ across voices, one pair per cell."""
+    from biasbench.debias.invariance_pairs import build_invariance_pairs
+
+    build_invariance_pairs(run_dir, out, model=model, seed=seed, base_dir=base_dir, echo=typer.echo)
 
 
 @debias_app.command("merge")

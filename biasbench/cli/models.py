@@ -9,7 +9,7 @@ import typer
 
 def estimate_cost(config: Path = typer.Argument(..., help="Run config (YAML).")) -> None:
     """Upper-bound API cost of a run, per model, before running it (nothing is called)."""
-    from biasbench.adapters.cost_estimate import estimate_run
+    from biasbench.runner.cost_estimate import estimate_run
     from biasbench.config import load_config
 
     cfg = load_config(config)

@@ -13,8 +13,10 @@ def report(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Also draw plots/ (PNG + SVG)."),
 ) -> None:
     """Write report.xlsx, report/*.csv|parquet, summary.md and plots/ from a scored run."""
+    from biasbench.pipeline import check_report_inputs
     from biasbench.reports import write_run_report
 
+    check_report_inputs(run_dir)
     paths = write_run_report(run_dir, plots=plots)
     typer.echo(paths.summary_md.read_text(encoding="utf-8"))
     typer.echo(f"report: {paths.workbook}")

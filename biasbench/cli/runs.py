@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from biasbench.core.errors import ConfigError
+from biasbench.core.errors import ConfigError, RunInterruptedError
 
 def run(
     config: Path = typer.Argument(..., help="Run config (YAML)."),
@@ -16,29 +16,55 @@ def run(
     concurrency: Optional[int] = typer.Option(None, help="Requests in flight for API adapters."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Requests per call for batching adapters."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.xlsx and plots."),
+    new: bool = typer.Option(False, "--new", help="Start a fresh run directory (OUT-2, OUT-3, ...) instead of resuming OUT."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     verify_cache: bool = typer.Option(False, "--verify-cache", help="Re-hash every cached clip (else only its size is checked)."),
 ) -> None:
-    """Synthesize the pool, ask every model, score per group and write the report (resumable)."""
+    """Synthesize the pool, ask every model, score per group and write the report (resumable).
+
+    Exit codes: 0 complete, 3 stopped by max_cost_usd, 4 incomplete (rows missing), 5 failed (no row
+    answered), 130 interrupted, 2 bad input. Finished rows are always kept; the same command resumes."""
+    import signal
+
     from biasbench.config import load_config
-    from biasbench.runner.run import run_experiment
+    from biasbench.pipeline import run_experiment
 
     overrides = {"seed": seed, "concurrency": concurrency, "batch_size": batch_size, "report": False if no_report else None}
     overrides["verify_cache"] = True if verify_cache else None
     cfg = load_config(config, **overrides)
     run_dir = out or Path(cfg.output)
-    outcome = run_experiment(cfg, run_dir, config.parent, config_path=str(config), show_progress=not quiet, echo=typer.echo)
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM ends like Ctrl-C: invocation recorded, table written
+    try:
+        outcome = run_experiment(
+            cfg, run_dir, config.parent, config_path=str(config), show_progress=not quiet, echo=typer.echo, new=new
+        )
+    except KeyboardInterrupt:  # an interrupt outside the run's own handler (e.g. while planning)
+        raise RunInterruptedError("nothing was lost", hint="run the same command again to resume") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     stats = outcome.stats
-    typer.echo(outcome.summary)
+    if outcome.summary:
+        typer.echo(outcome.summary)
     for warning in outcome.warnings:
         typer.secho(f"warning: {warning}", fg="yellow")
+    missing = f", {stats.rows_unanswered} missing" if stats.rows_unanswered else ""
     typer.echo(
-        f"{stats.rows_total} rows ({stats.rows_from_log} from earlier invocations), "
+        f"{stats.rows_total} rows ({stats.rows_from_log} from earlier invocations{missing}), "
         f"{stats.tts_calls} TTS calls, {stats.model_calls} model calls, {stats.wall_s:.1f} s — {stats.status}"
     )
     typer.echo(f"run directory: {outcome.run_dir}")
     if outcome.report_path is not None:
         typer.echo(f"report: {outcome.report_path}")
+    if outcome.stop is not None:
+        raise outcome.stop
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM → SIGINT: the same clean stop as Ctrl-C (asyncio's own SIGINT handling included)."""
+    import signal
+
+    signal.raise_signal(signal.SIGINT)
 
 
 def validate(config: Path = typer.Argument(..., help="Run config (YAML).")) -> None:

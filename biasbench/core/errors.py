@@ -11,6 +11,8 @@ class BiasbenchError(Exception):
     """An expected failure whose message tells the user what to do next."""
 
     exit_code: int = 2
+    label: str = "error"
+    """How the CLI prefixes the line ('error: ...')."""
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = " ".join(message.split())
@@ -91,3 +93,23 @@ class BudgetExceededError(BiasbenchError):
     """The run's cost budget is spent; finished rows are kept and the run stops cleanly."""
 
     exit_code = 3
+
+
+class RunIncompleteError(BiasbenchError):
+    """A run ended with planned rows missing (requests failed after retries, or the circuit breaker
+    stopped it); finished rows are kept and the same command resumes."""
+
+    exit_code = 4
+
+
+class RunFailedError(BiasbenchError):
+    """A run could not answer a single row (the adapter's own error is the message)."""
+
+    exit_code = 5
+
+
+class RunInterruptedError(BiasbenchError):
+    """Ctrl-C or SIGTERM: finished rows are kept and the same command resumes."""
+
+    exit_code = 130
+    label = "interrupted"

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
 from biasbench.core.deps import require
 from biasbench.core.errors import DataError
+from biasbench.core.rundir import Manifest, RunDir
 from biasbench.core.voice import AXES, VoicePool
 from biasbench.debias.hf_audio import audio_feature, embedded_clip
 
@@ -80,7 +81,7 @@ def _audit_table(run_dir: Path) -> pd.DataFrame | None:
     """The voice audit's per-cell table when the run has one."""
     from biasbench.voices.audit import FILES
 
-    path = run_dir / "audit" / FILES["cells"]
+    path = RunDir(run_dir).audit_dir / FILES["cells"]
     return pd.read_csv(path) if path.is_file() else None
 
 
@@ -93,13 +94,16 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def dataset_card(pool: VoicePool, manifest: dict[str, Any], rows: pd.DataFrame, audit: pd.DataFrame | None) -> str:
+def dataset_card(pool: VoicePool, manifest: Manifest | Mapping[str, Any], rows: pd.DataFrame, audit: pd.DataFrame | None) -> str:
     """A Hugging Face dataset card: composition, TTS engines, audit summary, licenses, how it was made."""
+    from biasbench.core.rundir import parse_manifest  # noqa: PLC0415
+
+    manifest = manifest if isinstance(manifest, Manifest) else parse_manifest(manifest)
     axes = list(pool.axes)
     composition = rows.groupby("cell").agg(voices=("voice_id", "nunique"), clips=("voice_id", "size")).reset_index()
     voices = rows.drop_duplicates("voice_id")[["voice_id", "engine", *axes, "label_source", "voice_corpus", "voice_license", "split"]]
-    engines = manifest.get("tts", {}).get("backends", {}) if isinstance(manifest.get("tts"), dict) else {}
-    tasks = manifest.get("tasks", [])
+    engines = manifest.tts.get("backends", {}) if isinstance(manifest.tts.get("backends"), dict) else {}
+    tasks = manifest.tasks
     demo = pool.purpose == "demonstration"
     lines = [
         "---",
@@ -126,11 +130,11 @@ def dataset_card(pool: VoicePool, manifest: dict[str, Any], rows: pd.DataFrame, 
     lines += [_markdown(audit)] if audit is not None else ["No voice audit was run for this run (enable `audit` in the run config)."]
     lines += ["", "## Sources and licenses", "", "| task | items | source | license |", "|---|---|---|---|"]
     for task in tasks:
-        config = task.get("config", {})
-        source = config.get("path") or config.get("hf_dataset") or task.get("kind", "")
-        license = config.get("license") or task.get("license") or "see the task spec"
-        count = int((rows["task"] == task.get("name")).sum())
-        lines.append(f"| {task.get('name')} | {count} clips | {source} | {license} |")
+        config, described = task.config, task.model_dump()
+        source = config.get("path") or config.get("hf_dataset") or described.get("kind", "")
+        license = config.get("license") or described.get("license") or "see the task spec"
+        count = int((rows["task"] == task.name).sum())
+        lines.append(f"| {task.name} | {count} clips | {source} | {license} |")
     voice_licenses = sorted({v for v in rows["voice_license"] if v})
     lines += ["", f"Voice material licenses: {', '.join(voice_licenses) or 'not declared'}. "
               "The dataset's terms are the most restrictive of the item and voice licenses.",
@@ -140,6 +144,6 @@ def dataset_card(pool: VoicePool, manifest: dict[str, Any], rows: pd.DataFrame, 
               f"`voice_id`, `engine`, `cell`, {', '.join(f'`{a}`' for a in AXES)}, `label_source`, `voice_corpus`, "
               "`voice_license`, `split`.",
               "", "## Provenance", "",
-              f"biasbench run `{manifest.get('run_id', '')}`, git `{(manifest.get('git') or {}).get('sha', '')}`, seed {manifest.get('seed')}.",
+              f"biasbench run `{manifest.run_id}`, git `{manifest.git_sha}`, seed {manifest.seed}.",
               "Load with `datasets.load_from_disk(PATH)`; publish with `Dataset.push_to_hub(REPO)`.", ""]
     return "\n".join(lines)

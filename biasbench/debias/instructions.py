@@ -1,4 +1,4 @@
-"""Instruction records from Alpaca-format data (JSON, JSON lines, or a Hugging Face dataset name)."""
+"""Instruction records from Alpaca- or ShareGPT-format data (JSON, JSON lines, or a Hugging Face dataset name)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,38 @@ def read_alpaca(
         records = _records_from_file(path)
     else:
         records = _records_from_hub(source, split)
+    records = [from_sharegpt(record) for record in records]
+    if records and not any(_answer_of(record) for record in records):
+        raise DataError(
+            f"instruction source {source} has prompts only (no record has an 'output'/answer; e.g. the WizardLM test set): "
+            "use WizardLMTeam/WizardLM_evol_instruct_70k or a local Alpaca/ShareGPT file with answers"
+        )
     return to_instructions(records, dataset=dataset, license=license)
+
+
+SHAREGPT_USER = ("human", "user")
+SHAREGPT_ASSISTANT = ("gpt", "assistant", "chatgpt", "bing", "bard")
+"""``from``/``role`` values of ShareGPT turns (the format of WizardLM's 70k/196k releases, Vicuna, ...)."""
+
+
+def from_sharegpt(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A ShareGPT record (``conversations``/``messages``: [{from|role, value|content}, ...]) as Alpaca fields:
+    the first user turn is the instruction, the first assistant reply the output; later turns become
+    ``history`` (excluded as multi-turn). Other records pass through unchanged."""
+    turns = record.get("conversations", record.get("messages"))
+    if not isinstance(turns, list) or "instruction" in {str(k).lower() for k in record}:
+        return record
+    parsed = [(str(t.get("from", t.get("role", ""))).lower(), str(t.get("value", t.get("content", "")) or "")) for t in turns if isinstance(t, dict)]
+    parsed = [(role, text) for role, text in parsed if role != "system"]
+    instruction = parsed[0][1] if parsed and parsed[0][0] in SHAREGPT_USER else ""
+    output = parsed[1][1] if len(parsed) > 1 and parsed[1][0] in SHAREGPT_ASSISTANT else ""
+    history = parsed[2:]
+    return {"instruction": instruction, "input": "", "output": output, **({"history": history} if history else {})}
+
+
+def _answer_of(record: Mapping[str, Any]) -> str:
+    fields = {str(key).lower(): value for key, value in record.items()}
+    return str(fields.get("output") or "").strip()
 
 
 def to_instructions(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from biasbench.config import GenerationConfig, ModelRef, TaskRef, read_yaml, task_refs_from_strings
 from biasbench.core.errors import ConfigError
@@ -36,8 +37,15 @@ class DebiasRunConfig(BaseModel):
     finetuned_model: ModelRef | None = None
     """The finetuned model as its own entry (e.g. ``openai-compatible`` naming the LoRA module a vLLM server
     serves, or ``qwen2-audio`` on a merged folder); default: ``model`` plus ``params.lora_path``."""
-    finetune: str
-    """Output folder of `biasbench debias train` (holds training.json and adapter/)."""
+    finetune: str | None = None
+    """Output folder of one `biasbench debias train` (holds training.json and adapter/), labelled 'finetuned'."""
+    finetunes: dict[str, str] = Field(default_factory=dict)
+    """Several finetunes side by side: condition label (e.g. sft, dpo, sft-dpo) -> training folder. Each is
+    evaluated as ``model`` plus its adapter and compared with the base."""
+    drop_trained_items: bool = False
+    """When an eval task shares items with the preference data (e.g. voice_only_ambiguous split by item), leave
+    the trained items out of every comparison (counted in experiment.json) instead of refusing to run.
+    Shared BBQ categories and voices are always refused."""
     mitigation_prompt: str | None = MITIGATION_PROMPT
     """System instruction of the prompt baseline (None skips the baseline)."""
     output: str = "results/debias/eval"
@@ -58,6 +66,21 @@ class DebiasRunConfig(BaseModel):
     """Per-backend TTS parameter overrides."""
     tts_workers: int | None = Field(None, ge=1)
     """Parallel synthesis workers."""
+
+    @model_validator(mode="after")
+    def _one_finetune_field(self) -> "DebiasRunConfig":
+        if (self.finetune is None) == (not self.finetunes):
+            raise ValueError("give exactly one of 'finetune' (one folder) or 'finetunes' (label -> folder)")
+        bad = [label for label in self.finetunes if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", label) or label in ("base", "base-prompt")]
+        if bad:
+            raise ValueError(f"finetunes labels {bad} must be model labels (letters, digits, _ . -) other than base")
+        if self.finetunes and self.finetuned_model is not None:
+            raise ValueError("finetuned_model applies to a single 'finetune'; with 'finetunes' each adapter loads through 'model'")
+        return self
+
+    def finetune_folders(self) -> dict[str, str]:
+        """Condition label -> training folder."""
+        return dict(self.finetunes) if self.finetunes else {"finetuned": str(self.finetune)}
 
     @field_validator("tasks", mode="before")
     @classmethod

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from biasbench.config import read_yaml
+from biasbench.config import TaskRef, read_yaml, task_refs_from_strings
 from biasbench.core.errors import ConfigError
 from biasbench.core.params import validation_messages
 
@@ -22,13 +22,38 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ProbeSource(_Strict):
+    """Preference pairs from the benchmark's own bias probes (BBQ ambiguous/disambiguated,
+    voice_only_ambiguous), spoken by the pool's train voices. The items and BBQ categories used are
+    recorded so `debias run` can refuse to evaluate on them."""
+
+    tasks: list[TaskRef]
+    """Probe tasks (kinds 'bbq' and 'voice_only_ambiguous'); a BBQ task's ``categories`` are the training categories."""
+    eval_fraction: float = Field(0.5, ge=0.0, lt=1.0)
+    """Share of each task's items held out for evaluation (a seeded split by item id; never trained on)."""
+    eval_categories: list[str] = Field(default_factory=list)
+    """BBQ categories reserved for evaluation: refused here when a probe task lists them."""
+    seed: int = 0
+    """Seed of the item split and of the option order each item is spoken in."""
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _task_strings(cls, value: Any) -> Any:
+        return task_refs_from_strings(value)
+
+
 class DataSource(_Strict):
-    """One instruction dataset of the curriculum."""
+    """One dataset of the curriculum: instructions (SFT) or preference pairs (DPO)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     """Short name (rows are '<name>/<index>')."""
-    source: str
-    """Alpaca-format .json/.jsonl path (relative to the config) or a Hugging Face dataset name."""
+    kind: Literal["instructions", "preferences"] = "instructions"
+    """'instructions': Alpaca/ShareGPT answers (SFT); 'preferences': chosen/rejected pairs (DPO)."""
+    source: str | None = None
+    """instructions: Alpaca/ShareGPT .json/.jsonl path (relative to the config) or a Hugging Face dataset name;
+    preferences: a folder written by `biasbench debias pairs` (or omit it and give ``probes``)."""
+    probes: ProbeSource | None = None
+    """preferences only: build pairs from bias-probe tasks instead of reading ``source``."""
     split: str = "train"
     """Split of a Hugging Face dataset."""
     license: str = ""
@@ -90,6 +115,11 @@ class Stage(_Strict):
     """Optimizer steps at most in this stage."""
     learning_rate: float = Field(2e-4, gt=0)
     """Peak learning rate (linear warm-up, then linear decay to 0 within the stage)."""
+    method: Literal["sft", "dpo"] = "sft"
+    """'sft': answer-token cross-entropy on instruction datasets; 'dpo': direct preference optimisation on
+    preference datasets against the frozen base (the adapter disabled) as reference policy."""
+    beta: float = Field(0.1, gt=0)
+    """DPO temperature: how far the policy may move from the reference (used by 'dpo' stages)."""
 
 
 class TrainingConfig(_Strict):
@@ -167,9 +197,24 @@ class DebiasTrainConfig(_Strict):
                 raise ValueError(f"stage '{stage.name}' names unknown datasets {unknown}; known: {names}")
             if not stage.datasets:
                 raise ValueError(f"stage '{stage.name}' lists no datasets")
+            wanted = "preferences" if stage.method == "dpo" else "instructions"
+            wrong = [d.name for d in self.datasets if d.name in stage.datasets and d.kind != wanted]
+            if wrong:
+                raise ValueError(f"stage '{stage.name}' (method {stage.method}) needs {wanted} datasets, not {wrong}")
+            if stage.method == "dpo" and stage.train != "lora":
+                raise ValueError(f"stage '{stage.name}': method dpo trains LoRA only (the reference is the adapter disabled)")
+        for source in self.datasets:
+            if source.kind == "instructions" and (source.source is None or source.probes is not None):
+                raise ValueError(f"dataset '{source.name}': instructions need 'source' (and no 'probes')")
+            if source.kind == "preferences" and (source.source is None) == (source.probes is None):
+                raise ValueError(f"dataset '{source.name}': preferences need exactly one of 'source' (a `debias pairs` folder) or 'probes'")
         if self.training.consistency_weight > 0 and self.data.voices_per_instruction < 2:
             raise ValueError("consistency_weight > 0 needs data.voices_per_instruction >= 2")
         return self
+
+    def uses_dpo(self) -> bool:
+        """True when a stage optimises preferences."""
+        return any(stage.method == "dpo" for stage in self.stages)
 
     def trains_encoder(self) -> bool:
         """True when a stage trains the audio encoder and projector."""

@@ -1,5 +1,12 @@
 """`biasbench debias train`: spoken data → LoRA (and optional encoder/projector) finetune with
-answer-only loss, gradient accumulation, mixed precision, checkpoints, resume and TensorBoard logs."""
+answer-only loss (SFT) or direct preference optimisation (DPO), gradient accumulation, mixed precision,
+checkpoints, resume and TensorBoard logs.
+
+DPO is written here on top of the SFT loop rather than with TRL's ``DPOTrainer``: TRL tokenizes
+prompt/chosen/rejected text (images for vision models) through its own collator, which has no path for
+Qwen2-Audio's ``input_features``/``feature_attention_mask``, and its reference model would be a second
+copy of the 8B model; here both answers share the audio prompt encoding of ``features.encode_example`` and
+the reference is the same weights with the LoRA adapter disabled."""
 
 from __future__ import annotations
 
@@ -15,11 +22,12 @@ from biasbench.core.deps import require
 from biasbench.core.errors import ConfigError, DataError
 from biasbench.core.hashing import stable_hash
 from biasbench.debias.consistency import consistency_loss, count_pairs
+from biasbench.debias.dpo import dpo_statistics, sequence_logprobs
 from biasbench.debias.features import answer_losses, collate, encode_example
 from biasbench.debias.hf_audio import decode_clip
 from biasbench.debias.model import attach_lora, load_base, resolve_precision, set_trainable
 from biasbench.debias.schedule import Step, plan_steps
-from biasbench.debias.spoken_data import SpokenDataSummary, build_spoken_dataset, load_spoken_dataset
+from biasbench.debias.spoken_data import build_spoken_dataset, load_spoken_dataset
 from biasbench.debias.train_config import DebiasTrainConfig
 
 ADAPTER_DIR = "adapter"
@@ -50,23 +58,34 @@ class TrainOutcome:
     """Answer-token loss of the last step of this invocation."""
     frozen_changed: tuple[str, ...] | None = None
     """Frozen weights whose bytes changed during this invocation (None when not verified)."""
+    preference_accuracy: tuple[float, float] | None = None
+    """DPO preference accuracy of the first and last DPO step in the log (None without DPO steps)."""
 
 
-def prepare_data(config: DebiasTrainConfig, base_dir: Path, echo: Callable[[str], None] = print) -> dict[str, SpokenDataSummary]:
-    """Build (or reuse) the spoken dataset of every curriculum dataset. Pool and data paths are relative
-    to ``base_dir`` (the config's folder); ``output`` and ``cache_dir`` to the working directory."""
+def prepare_data(config: DebiasTrainConfig, base_dir: Path, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Build (or reuse) the spoken dataset of every curriculum dataset (instructions: SpokenDataSummary;
+    preferences: PreferenceDataSummary). Pool and data paths are relative to ``base_dir`` (the config's
+    folder); ``output`` and ``cache_dir`` to the working directory."""
+    from biasbench.debias.preferences import require_preference_summary
+    from biasbench.debias.probe_pairs import build_probe_preferences
     from biasbench.voices.spec import load_pool
 
     pool = load_pool(config.pool, base_dir=base_dir)
     output = Path(config.output)
     cache_root = Path(config.cache_dir) if config.cache_dir else output / "audio-cache"
-    return {
-        source.name: build_spoken_dataset(
-            source, pool, output / "data" / source.name, data=config.data, tts=config.tts,
-            cache_root=cache_root, seed=config.training.seed, base_dir=base_dir, echo=echo,
-        )
-        for source in config.datasets
-    }
+    summaries: dict[str, Any] = {}
+    for source in config.datasets:
+        common = dict(data=config.data, tts=config.tts, cache_root=cache_root, seed=config.training.seed, base_dir=base_dir, echo=echo)
+        if source.kind == "instructions":
+            summaries[source.name] = build_spoken_dataset(source, pool, output / "data" / source.name, **common)
+        elif source.probes is not None:
+            summaries[source.name] = build_probe_preferences(source, pool, output / "data" / source.name, **common)
+        else:
+            folder = Path(str(source.source))
+            if not folder.is_absolute() and (base_dir / folder).exists():
+                folder = base_dir / folder
+            summaries[source.name] = require_preference_summary(folder)
+    return summaries
 
 
 def train(
@@ -121,7 +140,8 @@ def train(
                 if stopping and not done:
                     echo(f"stopped after step {step.index} of {len(steps)}; run again to resume")
                     changed = _changed(frozen_before, model)
-                    return TrainOutcome(output, None, len(steps), step.index, start, _first(losses), _last(losses), changed)
+                    return TrainOutcome(output, None, len(steps), step.index, start, _first(losses), _last(losses), changed,
+                                        _preference_accuracy(output / TRAIN_LOG))
         finally:
             writer.close()
         changed = _changed(frozen_before, model)
@@ -131,7 +151,8 @@ def train(
         model.save_pretrained(str(adapter_path))
         _write_manifest(output, config, summaries, len(steps), precision, base_dir, changed)
         echo(f"adapter saved to {adapter_path} ({len(steps)} steps)")
-        return TrainOutcome(output, adapter_path, len(steps), len(steps), start, _first(losses), _last(losses), changed)
+        return TrainOutcome(output, adapter_path, len(steps), len(steps), start, _first(losses), _last(losses), changed,
+                            _preference_accuracy(output / TRAIN_LOG))
 
 
 def frozen_digests(model: Any) -> dict[str, str]:
@@ -188,6 +209,80 @@ class _StepRunner:
         return torch.optim.AdamW(parameters, lr=stage.learning_rate, weight_decay=self.config.training.weight_decay)
 
     def run(self, step: Step, optimizer: Any, lr: float) -> float:
+        if self.config.stages[step.stage].method == "dpo":
+            return self._run_dpo(step, optimizer, lr)
+        return self._run_sft(step, optimizer, lr)
+
+    def _run_dpo(self, step: Step, optimizer: Any, lr: float) -> float:
+        """One DPO step: per micro-batch, chosen and rejected answers of every row in one forward pass of the
+        policy and one (no-grad) of the reference = the same model with the adapter disabled."""
+        import torch
+
+        started = time.perf_counter()
+        stage = self.config.stages[step.stage]
+        self.model.train()
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        n_micro = len(step.micro_batches)
+        totals = {"dpo_loss": 0.0, "reward_chosen": 0.0, "reward_rejected": 0.0, "reward_margin": 0.0,
+                  "preference_accuracy": 0.0, "pairs": 0, "answer_tokens": 0, "truncated": 0}
+        for micro in step.micro_batches:
+            rows = [self.datasets[micro.dataset][index] for index in micro.rows]
+            examples = []
+            for answer_key in ("chosen", "rejected"):
+                for row in rows:
+                    examples.append(encode_example(self.processor, decode_clip(row["audio"]).samples, row["prompt"],
+                                                   row[answer_key], self.config.data.max_answer_tokens))
+            batch = {k: v.to(self.precision.device) for k, v in collate(examples, self.pad_id).items()}
+            labels = batch.pop("labels")
+            autocast = dict(device_type=self.precision.device.split(":")[0], dtype=self.precision.torch_dtype, enabled=self.precision.autocast)
+            with torch.autocast(**autocast):
+                policy = sequence_logprobs(self.model(**batch).logits, labels)
+            with torch.no_grad(), self.model.disable_adapter(), torch.autocast(**autocast):
+                reference = sequence_logprobs(self.model(**batch).logits, labels)
+            n = len(rows)
+            stats = dpo_statistics(policy[:n], policy[n:], reference[:n], reference[n:], stage.beta)
+            scaled = stats.loss / n_micro
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            for key in ("reward_chosen", "reward_rejected", "reward_margin", "preference_accuracy"):
+                totals[key] += float(getattr(stats, key)) / n_micro
+            totals["dpo_loss"] += float(stats.loss.detach()) / n_micro
+            totals["pairs"] += n
+            totals["answer_tokens"] += int((labels[:, 1:] != -100).sum())
+            totals["truncated"] += sum(example.truncated for example in examples)
+        grad_norm = self._update(optimizer)
+        if not math.isfinite(totals["dpo_loss"]):
+            raise DataError(f"DPO loss is not finite at step {step.index}; lower the learning rate or beta, or use bf16/fp32")
+        record = {"step": step.index, "stage": stage.name, "method": "dpo", "loss": totals["dpo_loss"], **totals,
+                  "beta": stage.beta, "lr": lr, "grad_norm": grad_norm, "seconds": round(time.perf_counter() - started, 4)}
+        self._log(step, record, ("loss", "reward_chosen", "reward_rejected", "reward_margin", "preference_accuracy", "lr", "grad_norm", "answer_tokens"))
+        return totals["dpo_loss"]
+
+    def _update(self, optimizer: Any) -> float:
+        """Clip, step (with the fp16 scaler when there is one) and zero the gradients; the gradient norm."""
+        import torch
+
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        if self.scaler:
+            self.scaler.unscale_(optimizer)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, self.config.training.max_grad_norm))
+        if self.scaler:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return grad_norm
+
+    def _log(self, step: Step, record: dict[str, Any], scalars: tuple[str, ...]) -> None:
+        with self.log_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if step.index % self.config.training.log_every == 0:
+            for key in scalars:
+                self.writer.add_scalar(f"train/{key}", record[key], step.index)
+            self.writer.flush()
+
+    def _run_sft(self, step: Step, optimizer: Any, lr: float) -> float:
         import torch
 
         started = time.perf_counter()
@@ -220,28 +315,15 @@ class _StepRunner:
             totals["pairs"] += count_pairs(instruction_ids, cells)
             totals["answer_tokens"] += int((labels[:, 1:] != -100).sum())
             totals["truncated"] += sum(example.truncated for example in examples)
-        parameters = [p for p in self.model.parameters() if p.requires_grad]
-        if self.scaler:
-            self.scaler.unscale_(optimizer)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, training.max_grad_norm))
-        if self.scaler:
-            self.scaler.step(optimizer)
-            self.scaler.update()
-        else:
-            optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        grad_norm = self._update(optimizer)
         if not math.isfinite(totals["ce"]):
             raise DataError(f"training loss is not finite at step {step.index}; lower the learning rate or use bf16/fp32")
         record = {
-            "step": step.index, "stage": self.config.stages[step.stage].name, "loss": totals["ce"] + training.consistency_weight * totals["consistency"],
+            "step": step.index, "stage": self.config.stages[step.stage].name, "method": "sft",
+            "loss": totals["ce"] + training.consistency_weight * totals["consistency"],
             **totals, "lr": lr, "grad_norm": grad_norm, "seconds": round(time.perf_counter() - started, 4),
         }
-        with self.log_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-        if step.index % training.log_every == 0:
-            for key in ("loss", "ce", "consistency", "lr", "grad_norm", "answer_tokens"):
-                self.writer.add_scalar(f"train/{key}", record[key], step.index)
-            self.writer.flush()
+        self._log(step, record, ("loss", "ce", "consistency", "lr", "grad_norm", "answer_tokens"))
         return totals["ce"]
 
 
@@ -331,7 +413,7 @@ def _clear(output: Path) -> None:
 
 
 def _write_manifest(
-    output: Path, config: DebiasTrainConfig, summaries: dict[str, SpokenDataSummary], steps: int, precision: Any,
+    output: Path, config: DebiasTrainConfig, summaries: dict[str, Any], steps: int, precision: Any,
     base_dir: Path, frozen_changed: tuple[str, ...] | None,
 ) -> None:
     from biasbench.runner.manifest import git_state, now_iso, package_versions, platform_info
@@ -342,6 +424,9 @@ def _write_manifest(
         "revision": config.revision,
         "adapter": ADAPTER_DIR,
         "train_voices": sorted({voice for summary in summaries.values() for voice in summary.voices}),
+        "train_items": _merged(summaries, "train_items"),
+        "train_categories": _merged(summaries, "train_categories"),
+        "methods": sorted({stage.method for stage in config.stages}),
         "data": {name: asdict(summary) for name, summary in summaries.items()},
         "steps": steps,
         "device": precision.device,
@@ -355,12 +440,29 @@ def _write_manifest(
     (output / TRAINING_MANIFEST).write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
 
 
+def _merged(summaries: dict[str, Any], field: str) -> dict[str, list[str]]:
+    """Union over the preference datasets of a task -> ids mapping (instruction datasets have none)."""
+    merged: dict[str, set[str]] = {}
+    for summary in summaries.values():
+        for task, values in getattr(summary, field, {}).items():
+            merged.setdefault(task, set()).update(values)
+    return {task: sorted(values) for task, values in sorted(merged.items())}
+
+
 def read_training_manifest(output: Path) -> dict[str, Any]:
     """The manifest of a finished finetune (raises :class:`DataError` when absent)."""
     path = Path(output) / TRAINING_MANIFEST
     if not path.is_file():
         raise DataError(f"no finished finetune in {output} ({TRAINING_MANIFEST} missing)", hint="run `biasbench debias train` first")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _preference_accuracy(path: Path) -> tuple[float, float] | None:
+    if not path.is_file():
+        return None
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    values = [r["preference_accuracy"] for r in records if r.get("method") == "dpo"]
+    return (values[0], values[-1]) if values else None
 
 
 def _first(values: list[float]) -> float | None:

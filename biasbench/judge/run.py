@@ -22,6 +22,7 @@ import pandas as pd
 from biasbench.core.errors import BiasbenchError, ConfigError, DataError
 from biasbench.core.hashing import stable_hash
 from biasbench.core.result import TEXT_VOICE
+from biasbench.core.rundir import Manifest
 from biasbench.judge.client import JudgeClient
 from biasbench.judge.config import JudgeConfig
 from biasbench.judge.parse import parse_pairwise, parse_pointwise
@@ -56,17 +57,17 @@ class JudgeReport:
     """Caveats (invalid judge replies, items without a pair)."""
 
 
-def _item_texts(manifest: Mapping[str, Any], tasks: set[str]) -> dict[tuple[str, str], str]:
+def _item_texts(manifest: Manifest, tasks: set[str]) -> dict[tuple[str, str], str]:
     """(task, item id) -> the request text, from the tasks recorded in the manifest."""
     from biasbench.core import registry
 
     out: dict[tuple[str, str], str] = {}
-    for info in manifest.get("tasks") or []:
-        name = str(info.get("name"))
+    for info in manifest.tasks:
+        name = info.name
         if name not in tasks:
             continue
         try:
-            task = registry.tasks.get(str(info.get("kind"))).from_params(dict(info.get("config") or {}), where=f"task '{name}'")
+            task = registry.tasks.get(info.kind).from_params(dict(info.config), where=f"task '{name}'")
             for item in task.items():
                 out[(name, item.id)] = item.text
         except BiasbenchError as exc:
@@ -74,8 +75,8 @@ def _item_texts(manifest: Mapping[str, Any], tasks: set[str]) -> dict[tuple[str,
     return out
 
 
-def _rows_to_judge(frame: pd.DataFrame, manifest: Mapping[str, Any], config: JudgeConfig) -> pd.DataFrame:
-    answer_types = {str(t.get("name")): str(t.get("answer_type", "")) for t in manifest.get("tasks") or []}
+def _rows_to_judge(frame: pd.DataFrame, manifest: Manifest, config: JudgeConfig) -> pd.DataFrame:
+    answer_types = {t.name: t.answer_type for t in manifest.tasks}
     tasks = set(config.tasks) if config.tasks else {t for t, kind in answer_types.items() if kind == "open_ended"}
     unknown = sorted(tasks - set(answer_types))
     if unknown:

@@ -7,7 +7,7 @@ one line naming the conflict (make one leaderboard per task version / pool inste
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -25,6 +25,7 @@ from biasbench.reports.headline import (
 from biasbench.reports.leaderboard_links import copy_manifest
 from biasbench.reports.notes import notes_sheet
 from biasbench.reports.qualifiers import Qualifier
+from biasbench.reports.merged import MergedRuns
 from biasbench.reports.rundata import RunData, load_run
 from biasbench.reports.sheet import VALUE_CI_FORMATS, Sheet
 from biasbench.reports.workbook import write_workbook
@@ -44,35 +45,29 @@ class LeaderboardPaths:
     """plots/*.png and *.svg."""
 
 
-@dataclass(frozen=True)
-class MergedRuns:
-    """Runs that may be compared, with their headline rows."""
-
-    runs: tuple[RunData, ...]
-    """The runs, in the order given."""
-    table: pd.DataFrame
-    """One row per model × task: Headline columns + run, manifest link, ranks."""
-    groups: pd.DataFrame
-    """Per model × task × group headline metric on the headline grouping (for the group bars)."""
-    qualifiers: tuple[tuple[str, Qualifier], ...]
-    """(run id, warning) for every warning of every run."""
-
-
 def pool_identity(run: RunData) -> str:
     """Hash of the pool's axes and the voices that spoke with their labels (name and description ignored)."""
-    used = set(run.manifest.get("voices_used") or ())
     voices = sorted(
-        (v.get("id"), v.get("engine"), v.get("preset"), v.get("reference"), v.get("labels"))
-        for v in run.pool.get("voices") or ()
-        if not used or v.get("id") in used
+        (v.get("id"), v.get("engine"), v.get("preset"), v.get("reference"), v.get("labels")) for v in run.info.spoken_voices()
     )
     return stable_hash(list(run.axes), voices)
 
 
 def check_compatible(runs: Sequence[RunData]) -> None:
-    """Refuse (ConfigError) when task versions or voice pools differ between runs."""
+    """Refuse (ConfigError) when task versions, task content or voice pools differ between runs."""
     versions: dict[str, tuple[str, str]] = {}
+    digests: dict[str, tuple[str, str]] = {}
     for run in runs:
+        for task, digest in run.task_digests.items():
+            if not digest:  # a run from before content digests: only its version is compared
+                continue
+            seen_digest = digests.setdefault(task, (digest, run.run_id))
+            if seen_digest[0] != digest:
+                raise ConfigError(
+                    f"cannot merge: task '{task}' asked different content in run '{seen_digest[1]}' and run "
+                    f"'{run.run_id}' (items, prompts, rotations or parser differ); their scores are not comparable",
+                    hint="make one leaderboard per task content",
+                )
         for task, version in run.task_versions.items():
             seen = versions.setdefault(task, (version, run.run_id))
             if seen[0] != version:
@@ -85,8 +80,8 @@ def check_compatible(runs: Sequence[RunData]) -> None:
     for run in runs[1:]:
         if pool_identity(run) != pool_identity(first):
             raise ConfigError(
-                f"cannot merge: run '{run.run_id}' used voice pool '{run.pool.get('name', '?')}' but run "
-                f"'{first.run_id}' used '{first.pool.get('name', '?')}' (different voices or labels); "
+                f"cannot merge: run '{run.run_id}' used voice pool '{run.info.pool_name}' but run "
+                f"'{first.run_id}' used '{first.info.pool_name}' (different voices or labels); "
                 "gaps measured on different voices are not comparable",
                 hint="make one leaderboard per voice pool",
             )
@@ -125,7 +120,8 @@ def _worst_group_cis(table: pd.DataFrame, groups: pd.DataFrame | None) -> tuple[
 
 
 def merge_runs(run_dirs: Sequence[str | Path], out: Path) -> MergedRuns:
-    """Load, check and merge runs; model × task pairs must be unique across runs."""
+    """Load, check and merge runs. A model × task pair found in several runs is shown once per run,
+    labelled 'model [run id]'."""
     if not run_dirs:
         raise ConfigError("give at least one run directory")
     runs = tuple(load_run(d) for d in run_dirs)
@@ -133,33 +129,42 @@ def merge_runs(run_dirs: Sequence[str | Path], out: Path) -> MergedRuns:
         raise ConfigError("the same run directory is given twice")
     check_compatible(runs)
     records, group_rows, qualifiers = [], [], []
-    owner: dict[tuple[str, str], str] = {}
+    found_rows: list[tuple[RunData, list[Headline], list[Qualifier]]] = []
+    seen: dict[tuple[str, str], int] = {}
     for run in runs:
         rows, found = headlines(run)
         if not rows:
             raise DataError(f"run '{run.run_id}' has no scores; run `biasbench score {run.run_dir}` first")
+        found_rows.append((run, rows, found))
+        for row in rows:
+            seen[(row.model, row.task)] = seen.get((row.model, row.task), 0) + 1
+    owner: dict[tuple[str, str], str] = {}
+    for run, rows, found in found_rows:
         qualifiers += [(run.run_id, q) for q in found]
         manifest = copy_manifest(run, out)
         calibration = set(run.calibration_models)
         for row in rows:
             key = (row.model, row.task)
             if key in owner:
-                raise ConfigError(
-                    f"cannot merge: model '{row.model}' on task '{row.task}' appears in runs "
-                    f"'{owner[key]}' and '{run.run_id}'; pass one of them"
-                )
-            owner[key] = run.run_id
+                raise ConfigError(f"cannot merge: run '{run.run_id}' is given twice under the same label")
+            in_several_runs = seen[key] > 1
+            groups = _group_rows(run, row)
+            if in_several_runs:  # one model from two runs: each row carries its run label
+                label = f"{row.model} [{run.run_id}]"
+                groups = [{**g, "model": label} for g in groups]
+                row = replace(row, model=label)
+            owner[(row.model, row.task)] = run.run_id
             records.append(
                 {
                     **asdict(row),
-                    "calibration": row.model in calibration,
-                    "pool": run.pool.get("name", ""),
+                    "calibration": key[0] in calibration,
+                    "pool": run.info.pool_name if run.info.pool else "",
                     "demonstration": run.is_demonstration,
                     "run": run.run_id,
                     "manifest": manifest,
                 }
             )
-            group_rows += _group_rows(run, row)
+            group_rows += groups
     table = _rank(pd.DataFrame(records), pd.DataFrame(group_rows))
     first = ["rank_worst_group", "rank_max_gap", "model", "task"]
     table = table[first + [c for c in table.columns if c not in first]]
@@ -215,13 +220,13 @@ def leaderboard_sheets(merged: MergedRuns) -> list[Sheet]:
             {
                 "run": r.run_id,
                 "path": str(r.run_dir.resolve()),
-                "pool": r.pool.get("name", ""),
-                "pool_purpose": r.pool.get("purpose", ""),
+                "pool": r.info.pool_name if r.info.pool else "",
+                "pool_purpose": r.info.pool.get("purpose", ""),
                 "axes": " × ".join(r.axes),
                 "tasks": ", ".join(f"{t} v{v}" for t, v in r.task_versions.items()),
                 "models": ", ".join(m.name for m in r.models),
                 "git_sha": r.git_sha,
-                "seed": str(r.manifest.get("seed", "")),
+                "seed": str(r.info.seed),
             }
             for r in merged.runs
         ]

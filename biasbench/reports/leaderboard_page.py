@@ -18,7 +18,7 @@ from biasbench.reports.plotting import label, slug
 from biasbench.reports.verdict_text import flagged_groups, qualify_verdict
 
 if TYPE_CHECKING:
-    from biasbench.reports.leaderboard import MergedRuns
+    from biasbench.reports.merged import MergedRuns
 
 METHODOLOGY = (
     (

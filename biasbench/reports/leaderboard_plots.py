@@ -21,7 +21,7 @@ from biasbench.reports.plotting import (
 from biasbench.reports.sheet import metric_kind
 
 if TYPE_CHECKING:
-    from biasbench.reports.leaderboard import MergedRuns
+    from biasbench.reports.merged import MergedRuns
 
 
 def model_colours(models) -> dict[str, str]:

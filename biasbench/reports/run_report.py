@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterable
 
 from biasbench.core.errors import DataError
+from biasbench.core.rundir import RunDir
 from biasbench.reports.extra import SheetProvider, build_sheets
 from biasbench.reports.notes import notes_sheet
 from biasbench.reports.rundata import load_run
@@ -66,7 +67,7 @@ def write_run_report(
     run = load_run(run_dir)
     sheets = build_sheets(run, extra_sheets)
     sheets.append(notes_sheet(sheets))
-    workbook = write_workbook(run.run_dir / "report.xlsx", sheets)
+    workbook = write_workbook(RunDir(run.run_dir).report_xlsx, sheets)
     tables = write_tables(run.run_dir / TABLES_DIR, sheets)
     rows, qualifiers = headlines(run)
     summary_md = write_summary_md(run, rows, qualifiers, sheets)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -11,7 +12,7 @@ import pandas as pd
 
 from biasbench.core.errors import DataError
 from biasbench.core.jsonio import read_json_object
-from biasbench.runner.manifest import require_manifest
+from biasbench.core.rundir import Manifest, RunDir, open_run_dir, parse_manifest
 
 AUDIT_TABLES = ("voice_audit", "voice_audit_voices", "voice_audit_cells")
 """Voice-audit tables under ``run_dir/audit/`` (CSV)."""
@@ -57,7 +58,7 @@ class RunData:
     run_dir: Path
     """The run directory."""
     manifest: Mapping[str, Any] = field(hash=False)
-    """manifest.json."""
+    """manifest.json as JSON (the typed view is :attr:`info`)."""
     scores: Mapping[str, pd.DataFrame] = field(hash=False)
     """Score tables by name (scores/<name>.parquet|csv)."""
     exclusions: pd.DataFrame | None = field(default=None, hash=False)
@@ -75,39 +76,32 @@ class RunData:
     def run_id(self) -> str:
         return self.run_dir.name
 
+    @cached_property
+    def info(self) -> Manifest:
+        """The typed manifest."""
+        return parse_manifest(self.manifest, f"{self.run_dir}/manifest.json")
+
     @property
     def git_sha(self) -> str:
         """The commit the run was made from ('' when unknown)."""
-        git = self.manifest.get("git")
-        return str(self.manifest.get("git_sha") or (git.get("sha", "") if isinstance(git, Mapping) else ""))
+        return self.info.git_sha
 
     @property
     def pool(self) -> Mapping[str, Any]:
-        return self.manifest.get("pool") or {}
+        return self.info.pool
 
     @property
     def axes(self) -> tuple[str, ...]:
         """The pool's demographic axes, e.g. ('gender', 'race')."""
-        return tuple(self.pool.get("axes") or ())
+        return self.info.axes
 
     @property
     def is_demonstration(self) -> bool:
-        return self.pool.get("purpose") == "demonstration"
+        return self.info.pool_purpose == "demonstration"
 
     @property
     def models(self) -> tuple[ModelInfo, ...]:
-        out = []
-        for entry in self.manifest.get("models") or ():
-            capabilities = entry.get("capabilities") or {}
-            out.append(
-                ModelInfo(
-                    name=str(entry.get("name", "")),
-                    adapter=str(entry.get("adapter", "")),
-                    fingerprint=str(entry.get("fingerprint", "")),
-                    calibration=bool(capabilities.get("calibration", False)),
-                )
-            )
-        return tuple(out)
+        return tuple(ModelInfo(m.name, m.adapter, m.fingerprint, m.calibration) for m in self.info.models)
 
     @property
     def calibration_models(self) -> tuple[str, ...]:
@@ -116,14 +110,17 @@ class RunData:
     @property
     def task_versions(self) -> dict[str, str]:
         """Task name -> spec version, from the manifest."""
-        return {str(t.get("name")): str(t.get("version", "")) for t in self.manifest.get("tasks") or ()}
+        return {t.name: t.version for t in self.info.tasks}
+
+    @property
+    def task_digests(self) -> dict[str, str]:
+        """Task name -> content digest (item ids, prompts, rotations, parser version); '' for older runs."""
+        return {t.name: t.content_digest for t in self.info.tasks}
 
     def voices_per_group(self) -> dict[tuple[str, str], int]:
         """(axis or 'cell', group) -> number of voices that spoke, from the manifest's pool and voices_used."""
-        used = set(self.manifest.get("voices_used") or ())
-        voices = [v for v in self.pool.get("voices") or () if not used or v.get("id") in used]
         counts: dict[tuple[str, str], int] = {}
-        for voice in voices:
+        for voice in self.info.spoken_voices():
             labels = voice.get("labels") or {}
             values = []
             for axis in self.axes:
@@ -141,29 +138,25 @@ class RunData:
 
 def load_run(run_dir: str | Path) -> RunData:
     """Read a run directory; a missing manifest.json means it is not a run directory (DataError)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise DataError(f"run directory not found: {run_dir}")
-    manifest = require_manifest(run_dir)
+    run = open_run_dir(run_dir)
+    manifest = run.manifest()
     scores: dict[str, pd.DataFrame] = {}
-    score_dir = run_dir / "scores"
-    if score_dir.is_dir():
-        stems = sorted({p.stem for p in score_dir.iterdir() if p.suffix in (".csv", ".parquet")})
+    if run.scores_dir.is_dir():
+        stems = sorted({p.stem for p in run.scores_dir.iterdir() if p.suffix in (".csv", ".parquet")})
         for stem in stems:
-            frame = read_table(score_dir, stem)
+            frame = read_table(run.scores_dir, stem)
             if frame is not None:
                 scores[stem] = frame
     if "summary" not in scores:
-        summary = read_table(run_dir, "summary")
+        summary = read_table(run.path, "summary")
         if summary is not None:
             scores["summary"] = summary
-    audit_dir = run_dir / "audit"
-    audit = {name: t for name in AUDIT_TABLES if (t := read_table(audit_dir, name)) is not None}
+    audit = {name: t for name in AUDIT_TABLES if (t := read_table(run.audit_dir, name)) is not None}
     return RunData(
-        run_dir=run_dir,
-        manifest=manifest,
+        run_dir=run.path,
+        manifest=manifest.to_json(),
         scores=scores,
-        exclusions=read_table(run_dir, "exclusions"),
+        exclusions=read_table(run.path, Path(RunDir.EXCLUSIONS_CSV).stem),
         audit=audit,
-        parity=read_json_object(audit_dir / "parity.json"),
+        parity=read_json_object(run.parity_json),
     )

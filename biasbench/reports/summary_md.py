@@ -36,9 +36,11 @@ def summary_markdown(
     pool = run.pool
     lines.append(
         f"Pool **{pool.get('name', '?')}** ({' × '.join(run.axes)}), purpose {pool.get('purpose', '?')}; "
-        f"seed {run.manifest.get('seed', '?')}; git {run.git_sha[:10] or '?'}."
+        f"seed {run.info.seed}; git {run.git_sha[:10] or '?'}."
     )
     lines.append("")
+    if run.info.status in ("incomplete", "failed", "interrupted") and run.info.missing_reason:
+        lines += [f"> **Incomplete run — {run.info.missing_reason}.** Scores cover the answered rows only.", ""]
     if run.is_demonstration:
         lines += [f"> **{demonstration_notice(run)}**", ""]
     for model in run.calibration_models:

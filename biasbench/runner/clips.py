@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from biasbench.config import RunConfig, parse_config
+from biasbench.core.rundir import Manifest
 from biasbench.runner.manifest import require_manifest
 from biasbench.runner.plan import Plan, load_plan
 
@@ -21,7 +22,7 @@ class FinishedRun:
 
     run_dir: Path
     """The run directory."""
-    manifest: dict[str, Any]
+    manifest: Manifest
     """Its manifest.json."""
     config: RunConfig
     """The config it ran with."""
@@ -76,8 +77,8 @@ def open_finished_run(run_dir: Path, base_dir: Path | None = None) -> FinishedRu
     config it was started with, else the current directory."""
     run_dir = Path(run_dir)
     manifest = require_manifest(run_dir)
-    config = parse_config(manifest.get("config") or {}, f"{run_dir}/manifest.json")
+    config = parse_config(manifest.config, f"{run_dir}/manifest.json")
     if base_dir is None:
-        recorded = Path(manifest.get("config_path") or "")
+        recorded = Path(manifest.config_path or "")
         base_dir = recorded.resolve().parent if recorded.name and recorded.exists() else Path.cwd()
     return FinishedRun(run_dir, manifest, config, load_plan(config, base_dir))

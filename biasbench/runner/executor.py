@@ -1,18 +1,22 @@
 """Ask an adapter for every pending request: in batches (local models) or concurrently (APIs).
 
 Each answer is appended to the response log as it arrives; errors are logged but never cached,
-so a later invocation retries them. A cost budget stops the run cleanly.
+so a later invocation retries them. A cost budget stops the run cleanly, reserving the cost of the
+requests in flight so it is never exceeded; a circuit breaker stops a run whose endpoint keeps failing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from biasbench.adapters.api_loop import run_sync
 from biasbench.adapters.base import Adapter
+from biasbench.adapters.pricing import WORDS_PER_SECOND
 from biasbench.core.errors import AdapterError, BiasbenchError, BudgetExceededError
 from biasbench.core.messages import Request
 from biasbench.core.response import Response
@@ -20,7 +24,13 @@ from biasbench.runner.plan import PlannedRow
 from biasbench.runner.store import LoggedResponse, ResponseLog
 
 CONSECUTIVE_FAILURE_LIMIT = 25
-"""Stop when this many requests in a row fail and none has succeeded (a broken set-up, not bad luck)."""
+"""Circuit breaker: stop when this many requests in a row fail (after the adapter's own retries)."""
+
+ERROR_WINDOW = 100
+"""Circuit breaker: the last this-many responses are watched ..."""
+
+ERROR_RATE_LIMIT = 0.5
+"""... and the run stops when more than this share of them failed."""
 
 
 @dataclass(frozen=True)
@@ -47,35 +57,73 @@ class ExecutionStats:
     """Cost spent in this invocation."""
     last_error: str = ""
     """Most recent error message."""
+    answered: int = 0
+    """Requests that came back with an answer."""
     _consecutive_failures: int = field(default=0, repr=False)
-    _any_success: bool = field(default=False, repr=False)
+    _recent: deque = field(default_factory=lambda: deque(maxlen=ERROR_WINDOW), repr=False)
 
     def record(self, response: Response) -> None:
         self.model_calls += 1
         self.cost_usd += response.cost_usd
-        if response.error is not None:
+        failed = response.error is not None
+        self._recent.append(failed)
+        if failed:
             self.failed += 1
-            self.last_error = response.error
+            self.last_error = response.error or ""
             self._consecutive_failures += 1
         else:
-            self._any_success = True
+            self.answered += 1
             self._consecutive_failures = 0
 
-    def broken(self) -> bool:
-        return not self._any_success and self._consecutive_failures >= CONSECUTIVE_FAILURE_LIMIT
+    def broken(self) -> str | None:
+        """Why the circuit breaker trips now (None: keep going)."""
+        if self._consecutive_failures >= CONSECUTIVE_FAILURE_LIMIT:
+            return f"{self._consecutive_failures} requests in a row failed"
+        if len(self._recent) == ERROR_WINDOW and sum(self._recent) > ERROR_RATE_LIMIT * ERROR_WINDOW:
+            return f"{sum(self._recent)} of the last {ERROR_WINDOW} requests failed"
+        return None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Budget:
-    """Cost ceiling for the whole run (earlier invocations included)."""
+    """Cost ceiling for the whole run (earlier invocations included). Requests in flight hold a
+    reservation of their upper-bound cost, so spent + reserved never passes the limit."""
 
     limit_usd: float | None
     """None: no limit."""
     spent_before_usd: float
     """Cost already in the log."""
+    reserved_usd: float = 0.0
+    """Upper-bound cost of the requests in flight."""
+    in_flight: int = 0
+    """Requests holding a reservation."""
 
     def exhausted(self, stats: ExecutionStats) -> bool:
         return self.limit_usd is not None and self.spent_before_usd + stats.cost_usd >= self.limit_usd
+
+    def reserve(self, stats: ExecutionStats, usd: float) -> bool:
+        """Reserve ``usd`` for a request about to be sent; False when that could pass the limit."""
+        if self.limit_usd is not None and self.spent_before_usd + stats.cost_usd + self.reserved_usd + usd > self.limit_usd:
+            return False
+        self.reserved_usd += usd
+        self.in_flight += 1
+        return True
+
+    def settle(self, usd: float) -> None:
+        """Release a reservation (the request's real cost is in the stats now)."""
+        self.reserved_usd = max(0.0, self.reserved_usd - usd)
+        self.in_flight -= 1
+
+    def stop_error(self, stats: ExecutionStats) -> BudgetExceededError:
+        return BudgetExceededError(
+            f"cost budget max_cost_usd={self.limit_usd} reached (spent {self.spent_before_usd + stats.cost_usd:.4f} USD; "
+            "the next request could pass it)",
+            hint="finished rows are kept; raise max_cost_usd and run again to continue",
+        )
+
+
+class CircuitOpenError(AdapterError):
+    """The endpoint kept failing: the run stopped early, finished rows kept."""
 
 
 def execute(
@@ -105,16 +153,30 @@ def _entry(job: Job, response: Response, invocation: int) -> LoggedResponse:
 
 
 def _check(adapter: Adapter, budget: Budget, stats: ExecutionStats) -> None:
-    if stats.broken():
-        raise AdapterError(
-            f"model adapter '{adapter.name}' failed {CONSECUTIVE_FAILURE_LIMIT} requests in a row and answered none; "
-            f"last error: {stats.last_error}"
-        )
+    why = stats.broken()
+    if why is not None:
+        answered = f"after {stats.answered} answers" if stats.answered else "and none was answered"
+        raise CircuitOpenError(f"model adapter '{adapter.name}' stopped: {why} {answered}; last error: {stats.last_error}")
     if budget.exhausted(stats):
-        raise BudgetExceededError(
-            f"cost budget max_cost_usd={budget.limit_usd} reached (spent {budget.spent_before_usd + stats.cost_usd:.4f} USD)",
-            hint="finished rows are kept; raise max_cost_usd and run again to continue",
-        )
+        raise budget.stop_error(stats)
+
+
+def _cost_bound(adapter: Adapter, jobs: Sequence[Job]) -> float:
+    """Upper-bound cost of ``jobs`` (every answer as long as max_new_tokens allows)."""
+    if not jobs:
+        return 0.0
+    prompts = [(_spoken_for_estimate(job), job.row.text) for job in jobs]
+    return float(adapter.estimate_cost_usd(prompts, max(job.request.params.max_new_tokens for job in jobs)))
+
+
+def _spoken_for_estimate(job: Job) -> str | None:
+    """The spoken text, padded so the estimate's clip is at least as long as the real clip (the estimate
+    derives clip length from word counts; a slow voice must not slip past the budget)."""
+    spoken = job.row.spoken_text if job.row.modality == "audio" else None
+    if spoken is None:
+        return None
+    words = max(len(spoken.split()), math.ceil(_audio_seconds(job) * WORDS_PER_SECOND))
+    return " ".join(["w"] * words)
 
 
 def _audio_seconds(job: Job) -> float:
@@ -136,6 +198,9 @@ def _execute_batches(
     for start in range(0, len(ordered), size):
         _check(adapter, budget, stats)
         batch = ordered[start : start + size]
+        bound = _cost_bound(adapter, batch) if budget.limit_usd is not None else 0.0
+        if not budget.reserve(stats, bound):
+            raise budget.stop_error(stats)
         began = time.perf_counter()
         try:
             responses = adapter.generate([job.request for job in batch])
@@ -144,6 +209,8 @@ def _execute_batches(
         except Exception as exc:  # an unexpected failure of one batch is logged, not fatal
             elapsed = (time.perf_counter() - began) / len(batch)
             responses = [Response.failed(f"{type(exc).__name__}: {exc}", elapsed) for _ in batch]
+        finally:
+            budget.settle(bound)
         if len(responses) != len(batch):
             raise AdapterError(f"adapter '{adapter.name}' returned {len(responses)} responses for {len(batch)} requests")
         for response in responses:
@@ -168,9 +235,23 @@ async def _execute_async(
         queue.put_nowait(job)
     stop: list[BaseException] = []
 
+    async def reserve(job: Job) -> float | None:
+        """The job's reservation, after waiting for requests in flight when the budget is tight; None: stop."""
+        bound = _cost_bound(adapter, [job]) if budget.limit_usd is not None else 0.0
+        while not budget.reserve(stats, bound):
+            if budget.in_flight == 0 or stop:
+                return None
+            await asyncio.sleep(0.01)
+        return bound
+
     async def worker() -> None:
         while not stop and not queue.empty():
             job = queue.get_nowait()
+            bound = await reserve(job)
+            if bound is None:
+                if not stop:
+                    stop.append(budget.stop_error(stats))
+                return
             began = time.perf_counter()
             try:
                 response = await adapter.agenerate(job.request)
@@ -179,6 +260,8 @@ async def _execute_async(
                 return
             except Exception as exc:
                 response = Response.failed(f"{type(exc).__name__}: {exc}", time.perf_counter() - began)
+            finally:
+                budget.settle(bound)
             stats.record(response)
             log.append([_entry(job, response, invocation)])
             advance(1)

@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from biasbench.core.errors import DataError
-from biasbench.core.files import write_text_atomic
-from biasbench.core.jsonio import read_json_object
+from biasbench.core.rundir import Manifest, RunDir, now_iso
 
-MANIFEST_NAME = "manifest.json"
+MANIFEST_NAME = RunDir.MANIFEST
+
+__all__ = ["MANIFEST_NAME", "Manifest", "git_state", "now_iso", "package_versions", "platform_info", "read_manifest", "require_manifest", "write_manifest"]
 
 TRACKED_PACKAGES = (
     "biasbench", "numpy", "pandas", "pyarrow", "scipy", "statsmodels", "pydantic", "soundfile", "soxr",
     "jiwer", "pyloudnorm", "espeakng-loader", "faster-whisper", "ctranslate2", "torch", "transformers",
     "peft", "accelerate", "datasets", "openai", "tenacity", "httpx",
 )
-
-
-def now_iso() -> str:
-    """UTC time, seconds precision."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def package_versions() -> dict[str, str]:
@@ -68,23 +61,16 @@ def platform_info() -> dict[str, Any]:
     }
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any] | None:
-    """The manifest of a run directory; None when there is none yet; a corrupt one → DataError."""
-    return read_json_object(Path(run_dir) / MANIFEST_NAME)
+def read_manifest(run_dir: Path) -> Manifest | None:
+    """The typed manifest of a run directory; None when there is none yet; a corrupt one → DataError."""
+    return RunDir(run_dir).read_manifest()
 
 
-def require_manifest(run_dir: Path) -> dict[str, Any]:
+def require_manifest(run_dir: Path) -> Manifest:
     """The manifest of a finished (or resumable) run; DataError when ``run_dir`` is not a run directory."""
-    manifest = read_manifest(run_dir)
-    if manifest is None:
-        raise DataError(
-            f"{run_dir} is not a biasbench run directory: it has no manifest.json", hint="`biasbench run CONFIG --out DIR` makes one"
-        )
-    return manifest
+    return RunDir(run_dir).manifest()
 
 
-def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> Path:
+def write_manifest(run_dir: Path, manifest: Manifest | dict[str, Any]) -> Path:
     """Write manifest.json atomically."""
-    path = Path(run_dir) / MANIFEST_NAME
-    write_text_atomic(path, json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
-    return path
+    return RunDir(run_dir).write_manifest(manifest)

@@ -13,13 +13,14 @@ from biasbench.core.hashing import stable_hash
 from biasbench.core.item import Exclusion
 from biasbench.core.response import Response
 from biasbench.core.result import RESULT_COLUMNS, ResultRow
+from biasbench.core.rundir import RunDir
 from biasbench.runner.plan import PlannedRow
 from biasbench.runner.store import LoggedResponse
 from biasbench.tasks.base import Outcome, Task
 
-RESULTS_PARQUET = "results.parquet"
-RESULTS_CSV = "results.csv"
-EXCLUSIONS_CSV = "exclusions.csv"
+RESULTS_PARQUET = RunDir.RESULTS_PARQUET
+RESULTS_CSV = RunDir.RESULTS_CSV
+EXCLUSIONS_CSV = RunDir.EXCLUSIONS_CSV
 EXCLUSION_COLUMNS = ("task", "item_id", "reason", "item_group")
 
 NOT_ANSWERED = "not answered yet (run the same command again to resume)"

@@ -1,204 +1,120 @@
-"""`biasbench run`: plan → synthesize → ask models (logged, resumable) → tidy table → scores → report."""
+"""The runner's steps: plan identity, synthesize, ask models (logged, resumable), tidy table.
+
+The runner only plans and executes; :mod:`biasbench.pipeline` sequences these steps with scoring and
+reports. Nothing here imports scoring or reports.
+"""
 
 from __future__ import annotations
 
-import time
+import json
+import os
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
 from biasbench.config import RunConfig
-from biasbench.core.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError, ConfigError
 from biasbench.core.hashing import stable_hash
-from biasbench.core.jsonio import read_json_object
 from biasbench.core.messages import AudioPart
+from biasbench.core.rundir import Invocation, Manifest, ModelEntry, RunDir, TaskEntry, differing_keys, now_iso
 from biasbench.runner.clips import spoken_pairs, synthesize_plan
 from biasbench.runner.executor import Budget, ExecutionStats, Job, execute
-from biasbench.runner.lock import RunLock
-from biasbench.runner.manifest import git_state, now_iso, package_versions, platform_info, read_manifest, write_manifest
-from biasbench.runner.plan import Plan, PlannedRow, load_plan
+from biasbench.runner.manifest import git_state, package_versions, platform_info
+from biasbench.runner.plan import Plan, PlannedRow
 from biasbench.runner.progress import RunProgress
 from biasbench.runner.requests import build_request, generation_params
-from biasbench.runner.results import RESULTS_PARQUET, result_row, write_exclusions, write_results
-from biasbench.runner.stamps import Stamps
+from biasbench.runner.results import result_row, write_results
 from biasbench.runner.store import ResponseLog
 
-
-@dataclass(frozen=True)
-class InvocationStats:
-    """What one invocation of a run did (recorded in manifest['invocations'])."""
-
-    tts_calls: int
-    """Clips the TTS backends synthesized (0 when every clip was cached)."""
-    clips_cached: int
-    """Clips found in the audio cache."""
-    model_calls: int
-    """Requests sent to model adapters (0 when every answer was in the log)."""
-    failed_requests: int
-    """Requests that came back with an error (retried on the next invocation)."""
-    rows_total: int
-    """Planned rows."""
-    rows_from_log: int
-    """Rows answered by an earlier invocation."""
-    rows_unanswered: int
-    """Rows without an answer at the end (errors, budget stop)."""
-    wall_s: float
-    """Seconds this invocation took."""
-    status: str
-    """'complete', 'incomplete' or 'stopped: <reason>'."""
+NON_OUTPUT_SETTINGS = (
+    "name", "description", "output", "cache_dir", "concurrency", "batch_size", "tts_workers", "max_cost_usd", "report", "audit",
+    "understanding",
+)
+"""Run settings that never change an answer: a run directory may be resumed with them changed."""
 
 
-@dataclass(frozen=True, eq=False)
-class RunOutcome:
-    """The result of `biasbench run`."""
-
-    run_dir: Path
-    """The run directory."""
-    stats: InvocationStats
-    """This invocation's counters."""
-    results: pd.DataFrame = field(repr=False)
-    """The tidy table."""
-    summary: str = ""
-    """Short printable summary."""
-    warnings: tuple[str, ...] = ()
-    """Things that qualify the numbers."""
-    report_path: Path | None = None
-    """report.xlsx, when written."""
+# ----- identity ----------------------------------------------------------------------------------
+def task_content_digest(plan: Plan, task_name: str) -> str:
+    """Digest of what a task asks: item ids, rendered prompts, rotations, modalities, version and parser version."""
+    task = next(t for t in plan.tasks if t.name == task_name)
+    asked = sorted(
+        {(row.item.id, row.modality, row.rotation, row.spoken_text or "", row.text) for row in plan.rows if row.task == task_name}
+    )
+    return stable_hash(task.version, task.parser_version, asked)[:16]
 
 
-def run_experiment(
-    config: RunConfig,
-    run_dir: Path,
-    base_dir: Path,
-    *,
-    config_path: str | None = None,
-    show_progress: bool = True,
-    echo: Callable[[str], None] = print,
-) -> RunOutcome:
-    """Run (or resume) ``config`` into ``run_dir``. Expected failures raise BiasbenchError after every
-    finished answer is safely in the log and the tables reflect it."""
-    started = time.perf_counter()
-    run_dir = Path(run_dir)
-    with RunLock(run_dir):
-        plan = load_plan(config, base_dir)
-        previous = read_manifest(run_dir) or {}
-        invocation = len(previous.get("invocations", []))
-        manifest = _base_manifest(config, plan, run_dir, config_path, previous)
-        write_manifest(run_dir, manifest)
-        write_exclusions(run_dir, {task.name: task.exclusions() for task in plan.tasks})
-        for line in plan.skipped:
-            echo(f"note: skipped {line}")
+def output_identity(config: RunConfig, plan: Plan) -> dict[str, Any]:
+    """The output-affecting content of a run (a run directory belongs to one of these)."""
+    data = config.model_dump(mode="json")
+    identity = {key: value for key, value in data.items() if key not in NON_OUTPUT_SETTINGS and key not in ("tasks", "models")}
+    identity["pool_content"] = stable_hash(plan.pool.to_json())[:16]
+    identity["tasks"] = {task.name: {"describe": task.describe(), "content": task_content_digest(plan, task.name)} for task in plan.tasks}
+    identity["models"] = {
+        model["name"]: {
+            "adapter": model["adapter"],
+            "describe": plan.adapters[model["name"]].describe(),
+            "tasks": model.get("tasks"),
+            "generation": model.get("generation"),
+        }
+        for model in data["models"]
+    }
+    return json.loads(json.dumps(identity, sort_keys=True, default=str))  # as it reads back from manifest.json
 
-        with RunProgress(enabled=show_progress) as progress:
-            clips, tts_calls, clips_cached, tts_info = _synthesize(config, plan, run_dir, progress)
-            manifest["tts"] = tts_info
-            jobs_by_model, keys = _jobs(config, plan, clips)
-            log = ResponseLog(run_dir)
-            stats, stopped = _ask_models(config, plan, jobs_by_model, log, invocation, progress, echo)
 
-        results = _write_tidy_table(plan, run_dir, keys, log, invocation)
-        unanswered = int((results["outcome"] == "error").sum())
-        status = f"stopped: {stopped.one_line()}" if stopped else ("complete" if unanswered == 0 else "incomplete")
-        warnings = _audit(config, plan, clips, run_dir) if config.audit.enabled else []
-        if config.understanding.enabled and clips:
-            from biasbench.runner.understanding import collect_understanding
-
-            collect_understanding(config, plan, clips, run_dir, results)
-        summary, report_path, scoring_warnings = _score_and_report(config, run_dir)
-        invocation_stats = InvocationStats(
-            tts_calls=tts_calls,
-            clips_cached=clips_cached,
-            model_calls=stats.model_calls,
-            failed_requests=stats.failed,
-            rows_total=len(results),
-            rows_from_log=int(results["cached"].sum()),
-            rows_unanswered=unanswered,
-            wall_s=round(time.perf_counter() - started, 3),
-            status=status,
+def check_same_configuration(run: RunDir, previous: Manifest | None, identity: dict[str, Any]) -> None:
+    """Refuse (one line naming the differing keys) to resume a directory made with other output-affecting settings."""
+    if previous is None or not previous.output_config:
+        return
+    changed = differing_keys(previous.output_config, identity)
+    if changed:
+        shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+        raise ConfigError(
+            f"run directory {run.path} was made with a different configuration (changed: {shown})",
+            hint="resume with the same settings, or pass --new (or another --out) for a fresh directory",
         )
-        manifest["invocations"] = previous.get("invocations", []) + [{"finished": now_iso(), **asdict(invocation_stats)}]
-        manifest["status"] = status
-        manifest["updated"] = now_iso()
-        write_manifest(run_dir, manifest)
-        if stopped is not None:
-            raise stopped
-        return RunOutcome(run_dir, invocation_stats, results, summary, tuple(warnings + scoring_warnings), report_path)
 
 
-def _ask_models(
-    config: RunConfig,
-    plan: Plan,
-    jobs_by_model: dict[str, list[Job]],
-    log: ResponseLog,
-    invocation: int,
-    progress: RunProgress,
-    echo: Callable[[str], None],
-) -> tuple[ExecutionStats, BiasbenchError | None]:
-    """Ask each model for the answers the log lacks. An expected failure (budget, a broken adapter)
-    stops the asking and is returned, so the caller can still write every finished row."""
-    state = log.read()
-    if state.dropped_lines:
-        echo(f"note: {state.note()}")
-    stats = ExecutionStats()
-    budget = Budget(config.max_cost_usd, sum(entry.response.cost_usd for entry in state.answers.values()))
-    try:
-        for model_name, jobs in jobs_by_model.items():
-            pending = _pending(jobs, state.answers)
-            if not pending:
-                continue
-            adapter = plan.adapters[model_name]
-            advance = progress.add(f"model {model_name}", len(pending))
-            adapter.load()
-            try:
-                execute(
-                    adapter, pending, log, invocation, batch_size=config.batch_size, concurrency=config.concurrency,
-                    budget=budget, stats=stats, advance=advance,
-                )
-            finally:
-                adapter.close()
-    except BiasbenchError as exc:
-        return stats, exc
-    finally:
-        log.close()
-    return stats, None
-
-
-def _write_tidy_table(plan: Plan, run_dir: Path, keys: list[tuple[PlannedRow, str]], log: ResponseLog, invocation: int) -> pd.DataFrame:
-    """One scored row per planned row, from the latest answer (or error) in the log."""
-    state = log.read(repair=False)
-    task_of = {task.name: task for task in plan.tasks}
-    fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
-    rows = [
-        result_row(
-            run_dir.name, row, task_of[row.task], plan.adapters[row.model].name, fingerprints[row.model], key,
-            state.answers.get(key) or state.last_seen.get(key), invocation, plan.pool.axes,
-        )
-        for row, key in keys
+def close_killed(history: Sequence[Invocation]) -> list[Invocation]:
+    """Invocation history with every record still 'running' marked 'interrupted' (its process was killed:
+    this start holds the lock, so nobody else is running)."""
+    return [
+        inv.model_copy(update={"status": "interrupted", "reason": inv.reason or "killed (no end was recorded)"})
+        if inv.status == "running"
+        else inv
+        for inv in history
     ]
-    return write_results(run_dir, rows)
 
 
-def _base_manifest(config: RunConfig, plan: Plan, run_dir: Path, config_path: str | None, previous: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "biasbench_manifest": 1,
-        "run_id": run_dir.name,
-        "created": previous.get("created", now_iso()),
-        "config_path": config_path,
-        "config": config.model_dump(mode="json"),
-        "seed": config.seed,
-        "pool": plan.pool.to_json(),
-        "voices_used": [voice.id for voice in plan.voices],
-        "tasks": [task.describe() | {"n_items": len(task.items()), "n_excluded": len(task.exclusions())} for task in plan.tasks],
-        "models": [
-            {
-                "name": name,
-                "adapter": adapter.name,
-                "fingerprint": adapter.fingerprint(),
-                "describe": adapter.describe(),
-                "capabilities": {
+def build_manifest(
+    config: RunConfig, plan: Plan, run: RunDir, config_path: str | None, previous: Manifest | None, identity: dict[str, Any]
+) -> Manifest:
+    """The manifest of this invocation (history and tts info are filled in by the caller)."""
+    return Manifest(
+        run_id=run.run_id,
+        created=previous.created if previous is not None and previous.created else now_iso(),
+        updated=now_iso(),
+        config_path=config_path,
+        config=config.model_dump(mode="json"),
+        output_config=identity,
+        seed=config.seed,
+        pool=plan.pool.to_json(),
+        voices_used=[voice.id for voice in plan.voices],
+        tasks=[
+            TaskEntry.model_validate(
+                task.describe()
+                | {"n_items": len(task.items()), "n_excluded": len(task.exclusions()), "content_digest": task_content_digest(plan, task.name)}
+            )
+            for task in plan.tasks
+        ],
+        models=[
+            ModelEntry(
+                name=name,
+                adapter=adapter.name,
+                fingerprint=adapter.fingerprint(),
+                describe=adapter.describe(),
+                capabilities={
                     "audio_in": adapter.capabilities.audio_in,
                     "text_in": adapter.capabilities.text_in,
                     "batch": adapter.capabilities.batch,
@@ -207,24 +123,49 @@ def _base_manifest(config: RunConfig, plan: Plan, run_dir: Path, config_path: st
                     "calibration": adapter.capabilities.calibration,
                     "oracle": adapter.capabilities.oracle,
                 },
-            }
+            )
             for name, adapter in plan.adapters.items()
         ],
-        "pairings": [
-            {"model": p.model.name, "task": p.task.name, "modalities": list(p.modalities)} for p in plan.pairings
-        ],
-        "skipped": list(plan.skipped),
-        "planned_rows": len(plan.rows),
-        "git": git_state(Path(__file__).resolve().parent),
-        "packages": package_versions(),
-        "platform": platform_info(),
-        "invocations": previous.get("invocations", []),
-    }
+        pairings=[{"model": p.model.name, "task": p.task.name, "modalities": list(p.modalities)} for p in plan.pairings],
+        skipped=list(plan.skipped),
+        planned_rows=len(plan.rows),
+        tts=previous.tts if previous is not None else {},
+        git=git_state(Path(__file__).resolve().parent),
+        packages=package_versions(),
+        platform=platform_info(),
+        status="running",
+    )
 
 
-def _synthesize(
+def new_invocation(index: int, planned_rows: int) -> Invocation:
+    """The record of this invocation, written before any work starts (so a kill leaves it 'running')."""
+    return Invocation(index=index, started=now_iso(), pid=os.getpid(), status="running", rows_total=planned_rows)
+
+
+def batching_notes(config: RunConfig, plan: Plan) -> list[str]:
+    """One line per setting the run asks for but an adapter's own parameter caps (each has one owner)."""
+    notes = []
+    for name, adapter in plan.adapters.items():
+        own_batch = getattr(adapter.config, "batch_size", None)
+        if adapter.capabilities.batch and isinstance(own_batch, int) and config.batch_size > own_batch:
+            notes.append(
+                f"model '{name}': the run's batch_size {config.batch_size} is split into batches of {own_batch} "
+                f"(its params.batch_size owns the batch the model sees; set it there)"
+            )
+        own_limit = getattr(adapter.config, "concurrency_per_key", None)
+        if adapter.capabilities.async_ and isinstance(own_limit, int) and config.concurrency > own_limit:
+            notes.append(
+                f"model '{name}': concurrency {config.concurrency} is capped at {own_limit} requests in flight "
+                f"(its params.concurrency_per_key owns the per-server limit; set it there)"
+            )
+    return notes
+
+
+# ----- execution ---------------------------------------------------------------------------------
+def synthesize(
     config: RunConfig, plan: Plan, run_dir: Path, progress: RunProgress
 ) -> tuple[dict[tuple[str, str], AudioPart], int, int, dict[str, Any]]:
+    """Every clip the plan speaks: (clips, TTS calls, clips from cache, tts info for the manifest)."""
     bar = progress.add("synthesis", len(spoken_pairs(plan)))
     result = synthesize_plan(config, plan, run_dir, progress=lambda done, total: bar(0, completed=done))
     if result is None:
@@ -232,7 +173,7 @@ def _synthesize(
     return dict(result.clips), result.backend_calls, result.cached, {"backends": dict(result.backends), "notes": list(result.notes)}
 
 
-def _jobs(
+def plan_jobs(
     config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart]
 ) -> tuple[dict[str, list[Job]], list[tuple[PlannedRow, str]]]:
     """Requests per model, and every planned row with its response key (in plan order)."""
@@ -251,7 +192,60 @@ def _jobs(
     return jobs_by_model, keys
 
 
-def _pending(jobs: list[Job], answers: dict[str, Any]) -> list[Job]:
+def ask_models(
+    config: RunConfig,
+    plan: Plan,
+    jobs_by_model: dict[str, list[Job]],
+    log: ResponseLog,
+    invocation: int,
+    progress: RunProgress,
+    echo: Callable[[str], None],
+    stats: ExecutionStats,
+) -> BiasbenchError | None:
+    """Ask each model for the answers the log lacks. An expected failure (budget, a broken adapter, the
+    circuit breaker) stops the asking and is returned, so the caller can still write every finished row."""
+    state = log.read()
+    if state.dropped_lines:
+        echo(f"note: {state.note()}")
+    budget = Budget(config.max_cost_usd, sum(entry.response.cost_usd for entry in state.answers.values()))
+    try:
+        for model_name, jobs in jobs_by_model.items():
+            pending = pending_jobs(jobs, state.answers)
+            if not pending:
+                continue
+            adapter = plan.adapters[model_name]
+            advance = progress.add(f"model {model_name}", len(pending))
+            adapter.load()
+            try:
+                execute(
+                    adapter, pending, log, invocation, batch_size=config.batch_size, concurrency=config.concurrency,
+                    budget=budget, stats=stats, advance=advance,
+                )
+            finally:
+                adapter.close()
+    except BiasbenchError as exc:
+        return exc
+    finally:
+        log.close()
+    return None
+
+
+def write_tidy_table(plan: Plan, run_dir: Path, keys: list[tuple[PlannedRow, str]], log: ResponseLog, invocation: int) -> pd.DataFrame:
+    """One scored row per planned row, from the latest answer (or error) in the log."""
+    state = log.read(repair=False)
+    task_of = {task.name: task for task in plan.tasks}
+    fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
+    rows = [
+        result_row(
+            Path(run_dir).name, row, task_of[row.task], plan.adapters[row.model].name, fingerprints[row.model], key,
+            state.answers.get(key) or state.last_seen.get(key), invocation, plan.pool.axes,
+        )
+        for row, key in keys
+    ]
+    return write_results(run_dir, rows)
+
+
+def pending_jobs(jobs: list[Job], answers: dict[str, Any]) -> list[Job]:
     """Jobs without a cached answer, one per distinct key."""
     seen: set[str] = set()
     pending = []
@@ -261,56 +255,3 @@ def _pending(jobs: list[Job], answers: dict[str, Any]) -> list[Job]:
         seen.add(job.key)
         pending.append(job)
     return pending
-
-
-def _audit(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart], run_dir: Path) -> list[str]:
-    """Voice audit of the run's clips; skipped when the clips and audit settings are unchanged."""
-    from biasbench import __version__
-    from biasbench.core.params import parse_params
-    from biasbench.voices.audit import AuditParams, audit_clips, fixed_sentence_clips
-
-    if parse_params(AuditParams, dict(config.audit.params), "audit.params").texts == "fixed":
-        speaking = {voice_id for voice_id, _ in clips}
-        clips = fixed_sentence_clips([v for v in plan.voices if v.id in speaking],
-                                     Path(config.cache_dir) if config.cache_dir else run_dir,
-                                     tts_params=config.tts, workers=config.tts_workers, seed=config.seed)
-    out_dir = run_dir / "audit"
-    parity = out_dir / "parity.json"
-    digest = stable_hash(sorted(part.sha256 for part in clips.values()), config.audit.params, __version__)
-    stamps = Stamps(run_dir)
-    if stamps.fresh("audit", digest, parity):
-        return list((read_json_object(parity) or {}).get("warnings", []))
-    summary = audit_clips(clips, plan.pool, out_dir, config.audit.params)
-    stamps.mark("audit", digest)
-    return list(summary.warnings)
-
-
-def _content_digest(results_path: Path) -> str:
-    """Digest of the answers and outcomes (not of where they came from: the `cached` flag is left out)."""
-    frame = pd.read_parquet(results_path).drop(columns=["cached"])
-    return stable_hash(pd.util.hash_pandas_object(frame, index=False).sum().item(), list(frame.columns))
-
-
-def _score_and_report(config: RunConfig, run_dir: Path) -> tuple[str, Path | None, list[str]]:
-    """Score and report; each is skipped when its inputs (results, code version, seed) are unchanged."""
-    from biasbench import __version__
-    from biasbench.scoring.schema import SCORER_VERSION
-    from biasbench.scoring.score import SCORES_DIR, format_terminal_summary, score_run
-
-    stamps = Stamps(run_dir)
-    digest = stable_hash(_content_digest(run_dir / RESULTS_PARQUET), __version__, SCORER_VERSION, config.seed)
-    scores = run_dir / SCORES_DIR
-    if stamps.fresh("scores", digest, scores / "summary.parquet", scores / "warnings.parquet"):
-        summary_table = pd.read_parquet(scores / "summary.parquet")
-        warnings = [str(m) for m in pd.read_parquet(scores / "warnings.parquet")["message"]]
-    else:
-        scored = score_run(run_dir)
-        stamps.mark("scores", digest)
-        summary_table, warnings = scored.tables["summary"], list(scored.warnings)
-    report_path = run_dir / "report.xlsx"
-    if config.report and not stamps.fresh("report", digest, report_path):
-        from biasbench.reports.run_report import write_run_report
-
-        report_path = write_run_report(run_dir).workbook
-        stamps.mark("report", digest)
-    return format_terminal_summary({"summary": summary_table}), report_path if config.report else None, warnings

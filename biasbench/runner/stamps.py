@@ -6,15 +6,16 @@ import json
 from pathlib import Path
 
 from biasbench.core.files import write_text_atomic
+from biasbench.core.rundir import RunDir
 
-STAMPS_NAME = ".stamps.json"
+STAMPS_NAME = RunDir.STAMPS
 
 
 class Stamps:
     """Digest of the inputs each derived output was last built from."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / STAMPS_NAME
+        self.path = RunDir(run_dir).stamps_path
 
     def _read(self) -> dict[str, str]:
         try:
@@ -25,6 +26,10 @@ class Stamps:
     def fresh(self, name: str, digest: str, *outputs: Path) -> bool:
         """True when ``name`` was built from ``digest`` and its outputs still exist."""
         return self._read().get(name) == digest and all(Path(p).exists() for p in outputs)
+
+    def recorded(self, name: str) -> str | None:
+        """The digest ``name`` was last built from (None when never)."""
+        return self._read().get(name)
 
     def mark(self, name: str, digest: str) -> None:
         """Record that ``name`` is now built from ``digest``."""

@@ -19,9 +19,10 @@ from typing import Any, Iterable
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.files import atomic_write, storage_error
 from biasbench.core.response import Response
+from biasbench.core.rundir import RunDir
 
-LOG_NAME = "responses.jsonl"
-QUARANTINE_NAME = "responses.quarantine.jsonl"
+LOG_NAME = RunDir.LOG
+QUARANTINE_NAME = RunDir.QUARANTINE
 """Where unreadable log lines go (kept for inspection, never read as answers)."""
 
 

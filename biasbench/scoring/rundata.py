@@ -12,7 +12,7 @@ import pandas as pd
 from biasbench.core.errors import DataError
 from biasbench.core.result import OUTCOMES, TEXT_VOICE
 from biasbench.core.voice import AXES
-from biasbench.runner.manifest import require_manifest
+from biasbench.core.rundir import Manifest, RunDir, open_run_dir, parse_manifest
 
 REQUIRED_COLUMNS = (
     "model", "task", "modality", "item_id", "item_group", "voice_id", "cell", "permutation", "repeat",
@@ -49,16 +49,15 @@ class RunData:
 
 def load_run(run_dir: Path) -> RunData:
     """Load ``run_dir/results.parquet`` (or results.csv) and ``manifest.json``; one-line errors when unusable."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise DataError(f"run directory '{run_dir}' does not exist", hint="pass the --out folder of `biasbench run`")
-    manifest = require_manifest(run_dir)
-    frame = _read_results(run_dir)
-    return run_data(frame, manifest)
+    run = open_run_dir(run_dir)
+    frame = _read_results(run)
+    return run_data(frame, run.manifest())
 
 
-def run_data(frame: pd.DataFrame, manifest: Mapping[str, Any]) -> RunData:
-    """Validate a result table against a manifest dict and build :class:`RunData`."""
+def run_data(frame: pd.DataFrame, manifest: Manifest | Mapping[str, Any]) -> RunData:
+    """Validate a result table against a manifest (typed, or a dict) and build :class:`RunData`."""
+    if not isinstance(manifest, Manifest):
+        manifest = parse_manifest(manifest)
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
         raise DataError(f"results table lacks columns {', '.join(missing)}", hint="re-run `biasbench run` with this version")
@@ -72,31 +71,13 @@ def run_data(frame: pd.DataFrame, manifest: Mapping[str, Any]) -> RunData:
     unknown = sorted(set(frame["outcome"]) - set(OUTCOMES))
     if unknown:
         raise DataError(f"results table has unknown outcomes {', '.join(unknown)}; expected {', '.join(OUTCOMES)}")
-    pool = manifest.get("pool") or {}
-    axes = tuple(pool.get("axes") or _axes_from_rows(frame))
-    voices = {
-        str(v.get("id")): {axis: str(label.get("value", "")) for axis, label in (v.get("labels") or {}).items()}
-        for v in pool.get("voices") or []
-    }
-    used = _voice_ids(manifest.get("voices_used"))
-    if used:
-        voices = {v: labels for v, labels in voices.items() if v in used}
-    answer_types = {str(t.get("name")): str(t.get("answer_type", "multiple_choice")) for t in manifest.get("tasks") or []}
-    metrics = {str(t.get("name")): tuple(str(m) for m in (t.get("config") or {}).get("metrics") or ()) for t in manifest.get("tasks") or []}
-    calibration = tuple(
-        sorted(str(m.get("name")) for m in manifest.get("models") or [] if (m.get("capabilities") or {}).get("calibration"))
-    )
-    try:
-        seed = int(manifest.get("seed", 0))
-    except (TypeError, ValueError):
-        raise DataError(f"manifest seed '{manifest.get('seed')}' is not an integer") from None
-    return RunData(frame, axes, seed, str(pool.get("purpose", "research")), voices, answer_types, calibration, metrics)
-
-
-def _voice_ids(value: Any) -> set[str]:
-    if not isinstance(value, list):
-        return set()
-    return {str(v.get("id")) if isinstance(v, dict) else str(v) for v in value}
+    axes = manifest.axes or _axes_from_rows(frame)
+    voices = manifest.voice_labels()
+    answer_types = {t.name: t.answer_type for t in manifest.tasks}
+    metrics = {t.name: tuple(str(m) for m in t.config.get("metrics") or ()) for t in manifest.tasks}
+    calibration = manifest.calibration_models
+    seed = manifest.seed
+    return RunData(frame, axes, seed, manifest.pool_purpose, voices, answer_types, calibration, metrics)
 
 
 def _axes_from_rows(frame: pd.DataFrame) -> tuple[str, ...]:
@@ -104,8 +85,8 @@ def _axes_from_rows(frame: pd.DataFrame) -> tuple[str, ...]:
     return tuple(axis for axis in AXES if (audio[axis] != "").any())
 
 
-def _read_results(run_dir: Path) -> pd.DataFrame:
-    parquet, csv = run_dir / "results.parquet", run_dir / "results.csv"
+def _read_results(run: RunDir) -> pd.DataFrame:
+    run_dir, parquet, csv = run.path, run.results_parquet, run.results_csv
     try:
         if parquet.is_file():
             return pd.read_parquet(parquet)

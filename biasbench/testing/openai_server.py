@@ -66,6 +66,7 @@ class OpenAITestServer:
         timeout_sleep_s: float = 2.0,
         require_explicit_sampling: bool = True,
         seed: int = 0,
+        fail_after: int | None = None,
     ) -> None:
         unknown = set(faults) - set(FAULTS)
         if unknown:
@@ -79,9 +80,12 @@ class OpenAITestServer:
         self.timeout_sleep_s = timeout_sleep_s
         self.require_explicit_sampling = require_explicit_sampling
         self.seed = seed
+        self.fail_after = fail_after
+        """After this many answers every request gets a 500 (an endpoint that dies for good); None: never."""
         self.log = ServerLog()
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._granted = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -282,6 +286,11 @@ class _Handler(BaseHTTPRequestHandler):
             if owner.latency_s:
                 time.sleep(owner.latency_s)
             fault = owner.fault_for(digest, attempt)
+            if owner.fail_after is not None and fault is None:
+                with owner._lock:  # grant answers atomically: exactly fail_after, even under concurrency
+                    dead = owner._granted >= owner.fail_after
+                    owner._granted += 0 if dead else 1
+                fault = "500" if dead else None
             if fault is not None:
                 with owner._lock:
                     owner.log.faults[fault] += 1
@@ -343,9 +352,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fail-after", type=int, default=None, help="answer 500 to everything after this many answers")
     args = parser.parse_args(argv)
     models = tuple(args.models or ("gpt-4o-audio-preview-2025-06-03",))
-    server = OpenAITestServer(models, api_key=args.api_key, latency_s=args.latency, fault_rate=args.fault_rate, seed=args.seed).start()
+    server = OpenAITestServer(
+        models, api_key=args.api_key, latency_s=args.latency, fault_rate=args.fault_rate, seed=args.seed, fail_after=args.fail_after
+    ).start()
     print(server.base_url, flush=True)
     try:
         threading.Event().wait()

@@ -43,21 +43,20 @@ def summarize_run(run_dir: Path) -> RunSummary:
     manifest_path, summary_path = run_dir / "manifest.json", run_dir / "summary.csv"
     if not manifest_path.is_file() or not summary_path.is_file():
         raise DataError(f"{run_dir} has no manifest.json and summary.csv: not a scored biasbench run (run `biasbench score {run_dir}`)")
-    from biasbench.runner.manifest import require_manifest
+    from biasbench.core.rundir import RunDir
 
-    manifest = require_manifest(run_dir)
-    config = manifest.get("config") or {}
-    packages = manifest.get("packages") or {}
+    manifest = RunDir(run_dir).manifest()
+    config = manifest.config
     params = {
-        "run_id": str(manifest.get("run_id", run_dir.name)),
+        "run_id": manifest.run_id or run_dir.name,
         "config_name": str(config.get("name", "")),
-        "pool": str((manifest.get("pool") or {}).get("name", config.get("pool", ""))),
-        "pool_purpose": str((manifest.get("pool") or {}).get("purpose", "")),
-        "seed": str(manifest.get("seed", "")),
-        "tasks": ",".join(f"{t.get('name')}@{t.get('version')}" for t in manifest.get("tasks") or []),
-        "models": ",".join(f"{m.get('name')}:{m.get('adapter')}" for m in manifest.get("models") or []),
-        "biasbench_version": str(packages.get("biasbench", "")),
-        "status": str(manifest.get("status", "")),
+        "pool": str(manifest.pool.get("name", config.get("pool", ""))),
+        "pool_purpose": str(manifest.pool.get("purpose", "")),
+        "seed": str(manifest.seed),
+        "tasks": ",".join(f"{t.name}@{t.version}" for t in manifest.tasks),
+        "models": ",".join(f"{m.name}:{m.adapter}" for m in manifest.models),
+        "biasbench_version": str(manifest.packages.get("biasbench", "")),
+        "status": str(manifest.status),
     }
     summary = pd.read_csv(summary_path)
     metrics: dict[str, float] = {}

@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from biasbench.core.errors import ConfigError, DataError
 from biasbench.core.messages import AudioPart
+from biasbench.core.rundir import RunDir
 from biasbench.core.voice import VoicePool
 from biasbench.voices.cache import AudioCache
 from biasbench.voices.spec import load_pool, pool_from_json
@@ -115,7 +116,7 @@ def locate_audit_target(
 ) -> AuditTarget:
     """A run directory (manifest.json), a build folder (clips.csv), or a pool spec plus ``texts``."""
     folder = Path(ref)
-    if (folder / "manifest.json").is_file():
+    if RunDir(folder).manifest_path.is_file():
         return _run_target(folder, workers)
     if (folder / CLIP_INDEX).is_file():
         return _build_target(folder)
@@ -146,10 +147,10 @@ def _run_target(folder: Path, workers: int | None) -> AuditTarget:
 
     run = open_finished_run(folder)
     try:
-        recorded = pool_from_json(run.manifest["pool"])
+        recorded = pool_from_json(run.manifest.pool)
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"run directory {folder}: manifest.json has no readable pool ({type(exc).__name__}: {exc})") from None
     result = synthesize_plan(run.config, run.plan, folder, workers=workers)
     if result is None:
         raise DataError(f"run directory {folder} has no audio rows to audit")
-    return AuditTarget(recorded, result.clips, folder / "audit", result.backend_calls)
+    return AuditTarget(recorded, result.clips, RunDir(folder).audit_dir, result.backend_calls)

@@ -266,8 +266,11 @@ def _run_serial(backend: Any, jobs: list[_Job], normalization: Normalization):
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(engine: str, params: dict[str, Any]) -> None:
+def _init_worker(engine: str, params: dict[str, Any], parent: int | None = None) -> None:
     from biasbench.core import registry
+    from biasbench.core.lifecycle import die_with_parent
+
+    die_with_parent(parent)  # a killed run leaves no worker behind (the run lock is closed at fork: runner.lock)
 
     backend = registry.tts_backends.get(engine).from_params(params, f"tts.{engine}")
     backend.load()
@@ -312,7 +315,9 @@ def _run_parallel(engine: str, backend: Any, jobs: list[_Job], count: int, norma
         [(i, jobs[i].voice.to_json(), jobs[i].text) for i in range(start, min(start + size, len(jobs)))]
         for start in range(0, len(jobs), size)
     ]
-    with ProcessPoolExecutor(count, mp_context=_context(), initializer=_init_worker, initargs=(engine, params)) as pool:
+    context = _context()
+    parent = os.getpid() if context.get_start_method() == "fork" else None  # forkserver children have another parent
+    with ProcessPoolExecutor(count, mp_context=context, initializer=_init_worker, initargs=(engine, params, parent)) as pool:
         futures: set[Future] = {pool.submit(_work, batch, normalization) for batch in batches}
         try:
             while futures:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -202,7 +203,7 @@ class _LibraryEngine(_Engine):
             return
         script = Path(__file__).with_name("espeak_server.py")
         self._server = subprocess.Popen(
-            [sys.executable, str(script), self.library_path, str(self.data_path)],
+            [sys.executable, str(script), self.library_path, str(self.data_path), str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
         weakref.finalize(self, _stop_server, self._server)  # no stray server when the engine is dropped

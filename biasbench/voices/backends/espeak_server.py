@@ -1,6 +1,8 @@
 """A tiny espeak-ng server process (standard library only; run as a script, not imported).
 
-    python espeak_server.py LIBRARY_PATH DATA_PATH
+    python espeak_server.py LIBRARY_PATH DATA_PATH [PARENT_PID]
+
+It exits when its parent dies (PR_SET_PDEATHSIG on Linux, checked against PARENT_PID) or closes stdin.
 
 espeak-ng keeps hidden state between utterances, so the same text comes out slightly different the
 second time in one process, and its jitter is seeded from the clock unless a seed is set. This server initialises the library once and forks a child per clip:
@@ -84,8 +86,20 @@ def _speak(lib, request):
     return payload, (None if code == 0 else _ERRORS.get(code, f"synthesis child exited with status {code}"))
 
 
+def _die_with_parent(parent):
+    """SIGKILL this server when the process that started it dies (Linux); exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+        except (OSError, AttributeError):
+            pass
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+
+
 def main(argv):
     library_path, data_path = argv[1], argv[2]
+    _die_with_parent(int(argv[3]) if len(argv) > 3 else None)
     out = sys.stdout.buffer
     lib, rate = _load(library_path, data_path)
     if rate <= 0:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from biasbench.adapters.pricing import Prices, estimate_cost
 from biasbench.config import RunConfig
+from biasbench.runner.plan import load_plan
+from biasbench.runner.requests import generation_params
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,6 @@ class ModelCostEstimate:
 
 def estimate_run(config: RunConfig, base_dir: Path) -> list[ModelCostEstimate]:
     """One estimate per model of ``config`` (nothing is synthesized, loaded or called)."""
-    from biasbench.runner.plan import load_plan
-    from biasbench.runner.requests import generation_params
-
     plan = load_plan(config, base_dir)
     prompts: dict[str, list[tuple[str | None, str]]] = defaultdict(list)
     for row in plan.rows:

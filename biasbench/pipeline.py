@@ -1,0 +1,341 @@
+"""`biasbench run`: plan → synthesize → ask → table → score → report, on one locked run directory.
+
+The runner plans and executes; this module sequences it with scoring and reports, keeps the
+invocation history and the run's status in the manifest, and decides the exit code:
+0 complete, 3 stopped by the cost budget, 4 incomplete (rows missing), 5 failed (no row answered),
+130 interrupted; 2 stays bad input (see :data:`biasbench.core.rundir.EXIT_CODES`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from biasbench.config import RunConfig
+from biasbench.core.errors import (
+    AdapterError,
+    BiasbenchError,
+    BudgetExceededError,
+    DataError,
+    RunFailedError,
+    RunIncompleteError,
+    RunInterruptedError,
+)
+from biasbench.core.hashing import stable_hash
+from biasbench.core.jsonio import read_json_object
+from biasbench.core.messages import AudioPart
+from biasbench.core.rundir import Invocation, RunDir, now_iso
+from biasbench.runner.executor import CircuitOpenError, ExecutionStats
+from biasbench.runner.lock import RunLock
+from biasbench.runner.plan import Plan, load_plan
+from biasbench.runner.progress import RunProgress
+from biasbench.runner.results import write_exclusions
+from biasbench.runner.run import (
+    batching_notes,
+    build_manifest,
+    check_same_configuration,
+    close_killed,
+    new_invocation,
+    output_identity,
+    plan_jobs,
+    synthesize,
+    write_tidy_table,
+    ask_models,
+)
+from biasbench.runner.stamps import Stamps
+from biasbench.runner.store import ResponseLog
+
+
+@dataclass(frozen=True, eq=False)
+class RunOutcome:
+    """The result of `biasbench run`."""
+
+    run_dir: Path
+    """The run directory."""
+    stats: Invocation
+    """This invocation's record (as written to the manifest)."""
+    results: pd.DataFrame = field(repr=False)
+    """The tidy table."""
+    summary: str = ""
+    """Short printable summary."""
+    warnings: tuple[str, ...] = ()
+    """Things that qualify the numbers."""
+    report_path: Path | None = None
+    """report.xlsx, when written."""
+    stop: BiasbenchError | None = None
+    """What ended the run short (None when complete); its exit code is the run's."""
+
+    @property
+    def status(self) -> str:
+        return self.stats.status
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.stop is None else self.stop.exit_code
+
+
+def fresh_run_dir(path: Path) -> Path:
+    """``path`` when it holds no run yet, else the first free ``path-2``, ``path-3``, ..."""
+    path = Path(path)
+    candidate, n = path, 1
+    while RunDir(candidate).manifest_path.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
+def run_experiment(
+    config: RunConfig,
+    run_dir: Path,
+    base_dir: Path,
+    *,
+    config_path: str | None = None,
+    show_progress: bool = True,
+    echo: Callable[[str], None] = print,
+    new: bool = False,
+) -> RunOutcome:
+    """Run (or resume) ``config`` into ``run_dir`` (``new``: into a fresh directory beside it).
+
+    The invocation is recorded before any work; an expected stop (budget, breaker, a broken adapter)
+    still writes the table of every finished row and is returned in :attr:`RunOutcome.stop`.
+    Ctrl-C raises :class:`RunInterruptedError` after recording the invocation and writing the table.
+    """
+    started = time.perf_counter()
+    run = RunDir(fresh_run_dir(run_dir) if new else run_dir)
+    if new and run.path != Path(run_dir):
+        echo(f"note: starting a fresh run directory {run.path}")
+    with RunLock(run.path):
+        plan = load_plan(config, base_dir)
+        previous = run.read_manifest()
+        identity = output_identity(config, plan)
+        check_same_configuration(run, previous, identity)
+        history = close_killed(previous.invocations if previous is not None else [])
+        killed = sum(1 for old, new_ in zip(previous.invocations if previous else [], history) if old.status != new_.status)
+        if killed:
+            echo(f"note: {killed} earlier invocation(s) were killed; resuming from their logged answers")
+        invocation = new_invocation(len(history), len(plan.rows))
+        ended = [inv for inv in history if inv.finished and inv.rows_total == len(plan.rows)]
+        answered_before = ended[-1].rows_total - ended[-1].rows_unanswered if ended else 0
+        # rows answered by the last invocation that wrote a table: what an interrupt before the table keeps
+        manifest = build_manifest(config, plan, run, config_path, previous, identity)
+        manifest.invocations = [*history, invocation]
+        run.write_manifest(manifest)
+        write_exclusions(run.path, {task.name: task.exclusions() for task in plan.tasks})
+        for line in plan.skipped:
+            echo(f"note: skipped {line}")
+        for line in batching_notes(config, plan):
+            echo(f"note: {line}")
+
+        def record(results: pd.DataFrame | None, status: str, reason: str, calls: tuple[int, int, int, int]) -> Invocation:
+            tts_calls, clips_cached, model_calls, failed = calls
+            answered = int((results["outcome"] != "error").sum()) if results is not None else answered_before
+            done = invocation.model_copy(
+                update={
+                    "finished": now_iso(),
+                    "status": status,
+                    "reason": reason,
+                    "tts_calls": tts_calls,
+                    "clips_cached": clips_cached,
+                    "model_calls": model_calls,
+                    "failed_requests": failed,
+                    "rows_total": len(plan.rows),
+                    "rows_from_log": int(results["cached"].sum()) if results is not None else 0,
+                    "rows_unanswered": len(plan.rows) - answered,
+                    "wall_s": round(time.perf_counter() - started, 3),
+                }
+            )
+            manifest.invocations = [*history, done]
+            manifest.status = status
+            manifest.missing_reason = reason if status != "complete" else ""
+            manifest.updated = now_iso()
+            run.write_manifest(manifest)
+            return done
+
+        def phase(name: str) -> None:
+            """Record the phase reached (so a killed invocation says where it died)."""
+            nonlocal invocation
+            invocation = invocation.model_copy(update={"phase": name})
+            manifest.invocations = [*history, invocation]
+            run.write_manifest(manifest)
+
+        stats = ExecutionStats()
+        synth = (0, 0)
+        keys = None
+        log = ResponseLog(run.path)
+        results: pd.DataFrame | None = None
+        try:
+            with RunProgress(enabled=show_progress) as progress:
+                phase("synthesis")
+                clips, tts_calls, clips_cached, tts_info = synthesize(config, plan, run.path, progress)
+                synth = (tts_calls, clips_cached)
+                manifest.tts = tts_info
+                jobs_by_model, keys = plan_jobs(config, plan, clips)
+                phase("model calls")
+                stopped = ask_models(config, plan, jobs_by_model, log, invocation.index, progress, echo, stats)
+            phase("tables")
+            results = write_tidy_table(plan, run.path, keys, log, invocation.index)
+            status, stop = _verdict(results, stopped, stats)
+            manifest.status, manifest.missing_reason = status, stop.one_line() if stop is not None else ""
+            run.write_manifest(manifest)  # the report reads it: an incomplete run says so in summary.md
+            warnings = batching_notes(config, plan)
+            summary, report_path = "", None
+            if status != "failed":
+                if config.audit.enabled:
+                    phase("audit")
+                    warnings += _audit(config, plan, clips, run)
+                if config.understanding.enabled and clips:
+                    from biasbench.runner.understanding import collect_understanding
+
+                    phase("understanding")
+                    collect_understanding(config, plan, clips, run.path, results)
+                summary, report_path, more = _score_and_report(config, run, strict=status == "complete", phase=phase)
+                warnings += more
+            invocation = invocation.model_copy(update={"phase": "done"})
+            done = record(results, status, stop.one_line() if stop is not None else "", (*synth, stats.model_calls, stats.failed))
+        except KeyboardInterrupt:
+            log.close()
+            if keys is not None and results is None:
+                results = write_tidy_table(plan, run.path, keys, log, invocation.index)
+            done = record(results, "interrupted", "interrupted (Ctrl-C or SIGTERM)", (*synth, stats.model_calls, stats.failed))
+            raise RunInterruptedError(
+                f"{len(plan.rows) - done.rows_unanswered} of {len(plan.rows)} planned rows are answered and kept",
+                hint="run the same command again to resume",
+            ) from None
+        except BiasbenchError as exc:
+            record(results, "failed", exc.one_line(), (*synth, stats.model_calls, stats.failed))
+            raise
+        except Exception as exc:
+            record(results, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0], (*synth, stats.model_calls, stats.failed))
+            raise
+        return RunOutcome(run.path, done, results, summary, tuple(warnings), report_path, stop)
+
+
+def _verdict(results: pd.DataFrame, stopped: BiasbenchError | None, stats: ExecutionStats) -> tuple[str, BiasbenchError | None]:
+    """The run's status and, when short of complete, the error whose code and line the CLI shows."""
+    total = len(results)
+    missing = int((results["outcome"] == "error").sum())
+    answered = total - missing
+    if stopped is None and missing == 0:
+        return "complete", None
+    if isinstance(stopped, BudgetExceededError):
+        return "incomplete", BudgetExceededError(f"{missing} of {total} planned rows missing: {stopped.message}", hint=stopped.hint)
+    if stopped is not None and not isinstance(stopped, AdapterError):  # a fault of this machine (disk full): its own line and code
+        return ("failed" if answered == 0 else "incomplete"), stopped
+    if answered == 0:
+        if stopped is not None and not isinstance(stopped, CircuitOpenError):
+            return "failed", stopped  # the adapter's own error (bad key, nothing listening, unserved model): exit 2
+        cause = stopped.one_line() if stopped is not None else _why_missing(results, stats)
+        return "failed", RunFailedError(f"{cause} — 0 of {total} planned rows answered")
+    cause = stopped.one_line() if stopped is not None else _why_missing(results, stats)
+    return "incomplete", RunIncompleteError(
+        f"{missing} of {total} planned rows missing: {cause}", hint="finished rows are kept; run the same command again to retry"
+    )
+
+
+def _why_missing(results: pd.DataFrame, stats: ExecutionStats) -> str:
+    errors = results.loc[results["outcome"] == "error", "error"]
+    common = errors.value_counts().index[0] if not errors.empty else ""
+    return f"requests failed after retries (most common error: {stats.last_error or common})"
+
+
+def _audit(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart], run: RunDir) -> list[str]:
+    """Voice audit of the run's clips; skipped when the clips and audit settings are unchanged."""
+    from biasbench import __version__
+    from biasbench.core.params import parse_params
+    from biasbench.voices.audit import AuditParams, audit_clips, fixed_sentence_clips
+
+    if parse_params(AuditParams, dict(config.audit.params), "audit.params").texts == "fixed":
+        speaking = {voice_id for voice_id, _ in clips}
+        clips = fixed_sentence_clips(
+            [v for v in plan.voices if v.id in speaking],
+            Path(config.cache_dir) if config.cache_dir else run.path,
+            tts_params=config.tts, workers=config.tts_workers, seed=config.seed,
+        )
+    digest = stable_hash(sorted(part.sha256 for part in clips.values()), config.audit.params, __version__)
+    stamps = Stamps(run.path)
+    if stamps.fresh("audit", digest, run.parity_json):
+        return list((read_json_object(run.parity_json) or {}).get("warnings", []))
+    summary = audit_clips(clips, plan.pool, run.audit_dir, config.audit.params)
+    stamps.mark("audit", digest)
+    return list(summary.warnings)
+
+
+def results_digest(run: RunDir) -> str:
+    """Digest of the answers and outcomes (not of where they came from: the `cached` flag is left out)."""
+    frame = pd.read_parquet(run.results_parquet).drop(columns=["cached"])
+    return stable_hash(pd.util.hash_pandas_object(frame, index=False).sum().item(), list(frame.columns))
+
+
+def _scores_digest(run: RunDir, seed: int) -> str:
+    from biasbench import __version__
+    from biasbench.scoring.schema import SCORER_VERSION
+
+    return stable_hash(results_digest(run), __version__, SCORER_VERSION, seed)
+
+
+def _score_and_report(
+    config: RunConfig, run: RunDir, *, strict: bool, phase: Callable[[str], None] = lambda name: None
+) -> tuple[str, Path | None, list[str]]:
+    """Score and report; each is skipped when its inputs (results, code version, seed) are unchanged.
+    When the run is incomplete (``strict`` False), a failure here is a warning: the run's own stop reason is what matters."""
+    from biasbench.scoring.score import format_terminal_summary, score_run
+
+    stamps = Stamps(run.path)
+    try:
+        digest = _scores_digest(run, config.seed)
+        if stamps.fresh("scores", digest, run.summary_parquet, run.warnings_parquet):
+            summary_table = pd.read_parquet(run.summary_parquet)
+            warnings = [str(m) for m in pd.read_parquet(run.warnings_parquet)["message"]]
+        else:
+            phase("scoring")
+            scored = score_run(run.path)
+            stamps.mark("scores", digest)
+            summary_table, warnings = scored.tables["summary"], list(scored.warnings)
+        report_path = run.report_xlsx
+        if config.report and not stamps.fresh("report", digest, report_path):
+            from biasbench.reports.run_report import write_run_report
+
+            phase("report")
+            report_path = write_run_report(run.path).workbook
+            stamps.mark("report", digest)
+    except BiasbenchError as exc:
+        if strict:
+            raise
+        return "", None, [f"scores/report not built for the incomplete run: {exc.one_line()}"]
+    return format_terminal_summary({"summary": summary_table}), report_path if config.report else None, warnings
+
+
+def check_report_inputs(run_dir: str | Path) -> None:
+    """Refuse (DataError) to report from scores whose inputs changed or vanished since scoring."""
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
+        return  # the report's own loader names a missing directory
+    if run.read_manifest() is None:
+        return
+    results = run.results_table()
+    if results is None:
+        raise DataError(
+            f"{run.path} has no results table (results.parquet was deleted?): its scores cannot be trusted",
+            hint=f"run `biasbench run` again on this directory to rebuild it, then `biasbench score {run.path}`",
+        )
+    if not run.summary_parquet.exists() and not run.score_table("summary", ".csv").exists():
+        raise DataError(f"{run.path} has no scores", hint=f"run `biasbench score {run.path}` first")
+    scored_at = min(p.stat().st_mtime for p in (run.summary_parquet, run.score_table("summary", ".csv")) if p.exists())
+    if scored_at >= results.stat().st_mtime:
+        return
+    stamp = Stamps(run.path).recorded("scores")
+    if stamp is not None and results == run.results_parquet:
+        try:
+            seed = run.manifest().seed
+            if stamp == _scores_digest(run, seed):
+                return  # the table was rewritten with the same content
+        except Exception:  # noqa: BLE001 - an unreadable table is stale by definition
+            pass
+    raise DataError(
+        f"the scores in {run.scores_dir} are older than {results.name} (its rows changed since scoring)",
+        hint=f"run `biasbench score {run.path}` first",
+    )
