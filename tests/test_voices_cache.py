@@ -185,5 +185,8 @@ def test_run_verify_cache_flag_and_wav_format_give_the_same_answers(capsys, tmp_
     assert manifest["invocations"][-1]["tts_calls"] == 1 and manifest["invocations"][-1]["model_calls"] == 0
     manifest = run(paths["wav"], wav_dir)
     assert manifest["config"]["audio_format"] == "wav" and len(list((wav_dir / "audio").rglob("*.wav"))) == 6
+    # the format never changes an answer: the FLAC run directory resumes under the WAV config, all cached
+    manifest = run(paths["wav"], flac_dir)
+    assert manifest["invocations"][-1]["tts_calls"] == 0 and manifest["invocations"][-1]["model_calls"] == 0
     keys = [pd.read_parquet(d / "results.parquet").sort_values(["voice_id"])["response_key"].tolist() for d in (flac_dir, wav_dir)]
     assert keys[0] == keys[1] and len(keys[0]) == 6
