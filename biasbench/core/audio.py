@@ -57,13 +57,6 @@ class Audio:
         sf.write(buffer, np.clip(self.samples, -1.0, 1.0), self.sample_rate, format="WAV", subtype="PCM_16")
         return buffer.getvalue()
 
-    def encoded(self, audio_format: str) -> bytes:
-        """The clip as ``audio_format`` ('wav' or 'flac'): the FLAC holds exactly the WAV's 16-bit samples."""
-        if audio_format not in AUDIO_FORMATS:
-            raise DataError(f"unknown audio format '{audio_format}' (choose one of: {', '.join(AUDIO_FORMATS)})")
-        wav = self.wav_bytes()
-        return wav if audio_format == "wav" else flac_of_wav_bytes(wav)
-
 
 def flac_of_wav_bytes(wav: bytes) -> bytes:
     """FLAC (16-bit) of a 16-bit WAV's samples, bit for bit. Quantized once, by the WAV encoder: libsndfile's
@@ -77,8 +70,7 @@ def flac_of_wav_bytes(wav: bytes) -> bytes:
 
 
 def pcm16_wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
-    """16-bit PCM WAV of int16 ``samples``, written as they are (no float round trip, which libsndfile
-    scales by 32767/32768 and so would change loud samples)."""
+    """16-bit PCM WAV of int16 ``samples``, written as they are (integers in, integers out: no rounding step)."""
     import soundfile as sf
 
     buffer = io.BytesIO()
