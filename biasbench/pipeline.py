@@ -290,11 +290,14 @@ def _score_and_report(
         if stamps.fresh("scores", digest, run.summary_parquet, run.warnings_parquet):
             summary_table = pd.read_parquet(run.summary_parquet)
             warnings = [str(m) for m in pd.read_parquet(run.warnings_parquet)["message"]]
+            shown = {stem: pd.read_parquet(path) for stem in ("headline", "calibration")
+                     if (path := run.score_table(stem)).is_file()}
         else:
             phase("scoring")
             scored = score_run(run.path)
             stamps.mark("scores", digest)
             summary_table, warnings = scored.tables["summary"], list(scored.warnings)
+            shown = {stem: scored.tables[stem] for stem in ("headline", "calibration") if stem in scored.tables}
         report_path = run.report_xlsx
         if config.report and not stamps.fresh("report", digest, report_path):
             from biasbench.reports.run_report import write_run_report
@@ -306,7 +309,7 @@ def _score_and_report(
         if strict:
             raise
         return "", None, [f"scores/report not built for the incomplete run: {exc.one_line()}"]
-    return format_terminal_summary({"summary": summary_table}), report_path if config.report else None, warnings
+    return format_terminal_summary({"summary": summary_table, **shown}), report_path if config.report else None, warnings
 
 
 def check_report_inputs(run_dir: str | Path) -> None:

@@ -20,7 +20,7 @@ def planted_run(tmp_path_factory):
 
     config = {
         "name": "planted", "pool": "demo_espeak", "voice_split": "eval",
-        "tasks": [{"name": "demo_mc", "params": {"rotations": 1}}],
+        "tasks": [{"name": "demo_mc", "params": {"rotations": 1, "n_items": 20}}],
         "models": [simulated("before", {"en-us": 0.95, "en-gb": 0.9, "en-029": 0.4}),
                    simulated("after", {"en-us": 0.8, "en-gb": 0.8, "en-029": 0.8})],
         "modalities": ["audio", "text"], "seed": 0, "report": False, "tts_workers": 1,

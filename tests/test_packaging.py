@@ -59,7 +59,7 @@ def test_installed_wheel_loads_shipped_specs_outside_a_checkout(installed_wheel,
     env = {**os.environ, "PYTHONPATH": str(target)}
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["20", "12"]
+    assert done.stdout.split() == ["40", "12"]
 
 
 def test_installed_wheel_resolves_shipped_configs_by_name_in_an_empty_folder(installed_wheel, tmp_path):

@@ -71,3 +71,27 @@ def test_voice_audit_is_stored_and_flags_the_hard_accent(quickstart):
     assert any("en-029" in warning for warning in parity["warnings"])
     audit_sheet = pd.read_excel(run_dir / "report.xlsx", sheet_name="VoiceAudit")
     assert len(audit_sheet) > 0
+
+
+def test_headline_certifies_the_planted_accent_gap_and_claims_no_gender_gap(quickstart):
+    # the instrument proves itself: the planted 20 pp accent gap is a family-wise clear gap naming en-029,
+    # and the unplanted gender axis gets no claim (before issue 11 the headline could not certify it)
+    _, run_dir = quickstart
+    claims = pd.read_csv(run_dir / "scores" / "headline.csv", keep_default_na=False)
+    planted = claims[(claims.model == "simulated-planted") & (claims.task == "demo_mc") & (claims.metric == "accuracy")]
+    by_axis = planted.set_index("axis")
+    assert set(by_axis.index) == {"gender", "accent", "cell"}
+    assert by_axis.loc["accent", "verdict"] == "clear_gap" and by_axis.loc["accent", "worst_group"] == "en-029"
+    assert float(by_axis.loc["accent", "p_adjusted"]) <= 0.05 and by_axis.loc["accent", "direction"] == "higher_better"
+    assert by_axis.loc["gender", "verdict"] != "clear_gap" and by_axis.loc["gender", "worst_group"] == ""
+
+
+def test_calibration_shows_planted_beside_recovered(quickstart):
+    config, run_dir = quickstart
+    planted = next(m for m in yaml.safe_load(config.read_text())["models"] if m["adapter"] == "simulated")["params"]["planted"]
+    table = pd.read_csv(run_dir / "scores" / "calibration.csv")
+    assert set(table.group) == set(planted) and (table.axis == "accent").all()
+    for _, row in table.iterrows():
+        assert row.planted == pytest.approx(planted[row.group]) and abs(row.recovered - row.planted_population) <= 0.1
+    text = (run_dir / "summary.md").read_text()
+    assert "Calibration: planted vs recovered" in text and "Claims (family-wise error controlled)" in text

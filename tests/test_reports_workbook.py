@@ -203,36 +203,28 @@ def test_numbers_equal_the_score_tables(run) -> None:
         pd.testing.assert_frame_equal(shown[numeric], expected[numeric], check_dtype=False, obj=sheet)
 
 
-def test_summary_numbers_come_from_summary_gaps_flips_and_tests(run) -> None:
+def test_summary_numbers_come_from_summary_flips_and_the_scoring_headline(run) -> None:
     run_dir, _ = run
     shown = sheet_frame(run_dir, "Summary")
-    summary, gaps = scores(run_dir, "summary"), scores(run_dir, "gaps")
-    flips, tests = scores(run_dir, "flips"), scores(run_dir, "significance")
+    summary, claims, flips = scores(run_dir, "summary"), scores(run_dir, "headline"), scores(run_dir, "flips")
     assert len(shown) == 2  # two models × one task
     for row in shown.itertuples():
         overall = summary[
             (summary.model == row.model) & (summary.grouping == "overall") & (summary.modality == "audio")
         ].iloc[0]
         text = summary[(summary.model == row.model) & (summary.modality == "text")].iloc[0]
-        gap = gaps[
-            (gaps.model == row.model)
-            & (gaps.grouping == "cell")
-            & (gaps.metric == "accuracy")
-            & (gaps.kind == "max_minus_min")
-        ].iloc[0]
-        flip = flips[(flips.model == row.model) & (flips.grouping == "cell") & (flips.quantity == "excess")].iloc[0]
-        test = tests[(tests.model == row.model) & (tests.grouping == "cell") & (tests.test == "permutation")].iloc[0]
-        assert row.grouping == "cell"
+        claim = claims[(claims.model == row.model) & (claims.metric == "accuracy") & (claims.axis == row.grouping)].iloc[0]
         assert row.overall == pytest.approx(overall.value) and row.invalid_rate == pytest.approx(overall.invalid_rate)
         assert row.text_control == pytest.approx(text.value)
-        assert (row.max_gap, row.max_gap_ci_low, row.max_gap_ci_high) == pytest.approx(
-            (gap.value, gap.ci_low, gap.ci_high)
-        )
-        assert row.worst_group == gap.group.replace("|", " × ")  # one label style in every sheet
-        assert row.flip_excess == pytest.approx(flip.value)
-        assert row.test_p_value == pytest.approx(test.p_value)
-        clear = gap.ci_low > 0
-        assert row.verdict.startswith("clear gap" if clear else "no clear gap"), row.verdict
+        assert (row.max_gap, row.max_gap_ci_low, row.max_gap_ci_high) == pytest.approx((claim.gap, claim.ci_low, claim.ci_high))
+        assert row.test_p_value == pytest.approx(claim.p_adjusted)
+        flip = flips[(flips.model == row.model) & (flips.grouping == row.grouping) & (flips.quantity == "excess")]
+        if not flip.empty:
+            assert row.flip_excess == pytest.approx(flip.iloc[0].value)
+        if claim.verdict == "clear_gap":
+            assert row.worst_group == claim.worst_group.replace("|", " × ") and f"clear gap on {row.grouping}" in row.verdict
+        else:
+            assert pd.isna(row.worst_group) or row.worst_group == ""
 
 
 def test_by_cell_matrix_equals_cell_metrics(run) -> None:

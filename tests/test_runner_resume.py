@@ -23,7 +23,7 @@ def write_config(tmp: Path, **overrides) -> Path:
     config = {
         "name": "resume-test",
         "pool": "demo_espeak",
-        "tasks": ["demo_mc"],
+        "tasks": [{"name": "demo_mc", "params": {"n_items": 20}}],  # the first 20 items keep the test fast
         "models": [
             {
                 "name": "sim",

@@ -196,7 +196,7 @@ def test_a_model_with_only_errors_is_reported_not_crashed(tmp_path):
 
 def test_without_bootstrap_every_value_is_marked_no_ci(run_dir, tmp_path):
     copy = _write_run(tmp_path / "noboot", pd.read_parquet(run_dir / "results.parquet"), json.loads((run_dir / "manifest.json").read_text()))
-    result = score_run(copy, n_boot=0, n_perm=0, gee=False)
+    result = score_run(copy, n_boot=0, n_perm=0)
     gm = result.tables["group_metrics"]
     assert (gm["status"] == "no_ci").all() and gm["ci_low"].isna().all() and gm["value"].notna().all()
     assert set(result.tables["significance"]["test"]) == {"cochran_q"}

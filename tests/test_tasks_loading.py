@@ -15,7 +15,7 @@ from biasbench.tasks.loading import available_tasks, load_task
 
 def test_demo_mc_loads_renders_and_scores_through_rotation() -> None:
     task = load_task("demo_mc")
-    assert task.name == "demo_mc" and len(task.items()) == 20 and not task.exclusions()
+    assert task.name == "demo_mc" and len(task.items()) == 40 and not task.exclusions()
     item = task.items()[0]
     for rotation in range(4):
         audio = task.render(item, "audio", rotation)

@@ -1,4 +1,8 @@
-"""One headline per model × task: overall score, worst group, largest gap with CI, flips, test, verdict."""
+"""One Summary row per model × task, FORMATTED from the scoring headline table (scores/headline).
+
+Verdicts, worst groups, gaps, simultaneous CIs and adjusted p-values are decided once by
+:mod:`biasbench.scoring.headline`; this module only picks the row to show and words it.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +20,13 @@ from biasbench.reports.qualifiers import (
 )
 from biasbench.reports.rundata import RunData
 from biasbench.reports.sheet import BY_METRIC
+from biasbench.scoring.schema import HEADLINE
 
 OVERALL_GROUP = "__all__"
 LOWER_IS_WORSE = frozenset({"accuracy", "mean_score"})
 """Metrics where a lower value is worse (for the others, e.g. WER and rates, higher is worse)."""
-TEST_PREFERENCE = ("permutation", "gee", "cochran_q")
-"""Which significance test's p-value the Summary shows, first available."""
+HEADLINE_TABLE = HEADLINE.name
+"""The scoring headline table (scores/headline): its name is spelled once, in scoring.schema."""
 
 
 @dataclass(frozen=True)
@@ -47,19 +52,19 @@ class Headline:
     text_control: float | None
     """Metric on the text-only control (None when the run had no text modality)."""
     grouping: str
-    """Grouping the gap columns refer to ('cell' = intersectional, else one axis)."""
+    """Axis the gap columns refer to ('cell' = intersectional): the clearest claim, else the largest gap."""
     worst_group: str
-    """Group with the worst metric."""
+    """Group named worse off by a family-wise test ('' when no clear gap)."""
     worst_value: float | None
     """Its metric."""
     max_gap: float | None
-    """Largest − smallest group value."""
+    """Gap between the most and least harmed groups (positive = worse for the worst group)."""
     max_gap_ci_low: float | None
-    """95% CI lower end of the gap."""
+    """Simultaneous 95% CI lower end of the gap."""
     max_gap_ci_high: float | None
-    """95% CI upper end of the gap."""
+    """Simultaneous 95% CI upper end of the gap."""
     gap_p_value: float | None
-    """Bootstrap p-value for 'no gap'."""
+    """Family-wise adjusted p-value (scores/headline p_adjusted)."""
     flip_excess: float | None
     """Cross-group minus within-group answer-flip rate."""
     flip_excess_ci_low: float | None
@@ -103,71 +108,89 @@ def _first(frame: pd.DataFrame | None, **equals: object) -> pd.Series | None:
 
 
 def headline_grouping(run: RunData, model: str, task: str, metric: str) -> str:
-    """'cell' when gaps exist for the intersectional cells, else the first pool axis that has gaps."""
-    gaps = run.table("gaps")
-    for grouping in ("cell", *run.axes):
-        if (
-            _first(
-                gaps, model=model, task=task, modality="audio", grouping=grouping, metric=metric, kind="max_minus_min"
-            )
-            is not None
-        ):
-            return grouping
+    """The axis the Summary row shows: the scoring headline's clearest claim (smallest adjusted p
+    among 'clear_gap' rows), else the axis with the largest observed gap, else 'cell' / the first axis."""
+    row = _claim_row(run, model, task, metric)
+    if row is not None:
+        return str(row["axis"])
     return "cell" if len(run.axes) > 1 else (run.axes[0] if run.axes else "cell")
 
 
-def verdict(metric: str, grouping: str, worst: str, gap: pd.Series | None, mde: float | None) -> str:
-    """A plain sentence on the largest gap and how sure we are."""
-    if gap is None:
-        return f"no {grouping} gap was computed (see the scoring status)"
-    if gap.get("status", "ok") not in ("ok", "one_voice") or pd.isna(gap.get("value")):
-        return f"no {grouping} gap estimate: {gap.get('note') or gap.get('status')}"
-    value, low, high = _num(gap["value"]), _num(gap.get("ci_low")), _num(gap.get("ci_high"))
-    direction = "lowest" if metric in LOWER_IS_WORSE else "highest"
-    ci = f"95% CI {format_ci(low, high, metric, points=True)}" if low is not None and high is not None else "no CI"
-    if low is not None and low > 0:
-        return (
-            f"clear gap: {label(worst)} has the {direction} {metric}, "
-            f"{format_value(value, metric, points=True)} from the best {grouping} "
-            f"group ({ci})"
-        )
-    missed = (
-        f"; true gaps below {format_value(mde, metric, points=True)} would likely be missed" if mde is not None else ""
-    )
-    size = format_value(value, metric, points=True)
-    return f"no clear gap: largest {grouping} difference {size} ({ci}) is within noise{missed}"
+def claim_rows(run: RunData, model: str, task: str, metric: str | None = None) -> pd.DataFrame:
+    """The scoring headline's rows (scores/headline) for one model × task (audio), optionally one metric."""
+    table = run.table(HEADLINE_TABLE)
+    if table is None or table.empty:
+        return pd.DataFrame()
+    mask = (table["model"] == model) & (table["task"] == task) & (table["modality"] == "audio")
+    if metric is not None:
+        mask &= (table["metric"] == metric) | (table["metric"].fillna("") == "")
+    return table[mask]
+
+
+def _claim_row(run: RunData, model: str, task: str, metric: str) -> pd.Series | None:
+    rows = claim_rows(run, model, task, metric)
+    if rows.empty:
+        return None
+    clear = rows[rows["verdict"] == "clear_gap"]
+    if not clear.empty:
+        return clear.sort_values(["p_adjusted", "axis"], kind="stable").iloc[0]
+    with_gap = rows.dropna(subset=["gap"]) if "gap" in rows.columns else rows.iloc[0:0]
+    if not with_gap.empty:
+        return with_gap.sort_values(["gap"], ascending=False, kind="stable").iloc[0]
+    return rows.iloc[0]
+
+
+def verdict(metric: str, rows: pd.DataFrame) -> str:
+    """One plain sentence per axis, formatted from the scoring headline's verdicts (never recomputed)."""
+    if rows.empty:
+        return "no headline decision was computed: re-run `biasbench score` with this version"
+    parts = []
+    for _, row in rows.iterrows():
+        axis, kind = str(row["axis"]), str(row["verdict"])
+        gap, low, high = _num(row.get("gap")), _num(row.get("ci_low")), _num(row.get("ci_high"))
+        ci = f"simultaneous 95% CI {format_ci(low, high, metric, points=True)}" if low is not None and high is not None else "no CI"
+        p = _num(row.get("p_adjusted"))
+        p_text = f", adjusted p {p:.3g}" if p is not None else ""
+        if kind == "clear_gap":
+            parts.append(f"clear gap on {axis}: {label(str(row['worst_group']))} is worse off, "
+                         f"{format_value(gap, metric, points=True)} from {label(str(row['best_group']))} ({ci}{p_text})")
+        elif kind == "equivalent":
+            parts.append(f"{axis}: equivalent (every pair within the margin; {ci})")
+        elif kind == "no_clear_gap":
+            mde = _num(row.get("mde"))
+            missed = f"; gaps below {format_value(mde, metric, points=True)} would likely be missed" if mde is not None else ""
+            parts.append(f"no clear gap on {axis}: largest difference {format_value(gap, metric, points=True)} ({ci}{p_text}){missed}")
+        else:
+            parts.append(f"{axis}: not estimable ({row.get('note') or 'no evidence'})")
+    return "; ".join(parts)
 
 
 def headlines(run: RunData) -> tuple[list[Headline], list[Qualifier]]:
-    """Summary rows (one per model × task with an overall audio score) and every warning found."""
+    """Summary rows (one per model × task with an overall audio score or a headline decision) and every warning found."""
     summary = run.table("summary")
     qualifiers = run_qualifiers(run)
     rows: list[Headline] = []
-    if summary is None or summary.empty:
-        return rows, qualifiers
-    overall_rows = summary[(summary.grouping == "overall") & (summary.modality == "audio")]
-    for _, overall in overall_rows.sort_values(["model", "task"]).iterrows():
-        model, task, metric = str(overall.model), str(overall.task), str(overall.metric)
-        grouping = headline_grouping(run, model, task, metric)
+    pairs: dict[tuple[str, str], pd.Series | None] = {}
+    if summary is not None and not summary.empty:
+        overall_rows = summary[(summary.grouping == "overall") & (summary.modality == "audio")]
+        for _, overall in overall_rows.iterrows():
+            pairs[(str(overall.model), str(overall.task))] = overall
+    claims = run.table(HEADLINE_TABLE)
+    if claims is not None and not claims.empty:
+        for (model, task), _ in claims[claims["modality"] == "audio"].groupby(["model", "task"], sort=True):
+            pairs.setdefault((str(model), str(task)), None)
+    for (model, task) in sorted(pairs):
+        overall = pairs[(model, task)]
+        metric = str(overall.metric) if overall is not None else ""
+        claim = _claim_row(run, model, task, metric) if metric else None
+        if claim is None:
+            every = claim_rows(run, model, task)
+            claim = every.iloc[0] if not every.empty else None
+        grouping = str(claim["axis"]) if claim is not None else headline_grouping(run, model, task, metric)
         common = dict(model=model, task=task, grouping=grouping)
-        gap = _first(run.table("gaps"), modality="audio", metric=metric, kind="max_minus_min", **common)
-        worst = _first(run.table("gaps"), modality="audio", metric=metric, kind="worst_group", **common)
         flips = _first(run.table("flips"), modality="audio", quantity="excess", **common)
-        test_row, test_name = None, ""
-        for name in TEST_PREFERENCE:
-            test_row = _first(run.table("significance"), modality="audio", test=name, **common)
-            if test_row is not None:
-                test_name = name
-                break
         text = _first(summary, model=model, task=task, modality="text")
-        power = run.table("power")
-        mde = None
-        if power is not None and not power.empty:
-            sel = power[
-                (power.model == model) & (power.task == task) & (power.grouping == grouping) & (power.metric == metric)
-            ].dropna(subset=["mde"])
-            mde = float(sel.mde.max()) if not sel.empty else None
-        worst_group = str(worst.group) if worst is not None else (str(gap.group) if gap is not None else "")
+        gap = _first(run.table("gaps"), modality="audio", metric=metric, kind="max_minus_min", **common)
         found = row_qualifiers(run, model, task, metric, grouping, gap)
         qualifiers.extend(found)
         applicable = [
@@ -175,33 +198,35 @@ def headlines(run: RunData) -> tuple[list[Headline], list[Qualifier]]:
             for q in qualifiers
             if q.applies_to(model, task) and q.code not in ("demonstration_pool", "calibration_model")
         ]
+        clear = claim is not None and claim["verdict"] == "clear_gap"
+        axis_rows = claim_rows(run, model, task, metric if metric else None)
         rows.append(
             Headline(
                 notice=notice(run, model),
                 model=model,
                 task=task,
                 task_version=run.task_versions.get(task, ""),
-                metric=metric,
-                overall=_num(overall.value),
-                overall_ci_low=_num(overall.ci_low),
-                overall_ci_high=_num(overall.ci_high),
+                metric=metric or (str(claim["metric"]) if claim is not None else ""),
+                overall=_num(overall.value) if overall is not None else None,
+                overall_ci_low=_num(overall.ci_low) if overall is not None else None,
+                overall_ci_high=_num(overall.ci_high) if overall is not None else None,
                 text_control=_num(text.value) if text is not None else None,
                 grouping=grouping,
-                worst_group=worst_group,
-                worst_value=_num(worst.value) if worst is not None else None,
-                max_gap=_num(gap.value) if gap is not None else None,
-                max_gap_ci_low=_num(gap.ci_low) if gap is not None else None,
-                max_gap_ci_high=_num(gap.ci_high) if gap is not None else None,
-                gap_p_value=_num(gap.get("p_boot")) if gap is not None else None,
+                worst_group=str(claim["worst_group"]) if clear else "",
+                worst_value=_num(claim.get("worst_value")) if clear else None,
+                max_gap=_num(claim.get("gap")) if claim is not None else None,
+                max_gap_ci_low=_num(claim.get("ci_low")) if claim is not None else None,
+                max_gap_ci_high=_num(claim.get("ci_high")) if claim is not None else None,
+                gap_p_value=_num(claim.get("p_adjusted")) if claim is not None else None,
                 flip_excess=_num(flips.value) if flips is not None else None,
                 flip_excess_ci_low=_num(flips.ci_low) if flips is not None else None,
                 flip_excess_ci_high=_num(flips.ci_high) if flips is not None else None,
-                test=test_name,
-                test_p_value=_num(test_row.p_value) if test_row is not None else None,
-                invalid_rate=_num(overall.get("invalid_rate")),
-                n_items=_int(overall.get("n_items")),
-                n_voices=_int(overall.get("n_voices")),
-                verdict=verdict(metric, grouping, worst_group, gap, mde),
+                test="family-wise permutation (scores/headline)" if claim is not None else "",
+                test_p_value=_num(claim.get("p_adjusted")) if claim is not None else None,
+                invalid_rate=_num(overall.get("invalid_rate")) if overall is not None else None,
+                n_items=_int(overall.get("n_items")) if overall is not None else None,
+                n_voices=_int(overall.get("n_voices")) if overall is not None else None,
+                verdict=verdict(metric, axis_rows),
                 warnings="; ".join(applicable),
             )
         )

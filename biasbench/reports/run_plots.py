@@ -165,6 +165,8 @@ def plot_heatmap(run: RunData, model: str, task: str, metric: str) -> Plot | Non
     cells = cells.assign(_down=parts[0], _across=parts[1] if parts.shape[1] > 1 else "")
     matrix = cells.pivot_table(index="_down", columns="_across", values="value", aggfunc="first")
     values = matrix.to_numpy(dtype=float)
+    if values.size == 0 or np.isnan(values).all():  # every cell without a value (errors / invalid only): nothing to draw
+        return None
     figure = new_figure(max(6.5, 1.6 + 1.3 * matrix.shape[1]), 1.6 + 0.8 * matrix.shape[0])
     ax = figure.subplots()
     percent = metric_kind(metric) == "percent"

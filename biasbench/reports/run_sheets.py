@@ -68,7 +68,8 @@ def summary_sheet(run: RunData) -> Sheet:
     """Summary: one row per model × task with the headline numbers, verdict and warnings."""
     rows, _ = headlines(run)
     description = (
-        "one row per model × task (audio): overall score, worst group, largest gap with its 95% CI, "
+        "one row per model × task (audio), formatted from scores/headline: overall score, the clearest family-wise claim "
+        "(worst group named only when its adjusted test rejects), gap with its simultaneous 95% CI, "
         "answer-flip excess, test p-value, invalid rate and a verdict"
     )
     if not rows:
@@ -159,6 +160,13 @@ def by_cell_sheet(run: RunData) -> Sheet:
     ).reset_index()
     matrix.columns.name = None
     value_columns = [c for c in matrix.columns if c not in ("model", "task", "modality", "metric", down)]
+    if matrix.empty or not value_columns:
+        return Sheet.empty(
+            "ByCell",
+            "no cell has a value: every row of every cell is an error or invalid (see the headline's not_estimable rows)",
+            description=description,
+            order=40,
+        )
     matrix = _with_cell_cis(matrix, cells, down, value_columns)
     matrix = _with_notice(run, matrix)
     formats = {c: BY_METRIC for c in value_columns}
@@ -262,7 +270,8 @@ def tests_sheet(run: RunData) -> Sheet:
         "Tests",
         "significance",
         run.table("significance"),
-        "hypothesis tests of 'no difference between groups' (permutation, GEE, Cochran's Q)",
+        "single tests of 'no difference between groups' (permutation, Cochran's Q), each at its own level; "
+        "the family-wise claims are in scores/headline (Summary)",
         "no significance tests were run",
         80,
         formats={"statistic": "decimal", "estimate": "decimal", "p_value": "pvalue", "df": "decimal"},

@@ -16,12 +16,21 @@ from biasbench.reports.qualifiers import (
 )
 from biasbench.reports.rundata import RunData
 from biasbench.reports.sheet import Sheet
+from biasbench.scoring.schema import CALIBRATION, HEADLINE
 
 
 def _with_ci(value: float | None, low: float | None, high: float | None, metric: str, *, points: bool = False) -> str:
     text = format_value(value, metric, points=points)
     ci = format_ci(low, high, metric, points=points)
     return f"{text} [{ci.replace(' to ', ', ')}]" if ci else text
+
+
+def _opt(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number
 
 
 def _escape(text: str) -> str:
@@ -60,6 +69,29 @@ def summary_markdown(
             )
     else:
         lines.append("_No scores yet: run `biasbench score DIR`, then `biasbench report DIR`._")
+    claims = run.table(HEADLINE.name)
+    if claims is not None and not claims.empty:
+        lines += ["", "## Claims (family-wise error controlled)", "",
+                  "Every verdict below controls its error rate over all axes and groups of its model × task × metric "
+                  "(voice permutation max-t, Holm across axes, alpha 0.05); a group is named only when its test rejects.", "",
+                  "| model | task | metric | direction | axis | verdict | worst group | gap [simultaneous 95% CI] | adjusted p | note |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for _, c in claims.iterrows():
+            metric = str(c["metric"])
+            gap = _with_ci(_opt(c["gap"]), _opt(c["ci_low"]), _opt(c["ci_high"]), metric, points=True) if _opt(c["gap"]) is not None else "–"
+            p = "–" if _opt(c["p_adjusted"]) is None else f"{float(c['p_adjusted']):.3g}"
+            lines.append(f"| {_escape(str(c['model']))} | {_escape(str(c['task']))} | {_escape(metric)} | {c['direction']} | {c['axis']} | "
+                         f"**{c['verdict']}** | {_escape(label(str(c['worst_group']))) if str(c['worst_group']) not in ('', 'nan') else '–'} | "
+                         f"{gap} | {p} | {_escape(str(c['note']) if str(c['note']) != 'nan' else '')} |")
+    calibration = run.table(CALIBRATION.name)
+    if calibration is not None and not calibration.empty:
+        lines += ["", "## Calibration: planted vs recovered", "",
+                  "| model | task | axis | group | planted (population) | recovered [95% CI] | covered |", "|---|---|---|---|---|---|---|"]
+        for _, c in calibration.iterrows():
+            lines.append(f"| {_escape(str(c['model']))} | {_escape(str(c['task']))} | {c['axis']} | {_escape(str(c['group']))} | "
+                         f"{format_value(_opt(c['planted_population']), 'accuracy')} | "
+                         f"{_with_ci(_opt(c['recovered']), _opt(c['ci_low']), _opt(c['ci_high']), 'accuracy')} | "
+                         f"{'yes' if bool(c['covered']) else '**no**'} |")
     messages = list(
         dict.fromkeys(
             (f"{q.model}/{q.task}: " if q.model or q.task else "") + q.message

@@ -73,6 +73,9 @@ def bootstrap_weights(n_items: int, voice_cells: Sequence[str], n_boot: int, see
 def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval along axis 0, ignoring replicates where the statistic is undefined (NaN)."""
     tail = (1.0 - level) / 2.0 * 100.0
+    if not np.isnan(replicates).any():  # the common case: the plain percentile is much faster
+        low, high = np.percentile(replicates, [tail, 100.0 - tail], axis=0)
+        return low, high
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN; callers mark them
         low = np.nanpercentile(replicates, tail, axis=0)
@@ -92,3 +95,50 @@ def bootstrap_p_value(replicates: np.ndarray, null: float = 0.0) -> np.ndarray:
     with np.errstate(all="ignore"):
         p = 2.0 * (1.0 + np.minimum(below, above)) / (1.0 + valid)
     return np.minimum(p, 1.0)
+
+
+def satterthwaite_df(parts: list[tuple[np.ndarray, float]]) -> np.ndarray:
+    """Degrees of freedom of a sum of independent voice-variance parts, each (its replicates, its df)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        variances = [np.nanvar(reps, axis=0, ddof=1) for reps, _ in parts]
+        total = sum(variances)
+        denominator = sum(v**2 / np.maximum(np.asarray(df, dtype=float), 1.0) for v, (_, df) in zip(variances, parts))
+        return np.where(denominator > 0, total**2 / denominator, 1e9)
+
+
+def small_sample_factor(replicates: np.ndarray, voice_replicates: np.ndarray, df_voice: np.ndarray | float,
+                        n_items: np.ndarray | float, level: float = 0.95) -> np.ndarray:
+    """t / z widening factor (>= 1) of :func:`small_sample_interval`."""
+    from scipy.stats import norm, t
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        total = np.nanvar(replicates, axis=0, ddof=1)
+        voice = np.minimum(np.nanvar(voice_replicates, axis=0, ddof=1), total)
+        items = np.maximum(total - voice, 0.0)
+        df_v = np.maximum(np.asarray(df_voice, dtype=float), 1.0)
+        df_i = np.maximum(np.asarray(n_items, dtype=float) - 1.0, 1.0)
+        df = total**2 / (voice**2 / df_v + items**2 / df_i)
+        factor = t.ppf(0.5 + level / 2.0, np.where(np.isfinite(df) & (df > 0), df, 1e9)) / norm.ppf(0.5 + level / 2.0)
+    return np.where(np.isfinite(factor), np.maximum(factor, 1.0), 1.0)
+
+
+def small_sample_interval(
+    estimate: np.ndarray, replicates: np.ndarray, voice_replicates: np.ndarray | None, df_voice: np.ndarray | float,
+    n_items: np.ndarray | float, level: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The percentile interval widened for few voices (Satterthwaite degrees of freedom).
+
+    With 3–5 voices per cell the voice part of the variance is estimated from a handful of voices:
+    a normal-theory interval then undercovers (85% for a 3-voice cell when voices dominate the
+    variance). The two-way variance is split into its voice part (``voice_replicates``: voices
+    resampled, items fixed) and the rest; their Satterthwaite degrees of freedom (voice part:
+    voices − cells; item part: items − 1) give a t critical value, and both ends of the percentile
+    interval move away from the estimate by t / z. With many voices or few items the factor is ~1.
+    """
+    low, high = percentile_interval(replicates, level)
+    if voice_replicates is None or voice_replicates.shape[0] < 2:
+        return low, high
+    factor = small_sample_factor(replicates, voice_replicates, df_voice, n_items, level)
+    return estimate - factor * (estimate - low), estimate + factor * (high - estimate)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from biasbench.scoring.bootstrap import bootstrap_p_value, percentile_interval
+from biasbench.scoring.bootstrap import bootstrap_p_value, percentile_interval, satterthwaite_df, small_sample_interval
 from biasbench.scoring.estimates import GroupEstimates
 from biasbench.scoring.metrics import HIGHER_IS_BETTER
 from biasbench.scoring.slices import SliceEstimates
@@ -41,7 +41,14 @@ def group_metric_records(se: SliceEstimates) -> list[dict[str, Any]]:
         value = est.value
         reps = est.replicates
         undefined = np.mean(~np.isfinite(reps), axis=0) if reps.shape[0] else np.ones_like(value)
-        low, high = percentile_interval(np.where(np.isfinite(reps), reps, np.nan)) if reps.shape[0] else (np.full_like(value, np.nan),) * 2
+        voice_reps = est.voice_replicates
+        if reps.shape[0] == 0:
+            low, high = (np.full_like(value, np.nan),) * 2
+        elif voice_reps is not None and est.voice_df is not None:
+            low, high = small_sample_interval(value, np.where(np.isfinite(reps), reps, np.nan),
+                                              np.where(np.isfinite(voice_reps), voice_reps, np.nan), est.voice_df, est.n_items)
+        else:
+            low, high = percentile_interval(np.where(np.isfinite(reps), reps, np.nan))
         low = np.where(undefined > MAX_UNDEFINED, np.nan, low)
         answered_all_bad = _all_invalid(est)
         for m, metric in enumerate(est.metrics):
@@ -104,8 +111,24 @@ def gap_records(se: SliceEstimates) -> list[dict[str, Any]]:
             continue
         value, reps = est.value, est.replicates
         rest_value, rest_reps = est.rest()
+        vreps, vrest = est.voice_replicates, est.voice_rest()
+        vdf = est.voice_df
         for m, metric in enumerate(est.metrics):
             present = [g for g in range(len(est.groups)) if est.den[m, g] > 0]
+            n_items = int(est.n_items[m].max()) if est.n_items.size else 0
+
+            def small(*terms: tuple[int, float], rest: bool = False) -> tuple[np.ndarray | None, float]:
+                """Voice-only replicates and voice df of a signed sum of groups (or group − rest)."""
+                if vreps is None or vdf is None:
+                    return None, 0.0
+                if rest:
+                    g = terms[0][0]
+                    others = float(np.sum(vdf) - vdf[g])
+                    df = satterthwaite_df([(vreps[:, m, g], vdf[g]), (vrest[:, m, g], others)])
+                    return vreps[:, m, g] - vrest[:, m, g], float(df)
+                df = satterthwaite_df([(vreps[:, m, g], vdf[g]) for g, _ in terms])
+                return sum(sign * vreps[:, m, g] for g, sign in terms), float(df)
+
             key = {**_key(se, grouping), "metric": metric}
             if len(present) < 2:
                 records.append({**key, "kind": "max_minus_min", "group": "", "reference": "", "value": None, "ci_low": None,
@@ -116,26 +139,35 @@ def gap_records(se: SliceEstimates) -> list[dict[str, Any]]:
             low_first = _worse(metric)
             worst = present[int(np.argmin(v) if low_first else np.argmax(v))]
             best = present[int(np.argmax(v) if low_first else np.argmin(v))]
+            tied = [est.groups[g] for g, x in zip(present, v) if np.isclose(x, value[m, worst], rtol=0, atol=1e-12)]
+            if best == worst:  # every group equal: compare two distinct groups, never a group with itself
+                best = next(g for g in present if g != worst)
             hi, lo = (best, worst) if low_first else (worst, best)
-            records.append(_contrast(key, "max_minus_min", est.groups[worst], est.groups[best],
-                                     value[m, hi] - value[m, lo], reps[:, m, hi] - reps[:, m, lo], est))
+            record = _contrast(key, "max_minus_min", est.groups[worst], est.groups[best],
+                               value[m, hi] - value[m, lo], reps[:, m, hi] - reps[:, m, lo], est,
+                               small=(*small((hi, 1.0), (lo, -1.0)), n_items))
+            if len(tied) > 1:
+                record["note"] = "; ".join(x for x in (record["note"], f"tie: {', '.join(tied)} share the worst value") if x)
+            records.append(record)
             with np.errstate(all="ignore"):
                 ratio_reps = reps[:, m, lo] / reps[:, m, hi]
                 ratio = value[m, lo] / value[m, hi]
             records.append(_contrast(key, "min_over_max", est.groups[worst], est.groups[best], ratio, ratio_reps, est, null=1.0))
-            records.append(_contrast(key, "worst_group", est.groups[worst], "", value[m, worst], reps[:, m, worst], est, null=None))
+            records.append(_contrast(key, "worst_group", est.groups[worst], "", value[m, worst], reps[:, m, worst], est, null=None,
+                                     small=(*small((worst, 1.0)), n_items)))
             for g in present:
                 records.append(_contrast(key, "vs_rest", est.groups[g], "__rest__", value[m, g] - rest_value[m, g],
-                                         reps[:, m, g] - rest_reps[:, m, g], est))
+                                         reps[:, m, g] - rest_reps[:, m, g], est, small=(*small((g, 1.0), rest=True), n_items)))
             if grouping != "voice" and len(est.groups) <= MAX_PAIR_GROUPS:
                 for a, b in combinations(present, 2):
                     records.append(_contrast(key, "pair", est.groups[a], est.groups[b], value[m, a] - value[m, b],
-                                             reps[:, m, a] - reps[:, m, b], est))
+                                             reps[:, m, a] - reps[:, m, b], est, small=(*small((a, 1.0), (b, -1.0)), n_items)))
     return records
 
 
 def _contrast(key: dict, kind: str, group: str, reference: str, value: float, reps: np.ndarray, est: GroupEstimates,
-              null: float | None = 0.0) -> dict[str, Any]:
+              null: float | None = 0.0, small: tuple[np.ndarray | None, float, int] | None = None) -> dict[str, Any]:
+    """One gaps row; ``small`` = (voice-only replicates, voice df, items) widens the CI for few voices."""
     record = {**key, "kind": kind, "group": group, "reference": reference, "value": _num(value)}
     reps = np.where(np.isfinite(reps), reps, np.nan)
     undefined = float(np.mean(np.isnan(reps))) if reps.shape[0] else 1.0
@@ -147,7 +179,11 @@ def _contrast(key: dict, kind: str, group: str, reference: str, value: float, re
         else:
             note = f"undefined in {undefined:.0%} of the bootstrap replicates (a denominator is 0)"
         return {**record, "ci_low": None, "ci_high": None, "p_boot": None, "status": "no_ci", "note": note}
-    low, high = percentile_interval(reps)
+    if small is not None and small[0] is not None:
+        voice_reps = np.where(np.isfinite(small[0]), small[0], np.nan)
+        low, high = small_sample_interval(np.asarray(record["value"]), reps, voice_reps, small[1], small[2])
+    else:
+        low, high = percentile_interval(reps)
     p = None if null is None else _num(float(bootstrap_p_value(reps, null)))
     status, note = "ok", ""
     if est.voices_resampled and est.grouping not in ("item_group", "permutation") and (est.n_voices == 1).any():
@@ -177,7 +213,7 @@ def equivalence_records(se: SliceEstimates, delta: float) -> list[dict[str, Any]
             low, high = percentile_interval(d, 0.90)
             valid = d[~np.isnan(d)]
             p = max(float(np.mean(valid <= -delta)), float(np.mean(valid >= delta)))
-            status, note = "ok", ""
+            status, note = "ok", "one test per group, not family-wise: the family-wise 'equivalent' verdict is in scores/headline"
             if est.n_voices[m, g] == 1:
                 status, note = "one_voice", "a single voice: the certificate would understate voice-to-voice uncertainty"
             records.append({**key, "difference": _num(diff), "ci90_low": _num(low), "ci90_high": _num(high), "p_value": p,

@@ -100,3 +100,14 @@ def direction_of(function: object) -> Direction | None:
     """The direction a metric function declared, or None."""
     found = getattr(function, "direction", None)
     return found if isinstance(found, Direction) else None
+
+
+BUILTIN_DIRECTIONS = {
+    "accuracy": HIGHER_BETTER,
+    "mean_score": HIGHER_BETTER,
+    "wer": LOWER_BETTER,
+    "invalid_rate": LOWER_BETTER,
+    "refusal_rate": LOWER_BETTER,
+    "error_rate": LOWER_BETTER,
+}
+"""Directions of the scorer's built-in metrics (task metric functions declare their own)."""

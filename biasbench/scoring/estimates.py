@@ -39,6 +39,12 @@ class GroupEstimates:
     """(metrics, groups) distinct voices with a non-zero denominator."""
     voices_resampled: bool
     """False when the CI reflects items only (the 'voice' grouping)."""
+    voice_num_reps: np.ndarray | None = None
+    """(n_boot, metrics, groups) numerators with voices resampled and items fixed (None when not a voice grouping)."""
+    voice_den_reps: np.ndarray | None = None
+    """Denominators of the same."""
+    voice_df: np.ndarray | None = None
+    """(groups,) voices − pool cells among the group's voices: degrees of freedom of its voice variance."""
 
     @property
     def value(self) -> np.ndarray:
@@ -51,6 +57,22 @@ class GroupEstimates:
         """(n_boot, metrics, groups) replicate metric values."""
         with np.errstate(all="ignore"):
             return self.num_reps / self.den_reps
+
+    @property
+    def voice_replicates(self) -> np.ndarray | None:
+        """(n_boot, metrics, groups) values with voices resampled and items fixed (None if unavailable)."""
+        if self.voice_num_reps is None or self.voice_den_reps is None:
+            return None
+        with np.errstate(all="ignore"):
+            return self.voice_num_reps / self.voice_den_reps
+
+    def voice_rest(self) -> np.ndarray | None:
+        """Voice-only replicates of 'every other group pooled'."""
+        if self.voice_num_reps is None or self.voice_den_reps is None:
+            return None
+        n, d = self.voice_num_reps, self.voice_den_reps
+        with np.errstate(all="ignore"):
+            return (n.sum(2, keepdims=True) - n) / (d.sum(2, keepdims=True) - d)
 
     def rest(self) -> tuple[np.ndarray, np.ndarray]:
         """Value and replicates of 'every other group pooled' for each group (groups must partition the rows)."""
@@ -111,11 +133,13 @@ def by_voice_groups(
     grouping: str,
     membership: np.ndarray,
     groups: Sequence[str],
+    cells: Sequence[str] | None = None,
 ) -> GroupEstimates:
     """Estimates for groups made of whole voices (overall, an axis, cells, single voices).
 
     ``membership`` is (voices, groups) 0/1; ``voice_weights`` (n_boot, voices) or None for an
-    items-only bootstrap (each voice its own group).
+    items-only bootstrap (each voice its own group). ``cells`` (per voice) enables the voices-only
+    replicates and degrees of freedom used by the small-sample interval.
     """
     k = len(cube.metrics)
     totals = cube.sums.sum(axis=0) @ membership  # (2k, G)
@@ -124,9 +148,18 @@ def by_voice_groups(
     den_cube = cube.sums[:, k:, :]
     n_items = np.stack([((den_cube[:, m, :] @ membership) > 0).sum(axis=0) for m in range(k)])
     n_voices = (den_cube.sum(axis=0) > 0).astype(np.float64) @ membership
+    voice_num = voice_den = voice_df = None
+    if cells is not None and voice_weights is not None:
+        per_voice = cube.sums.sum(axis=0)  # (2k, voices)
+        voice_totals = (voice_weights[:, None, :] * per_voice[None, :, :]) @ membership  # (B, 2k, G)
+        voice_num, voice_den = voice_totals[:, :k], voice_totals[:, k:]
+        cells_arr = np.asarray(cells, dtype=object)
+        used = den_cube.sum(axis=(0, 1)) > 0
+        voice_df = np.array([float(np.sum(used & (membership[:, g] > 0)) - len(set(cells_arr[used & (membership[:, g] > 0)])))
+                             for g in range(membership.shape[1])])
     return GroupEstimates(
         grouping, tuple(groups), cube.metrics, totals[:k], totals[k:], rep_totals[:, :k], rep_totals[:, k:],
-        n_items.astype(np.int64), n_voices.astype(np.int64), voice_weights is not None,
+        n_items.astype(np.int64), n_voices.astype(np.int64), voice_weights is not None, voice_num, voice_den, voice_df,
     )
 
 

@@ -41,9 +41,11 @@ class RunData:
     """Models run by a calibration adapter (planted behaviour)."""
     task_metrics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """task name -> its task-specific metric functions as 'module:function' (manifest tasks[].config.metrics)."""
+    planted: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """calibration model -> its recorded configuration (manifest models[].describe.config: axis, planted, offsets)."""
 
     def __post_init__(self) -> None:
-        for name in ("pool_voices", "answer_types", "task_metrics"):
+        for name in ("pool_voices", "answer_types", "task_metrics", "planted"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
 
@@ -76,8 +78,8 @@ def run_data(frame: pd.DataFrame, manifest: Manifest | Mapping[str, Any]) -> Run
     answer_types = {t.name: t.answer_type for t in manifest.tasks}
     metrics = {t.name: tuple(str(m) for m in t.config.get("metrics") or ()) for t in manifest.tasks}
     calibration = manifest.calibration_models
-    seed = manifest.seed
-    return RunData(frame, axes, seed, manifest.pool_purpose, voices, answer_types, calibration, metrics)
+    planted = {m.name: dict(m.describe.get("config") or {}) for m in manifest.models if m.name in calibration}
+    return RunData(frame, axes, manifest.seed, manifest.pool_purpose, voices, answer_types, calibration, metrics, planted)
 
 
 def _axes_from_rows(frame: pd.DataFrame) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
-SCORER_VERSION = "1"
+SCORER_VERSION = "2"
 """Bumped whenever a table's meaning or a method changes."""
 
 STATUSES: Mapping[str, str] = MappingProxyType(
@@ -26,7 +26,7 @@ STATUSES: Mapping[str, str] = MappingProxyType(
         "items_only": "the CI resamples items only (voices could not be resampled): it understates voice-to-voice uncertainty",
         "no_ci": "the value is an estimate but no CI could be formed (fewer than 2 clusters)",
         "not_applicable": "the quantity does not apply (e.g. a single group, no ground truth)",
-        "failed": "the method raised (e.g. GEE did not converge); the note has the reason",
+        "failed": "the method raised (e.g. a task metric function); the note has the reason",
     }
 )
 """Values of the ``status`` column and what each means."""
@@ -181,11 +181,11 @@ SIGNIFICANCE = TableSpec(
     "hypothesis tests of 'no difference between groups'",
     (*_KEY, _GROUPING,
      _c("test", "string", "'permutation' (group labels permuted across voices, within strata of the other axes), "
-        "'gee' (logistic GEE, item clusters, exchangeable; grouping 'cell' when it models two axes and their "
-        "interaction), 'cochran_q' (paired binary outcomes across groups)"),
-     _c("term", "string", "model term for 'gee' (e.g. 'gender[T.male]', 'gender:race'); statistic name otherwise"),
-     _c("statistic", "float64", "test statistic (permutation: max − min accuracy; gee: z; cochran_q: Q)"),
-     _c("estimate", "float64", "effect estimate (gee: log-odds coefficient; else the observed statistic)"),
+        "'cochran_q' (paired binary outcomes across groups; treats voices as fixed, flagged in its note). "
+        "Single tests, not family-wise: the claims are in the headline table"),
+     _c("term", "string", "statistic name"),
+     _c("statistic", "float64", "test statistic (permutation: max − min accuracy; cochran_q: Q)"),
+     _c("estimate", "float64", "the observed statistic"),
      _c("p_value", "float64", "p-value"),
      _c("df", "float64", "degrees of freedom (cochran_q); null for the others"),
      _c("n", "int64", "units used (permutations, rows, or blocks)"), *_STATUS),
@@ -236,8 +236,41 @@ SCORING = TableSpec(
     (_c("key", "string", "setting"), _c("value", "string", "its value")),
 )
 
+HEADLINE = TableSpec(
+    "headline",
+    "THE claims of a run: one decision per model × task × modality × metric × axis (each pool axis and 'cell'), "
+    "family-wise error controlled; reports only format this table",
+    (*_KEY,
+     _c("metric", "string", "metric decided on: 'accuracy' (multiple choice), 'wer' (transcription), 'mean_score', or a task metric"),
+     _c("direction", "string", "'higher_better', 'lower_better', 'target:<value>[:above|below]' or 'undeclared'"),
+     _c("axis", "string", "pool axis, or 'cell' (the intersection of the pool axes)"),
+     _c("worst_group", "string", "the group significantly worse off than the rest (tied groups joined by ' = '); '' unless verdict is clear_gap"),
+     _c("worst_value", "float64", "the worst group's metric value (null unless clear_gap)"),
+     _c("best_group", "string", "the group least harmed (null unless clear_gap)"),
+     _c("gap", "float64", "harm(most harmed group) − harm(least harmed group), on the metric's scale (>= 0; positive = worse for the worst group)"),
+     _c("ci_low", "float64", "lower end of the simultaneous 95% CI of gap (max-|t| two-way cluster bootstrap over every contrast of the family)"),
+     _c("ci_high", "float64", "upper end of that CI"),
+     _c("p_adjusted", "float64", "family-wise adjusted p of 'the most harmed group is no worse than the rest' (voice permutation max-t, Westfall–Young, Holm across axes)"),
+     _c("verdict", "string", "'clear_gap', 'no_clear_gap', 'equivalent' (every pair within ±delta, simultaneous) or 'not_estimable'"),
+     _c("n_items", "int64", "items with scorable rows"),
+     _c("n_voices", "int64", "voices with scorable rows"),
+     _c("mde", "float64", "worse-than-rest gap detected with about 80% power by this family-wise test"),
+     _c("note", "string", "method, reason for not_estimable, ties, largest observed difference when no group is named")),
+)
+
+CALIBRATION = TableSpec(
+    "calibration",
+    "calibration instruments only: planted vs recovered accuracy per group of the planted axis (does the instrument measure what was planted?)",
+    (*_KEY, _c("axis", "string", "the planted axis"), _c("group", "string", "group"),
+     _c("planted", "float64", "accuracy planted for a typical voice of the group"),
+     _c("planted_population", "float64", "its population value over the adapter's voice and item offsets (the estimand)"),
+     _c("recovered", "float64", "the scorer's accuracy for the group"), *_CI,
+     _c("covered", "bool", "planted_population lies inside the 95% CI"),
+     _c("note", "string", "'' or why the row needs attention")),
+)
+
 TABLES: Mapping[str, TableSpec] = MappingProxyType(
-    {spec.name: spec for spec in (SUMMARY, GROUP_METRICS, GAPS, FLIPS, EQUIVALENCE, SIGNIFICANCE, POWER,
+    {spec.name: spec for spec in (HEADLINE, CALIBRATION, SUMMARY, GROUP_METRICS, GAPS, FLIPS, EQUIVALENCE, SIGNIFICANCE, POWER,
                                   TEXT_CONTROL, POSITION_BIAS, WARNINGS, SCORING)}
 )
 """Every table `biasbench score` writes, by file stem."""

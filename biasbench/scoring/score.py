@@ -36,8 +36,6 @@ class ScoringOptions:
     """Equivalence margin for TOST (absolute, on the metric's scale)."""
     n_perm: int = 2000
     """Permutations of the permutation test."""
-    gee: bool = True
-    """Fit the GEE logistic regression (slow on very large runs)."""
 
     def __post_init__(self) -> None:
         if self.n_boot < 0 or self.n_boot == 1:
@@ -90,7 +88,7 @@ def score_run(run_dir: Path, *, n_boot: int = 1000, seed: int | None = None, **o
     return ScoreTables(result.tables, result.warnings, run_dir)
 
 
-ANALYSES = ("group_metrics", "gaps", "equivalence", "power", "flips", "significance", "position_bias", "task_scores", "text_control")
+ANALYSES = ("headline", "group_metrics", "gaps", "equivalence", "power", "flips", "significance", "position_bias", "task_scores", "text_control")
 """The analyses :func:`score_data` can run (all by default)."""
 
 
@@ -99,7 +97,7 @@ def score_data(data: RunData, options: ScoringOptions = ScoringOptions(), analys
 
     ``analyses`` limits the work (tables of analyses not run are empty); group metrics always run.
     """
-    from biasbench.scoring import controls, flips, significance, task_scores
+    from biasbench.scoring import controls, flips, headline, significance, task_scores
 
     unknown = sorted(set(analyses) - set(ANALYSES))
     if unknown:
@@ -137,13 +135,24 @@ def score_data(data: RunData, options: ScoringOptions = ScoringOptions(), analys
                 out.records["significance"].extend(significance.test_records(se, tf, data.axes, options, out.warn))
             if "position_bias" in run:
                 out.records["position_bias"].extend(controls.position_records(se))
+            if modality == "audio" and "headline" in run:
+                out.records["headline"].extend(headline.builtin_rows(se, tf, data.axes, options, options.delta))
+            found = headline.TaskMetricSink(se, data.axes, options.delta) if modality == "audio" and "headline" in run else None
             if "task_scores" in run:
-                metric_rows, gap_rows = task_scores.task_score_records(se, tf, data.task_metrics.get(tf.task, ()), out.warn)
+                metric_rows, gap_rows = task_scores.task_score_records(se, tf, data.task_metrics.get(tf.task, ()), out.warn, found)
                 out.records["group_metrics"].extend(metric_rows)
                 out.records["gaps"].extend(gap_rows)
+            if found is not None:
+                out.records["headline"].extend(found.rows)
         if "text_control" in run:
             out.records["text_control"].extend(controls.text_control_records(slices, tf))
     tables = {name: to_frame(TABLES[name], records) for name, records in out.records.items()}
+    if "headline" in run:
+        _headline_gaps(out, frame, data, tables)
+        tables["headline"] = to_frame(TABLES["headline"], out.records["headline"])
+    from biasbench.scoring.calibration import calibration_records
+
+    tables["calibration"] = to_frame(TABLES["calibration"], calibration_records(tables["group_metrics"], data.planted))
     tables["summary"] = summary_table(tables["group_metrics"])
     flagged = tables["group_metrics"][tables["group_metrics"]["status"].isin(["no_rows", "all_invalid"])]
     for _, row in flagged[flagged["metric"].isin(["accuracy", "wer", "mean_score"])].iterrows():
@@ -152,6 +161,21 @@ def score_data(data: RunData, options: ScoringOptions = ScoringOptions(), analys
     tables["scoring"] = to_frame(TABLES["scoring"], _settings(options))
     tables = {name: round_floats(tables[name]) for name in TABLES}
     return ScoreTables(tables, tuple(out.warnings))
+
+
+def _headline_gaps(out: _Collector, frame: pd.DataFrame, data: RunData, tables: dict) -> None:
+    """'not_estimable' headline rows for model × task pairs that have no audio slice at all (e.g. only errors)."""
+    from biasbench.scoring.headline import not_estimable_rows
+
+    have = {(r["model"], r["task"]) for r in out.records["headline"]}
+    for (model, task), rows in frame.groupby(["model", "task"], sort=True):
+        if (str(model), str(task)) in have:
+            continue
+        audio = rows[rows["modality"] == "audio"]
+        reason = "no audio rows: nothing to compare between voices" if audio.empty else "no scorable audio rows"
+        out.records["headline"].extend(not_estimable_rows({"model": str(model), "task": str(task), "modality": "audio", "metric": ""},
+                                                          data.axes, reason))
+        out.warn("not_estimable", f"{model} / {task}: {reason}; its headline is not_estimable")
 
 
 def group_metrics_frame(frame: pd.DataFrame, *, axes: Sequence[str] = ("gender", "race"), n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -209,7 +233,8 @@ def _settings(options: ScoringOptions) -> list[dict[str, str]]:
         {"key": "equivalence_delta", "value": repr(options.delta)},
         {"key": "ci", "value": "95% percentile, two-way cluster bootstrap: items with replacement; voices within pool cells, Rao-Wu rescaled (n-1 of n)"},
         {"key": "accuracy", "value": "correct / answered rows; invalid and refusal count as not correct; error rows excluded and counted"},
-        {"key": "gee", "value": "on" if options.gee else "off"},
+        {"key": "headline", "value": "family-wise: voice permutation max-t per axis (within strata of the other axes; 'cell' unrestricted), "
+                                     "Westfall–Young within an axis, Holm across axes, alpha 0.05; simultaneous max-|t| bootstrap CIs"},
     ]
 
 
@@ -234,4 +259,29 @@ def format_terminal_summary(tables: Mapping[str, pd.DataFrame] | ScoreTables, ma
         )
     if len(shown) > max_rows:
         lines.append(f"... {len(shown) - max_rows} more rows in summary.csv")
+    claims = tables.get("headline")
+    if claims is not None and not claims.empty:
+        lines += ["", format_claims(claims, max_rows)]
+    calibration = tables.get("calibration")
+    if calibration is not None and not calibration.empty:
+        lines += ["", "calibration instrument: planted vs recovered accuracy (scores/calibration.csv):"]
+        for _, row in calibration.iterrows():
+            ci = "" if pd.isna(row["ci_low"]) else f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+            lines.append(f"  {row['model']} / {row['task']} / {row['axis']}={row['group']}: planted {row['planted_population']:.3f}, "
+                         f"recovered {row['recovered']:.3f} {ci}{'' if row['covered'] else '  (outside the CI)'}")
+    return "\n".join(lines)
+
+
+def format_claims(claims: pd.DataFrame, max_rows: int = 40) -> str:
+    """The headline decisions as plain text (formatting only: verdicts come from scores/headline)."""
+    header = f"{'model':<18} {'task':<16} {'metric':<14} {'axis':<8} {'verdict':<13} {'worst group':<16} {'gap':>7}  {'simult. 95% CI':<17} {'p adj':>6}"
+    lines = ["claims (family-wise error controlled; scores/headline.csv):", header, "-" * len(header)]
+    for _, row in claims.head(max_rows).iterrows():
+        gap = "—" if pd.isna(row["gap"]) else f"{row['gap']:.3f}"
+        ci = "" if pd.isna(row["ci_low"]) else f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+        p = "" if pd.isna(row["p_adjusted"]) else f"{row['p_adjusted']:.3f}"
+        lines.append(f"{str(row['model'])[:18]:<18} {str(row['task'])[:16]:<16} {str(row['metric'])[:14]:<14} {str(row['axis'])[:8]:<8} "
+                     f"{row['verdict']:<13} {str(row['worst_group'])[:16]:<16} {gap:>7}  {ci:<17} {p:>6}")
+    if len(claims) > max_rows:
+        lines.append(f"... {len(claims) - max_rows} more rows in scores/headline.csv")
     return "\n".join(lines)

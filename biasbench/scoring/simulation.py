@@ -4,14 +4,15 @@ The generative model is the `simulated` adapter's (biasbench/adapters/simulated.
 invalid with probability ``invalid_rate``; otherwise it is correct with probability
 ``sigmoid(logit(planted accuracy of the voice's group) + voice offset + item offset)``, with
 voice offsets ~ N(0, voice_sd²) and item offsets ~ N(0, item_sd²) on the logit scale.
-:func:`simulate_rows` draws that model directly in numpy (fast, for hundreds of experiments);
-:func:`simulate_rows_with_adapter` asks the real adapter for every row (slow, the same model).
+:func:`simulate_rows` draws that model directly in numpy (fast, for hundreds of experiments); the
+test suite checks the formula against the adapter's own.
 The true group accuracy is the population mean over voices and items, computed by quadrature.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from itertools import product
 from types import MappingProxyType
 from typing import Mapping
@@ -90,11 +91,17 @@ class PlantedDesign:
         }
 
 
+@lru_cache(maxsize=8)
+def _nodes(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Hermite (probabilists') nodes and weights (an eigenvalue problem: computed once)."""
+    return np.polynomial.hermite_e.hermegauss(nodes)
+
+
 def true_accuracy(planted: float, voice_sd: float, item_sd: float, invalid_rate: float = 0.0, nodes: int = 80) -> float:
     """Population accuracy E[sigmoid(logit(p) + u + e)] × (1 − invalid_rate), u + e ~ N(0, voice_sd² + item_sd²)."""
     if planted in (0.0, 1.0):
         return planted * (1.0 - invalid_rate)
-    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    x, w = _nodes(nodes)
     sd = float(np.hypot(voice_sd, item_sd))
     logit = np.log(planted / (1.0 - planted))
     mean = float(np.sum(w / (1.0 + np.exp(-(logit + sd * x)))) / np.sqrt(2.0 * np.pi))
@@ -172,30 +179,3 @@ def _rows(design: PlantedDesign, voices, correct: np.ndarray, invalid: np.ndarra
     for axis in ("gender", "race", "accent", "age_band"):
         records[axis] = np.array([labels.get(axis, "") for _, labels in voices], dtype=object)[voice_idx]
     return _frame(records, n_i * n_v)
-
-
-def simulate_rows_with_adapter(design: PlantedDesign, seed: int) -> pd.DataFrame:
-    """Result rows of one experiment answered by the real `simulated` adapter (slow; same model)."""
-    from biasbench.adapters.simulated import SimulatedAdapter
-    from biasbench.core.messages import Message, Request, RequestContext, TextPart
-
-    adapter = SimulatedAdapter.from_params({
-        "axis": design.axis, "planted": dict(design.planted), "voice_sd": design.voice_sd, "item_sd": design.item_sd,
-        "invalid_rate": design.invalid_rate, "seed": seed,
-    })
-    voices = design.voices()
-    target = np.random.default_rng(seed).integers(0, design.n_choices, design.n_items)
-    message = (Message(role="user", parts=(TextPart("simulated"),)),)
-    kinds = np.empty((design.n_items, len(voices)), dtype=object)
-    answers = np.zeros((design.n_items, len(voices)), dtype=int)
-    for i in range(design.n_items):
-        for v, (voice_id, labels) in enumerate(voices):
-            context = RequestContext(task="sim", item_id=f"q{i:05d}", voice_id=voice_id, labels=tuple(sorted(labels.items())),
-                                     target_index=int(target[i]), n_choices=design.n_choices)
-            response = adapter.answer(Request(messages=message, context=context))
-            kinds[i, v] = response.extra["simulated"]
-            letter = next((c for c in reversed(response.text) if c in LETTERS[: design.n_choices]), "A")
-            answers[i, v] = LETTERS.index(letter)
-    invalid = kinds == "invalid"
-    correct = kinds == "correct"
-    return _rows(design, voices, correct, invalid, target, answers)

@@ -114,12 +114,13 @@ def slice_estimates(
     voice_ids = [tf.voices[c] for c in used]
     groupings: dict[str, GroupEstimates] = {}
     membership, groups = membership_matrix([OVERALL_GROUP] * len(voice_ids))
-    groupings["overall"] = by_voice_groups(cube, per_voice, voice_w, "overall", membership, groups)
+    cells = [tf.voice_labels[v]["cell"] for v in voice_ids] if audio else None
+    groupings["overall"] = by_voice_groups(cube, per_voice, voice_w, "overall", membership, groups, cells)
     if audio:
         for grouping in (*axes, *(["cell"] if len(axes) > 1 else [])):
             labels = [tf.voice_labels[v][grouping] for v in voice_ids]
             membership, groups = membership_matrix(labels, declared.get(grouping, ()))
-            groupings[grouping] = by_voice_groups(cube, per_voice, voice_w, grouping, membership, groups)
+            groupings[grouping] = by_voice_groups(cube, per_voice, voice_w, grouping, membership, groups, cells)
         membership, groups = membership_matrix(voice_ids)
         groupings["voice"] = by_voice_groups(cube, per_voice, None, "voice", membership, groups)
     for feature in CONTROL_FEATURES:

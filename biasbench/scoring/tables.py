@@ -25,7 +25,8 @@ def to_frame(spec: TableSpec, records: Sequence[Mapping[str, Any]]) -> pd.DataFr
         elif column.dtype == "bool":
             frame[column.name] = frame[column.name].fillna(False).astype(bool)
         else:
-            frame[column.name] = frame[column.name].fillna("").astype(str).astype(object)
+            values = frame[column.name].astype(object)
+            frame[column.name] = values.where(values.notna(), "").astype(str).astype(object)
     return frame
 
 

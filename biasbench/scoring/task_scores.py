@@ -57,10 +57,14 @@ def _groups(rows: pd.DataFrame, grouping: str) -> list[tuple[str, pd.DataFrame]]
 
 
 def task_score_records(
-    se: SliceEstimates, tf: TaskFrame, targets: Sequence[str], warn: Callable[[str, str], None]
+    se: SliceEstimates, tf: TaskFrame, targets: Sequence[str], warn: Callable[[str, str], None],
+    found: Callable[[str, Callable, dict, dict], None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(group_metrics rows, gaps rows) for the task's own scores: values per group with bootstrap CIs
-    where possible, and the difference between every pair of groups (kind 'pair')."""
+    where possible, and the difference between every pair of groups (kind 'pair').
+
+    ``found(name, function, point, replicates)`` receives each metric function's group values and
+    bootstrap replicates (for the headline's decisions)."""
     records: list[dict[str, Any]] = []
     gaps: list[dict[str, Any]] = []
     groupings = [g for g in GROUPINGS if g in se.groupings]
@@ -85,6 +89,8 @@ def task_score_records(
                     point[(grouping, group)] = [(name, None)]
                     counts[(grouping, group)]["failed"] = reason  # type: ignore[assignment]
         intervals, replicates, reason = _intervals(se, tf, function, name, groupings, point)
+        if found is not None:
+            found(name, function, point, replicates)
         gaps.extend(_pair_gaps(se, point, replicates))
         for (grouping, group), values in point.items():
             info = dict(counts[(grouping, group)])

@@ -1,177 +1,350 @@
-"""The planted-bias validation suite: does the scorer recover known gaps with honest uncertainty?
+"""`validate-scorer`: are the headline's DECISIONS right on simulated pools like real ones?
 
-Each experiment draws a fresh pool of voice offsets and item offsets from the `simulated`
-adapter's generative model (:mod:`biasbench.scoring.simulation`) and scores it with the same
-functions `biasbench score` uses. Reported:
+Pools are gender (2) × race (3) cells with 3 or 5 voices each. A row is correct with probability
+``sigmoid(logit(planted cell accuracy) + u_voice + e_item)``: voice effects have an SD of 0.03–0.08
+on the probability scale (converted to the logit scale at the pool's mean accuracy), item
+difficulty has a logit SD of 1, and 100–1,500 items are asked. Planted gaps are *population* gaps
+(over voices and items, by quadrature), so coverage is judged against the true estimand.
 
-- recovery: the planted gap (population value) lies inside the first experiment's 95% CI;
-- coverage of the 95% two-way cluster bootstrap CI of the gap over all experiments (goal >= 93%);
-- the same for a naive row bootstrap (rows resampled as if independent, as fairlearn does),
-  which under-covers because voices and items are clusters;
-- the rejection rate of the voice-level permutation test at alpha 0.05 when no bias is
-  planted (goal <= 5% + Monte-Carlo error).
+Each simulated run is decided by :func:`biasbench.scoring.claims.decide`, the function
+`biasbench score` uses for ``scores/headline.csv``, with the same two-way cluster bootstrap.
+Reported:
+
+- headline false-alarm rate: share of null runs (nothing planted) with ``clear_gap`` on any axis,
+  with its one-sided Monte-Carlo upper 95% bound;
+- power: share of runs whose headline names the planted group, per planted gap, for a race
+  main effect, a gender main effect and a single intersectional cell (intersection-only scenario);
+- coverage of every CI the report prints: per group, pairwise and vs rest (95% percentile,
+  marginal, as in group_metrics and gaps) and the headline gap (simultaneous).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import product
+from typing import Callable, Sequence
 
 import numpy as np
-import pandas as pd
+from scipy.optimize import brentq
 
 from biasbench.core.errors import ConfigError
 from biasbench.core.hashing import seed_from
-from biasbench.scoring.bootstrap import percentile_interval
-from biasbench.scoring.rundata import run_data
-from biasbench.scoring.significance import permutation_test
-from biasbench.scoring.simulation import PlantedDesign, simulate_rows, simulate_rows_with_adapter, true_group_accuracy
-from biasbench.scoring.slices import slice_estimates, task_frames
+from biasbench.scoring.bootstrap import item_counts, satterthwaite_df, small_sample_interval, voice_counts
+from biasbench.scoring.claims import ALPHA, VoiceSums, decide
+from biasbench.scoring.direction import HIGHER_BETTER
+from biasbench.scoring.simulation import true_accuracy
 
+LEVELS = {"gender": ("female", "male"), "race": ("Asian", "Black", "White")}
+"""The simulated pool's axes (cells are the cross product)."""
+AXES = ("gender", "race", "cell")
+"""The family decided per run."""
+BASE_ACCURACY = 0.70
+"""Accuracy of an unaffected cell (population value)."""
+ITEM_SD = 1.0
+"""Item difficulty SD on the logit scale."""
 COVERAGE_GOAL = 0.93
-"""Smallest acceptable coverage of the 95% cluster CI."""
-ALPHA = 0.05
-"""Level of the permutation test."""
+"""Smallest acceptable coverage of every CI kind."""
+FALSE_ALARM_GOAL = 0.05
+"""Largest acceptable headline false-alarm rate."""
+FALSE_ALARM_BOUND_GOAL = 0.08
+"""Largest acceptable Monte-Carlo upper 95% bound of the false-alarm rate."""
+POWER_GOAL = 0.80
+"""Smallest acceptable power for the acceptance scenario (12 pp race gap, voice SD 0.05, >= 200 items)."""
+ACCEPTANCE_GAP = 0.12
+"""Race gap of the power acceptance scenario."""
 
 
 @dataclass(frozen=True)
-class ValidationReport:
-    """Figures of one validation run."""
+class Scenario:
+    """One simulated condition."""
 
-    n_experiments: int
-    """Experiments per condition."""
-    true_gap: float
-    """Planted population gap (first − second value of the planted axis)."""
-    recovered: bool
-    """The first experiment's 95% CI contains the true gap."""
-    first_estimate: tuple[float, float, float]
-    """(estimate, CI low, CI high) of the first experiment."""
-    coverage_cluster: float
-    """Share of experiments whose cluster CI contains the true gap."""
-    coverage_naive: float
-    """Same for the naive row bootstrap."""
-    mean_width_cluster: float
-    """Mean width of the cluster CI."""
-    mean_width_naive: float
-    """Mean width of the naive CI."""
-    rejection_rate_null: float
-    """Share of no-bias experiments where the permutation test rejects at alpha."""
-    coverage_null: float
-    """Coverage of the cluster CI (true gap 0) in the no-bias experiments."""
+    kind: str
+    """'null', 'race', 'gender' or 'cell' (intersection only: one cell differs)."""
+    gap: float = 0.0
+    """Population accuracy gap of the affected group (or cell) below the others."""
+    voices_per_cell: int = 3
+    """Voices per gender × race cell."""
+    n_items: int = 200
+    """Items per run."""
+    voice_sd: float = 0.05
+    """SD of voice effects on the probability scale."""
 
     @property
-    def monte_carlo_error(self) -> float:
-        """Two standard errors of a rejection rate of alpha over these experiments."""
-        return 2.0 * float(np.sqrt(ALPHA * (1 - ALPHA) / self.n_experiments))
+    def affected(self) -> str:
+        """The planted worst group ('' for the null)."""
+        return {"null": "", "race": "Black", "gender": "female", "cell": "female|Black"}[self.kind]
+
+    def cells(self) -> list[tuple[str, str]]:
+        return list(product(LEVELS["gender"], LEVELS["race"]))
+
+    def true_cell_accuracy(self) -> dict[str, float]:
+        """Population accuracy of every cell."""
+        out = {}
+        for gender, race in self.cells():
+            hit = (self.kind == "race" and race == "Black") or (self.kind == "gender" and gender == "female") or \
+                  (self.kind == "cell" and (gender, race) == ("female", "Black"))
+            out[f"{gender}|{race}"] = BASE_ACCURACY - (self.gap if hit else 0.0)
+        return out
+
+
+def _logit_voice_sd(voice_sd: float) -> float:
+    return voice_sd / (BASE_ACCURACY * (1.0 - BASE_ACCURACY))
+
+
+@lru_cache(maxsize=4096)
+def _planted_for(target: float, voice_sd_logit: float) -> float:
+    """The typical-voice accuracy whose population accuracy (over voices and items) is ``target``."""
+    return float(brentq(lambda p: true_accuracy(p, voice_sd_logit, ITEM_SD) - target, 1e-4, 1 - 1e-4))
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Voices of a simulated pool and their labels."""
+
+    labels: dict[str, tuple[str, ...]]
+    """'gender' / 'race' / 'cell' -> per-voice label."""
+    strata: dict[str, tuple[str, ...]]
+    """Axis -> per-voice stratum (the other axis; '' for cell)."""
+
+
+def make_pool(voices_per_cell: int) -> Pool:
+    genders, races = [], []
+    for gender, race in product(LEVELS["gender"], LEVELS["race"]):
+        genders += [gender] * voices_per_cell
+        races += [race] * voices_per_cell
+    cells = tuple(f"{g}|{r}" for g, r in zip(genders, races))
+    return Pool({"gender": tuple(genders), "race": tuple(races), "cell": cells},
+                {"gender": tuple(races), "race": tuple(genders), "cell": ("",) * len(cells)})
+
+
+def simulate_correct(scenario: Scenario, pool: Pool, rng: np.random.Generator) -> np.ndarray:
+    """(items, voices) 0/1 correct answers of one run."""
+    sd = _logit_voice_sd(scenario.voice_sd)
+    planted = {cell: _planted_for(round(acc, 12), round(sd, 3)) for cell, acc in scenario.true_cell_accuracy().items()}
+    p_cell = np.array([planted[c] for c in pool.labels["cell"]])
+    logit = np.log(p_cell / (1 - p_cell)) + rng.normal(0, sd, p_cell.size)[None, :] + rng.normal(0, ITEM_SD, scenario.n_items)[:, None]
+    return (rng.random(logit.shape) < 1.0 / (1.0 + np.exp(-logit))).astype(np.float64)
+
+
+@dataclass
+class Tally:
+    """Running counts of one scenario."""
+
+    runs: int = 0
+    clear_any: int = 0
+    named_right: int = 0
+    other_axis_claims: int = 0
+    """Runs with a clear gap on the main axis that has no planted difference (race runs: gender; gender runs: race)."""
+    covered: dict[str, list[int]] = field(default_factory=lambda: {k: [0, 0] for k in CI_KINDS})
+
+    def cover(self, kind: str, hits: np.ndarray) -> None:
+        self.covered[kind][0] += int(np.sum(hits))
+        self.covered[kind][1] += int(hits.size)
+
+    def coverage(self, kind: str) -> float:
+        hit, total = self.covered[kind]
+        return hit / total if total else float("nan")
+
+
+CI_KINDS = ("per_group", "pairwise", "vs_rest", "headline_gap")
+"""The CI kinds the report prints."""
+
+
+def run_once(scenario: Scenario, pool: Pool, seed: int, n_boot: int, n_perm: int, tally: Tally) -> None:
+    """Simulate, decide and score one run into ``tally``."""
+    rng = np.random.default_rng(seed)
+    correct = simulate_correct(scenario, pool, rng)
+    n_items, n_voices = correct.shape
+    items = item_counts(n_items, n_boot, rng).astype(np.float64)
+    weights, _ = voice_counts(pool.labels["cell"], n_boot, rng)
+    num_reps = (items.T @ correct) * weights
+    den_reps = np.repeat(items.sum(axis=0)[:, None], n_voices, axis=1) * weights
+    voice_num = correct.sum(axis=0)[None, :] * weights
+    voice_den = np.full(n_voices, float(n_items))[None, :] * weights
+    sums = VoiceSums(correct.sum(axis=0), np.full(n_voices, float(n_items)), num_reps, den_reps, pool.labels, pool.strata,
+                     voice_num, voice_den, n_items)
+    claims = decide(sums, AXES, HIGHER_BETTER, n_perm=n_perm, rng=rng)
+    truth_cells = scenario.true_cell_accuracy()
+    tally.runs += 1
+    any_clear, right = False, False
+    for claim in claims:
+        truth = np.array([np.mean([v for c, v in truth_cells.items() if g in c.split("|") or g == c]) for g in claim.groups])
+        worst, best = claim.worst_best()
+        clear = claim.estimable and claim.p_adjusted[worst] <= ALPHA and claim.harm[worst] > claim.harm[best]
+        any_clear |= bool(clear)
+        if clear and claim.groups[worst] == scenario.affected:
+            right = True
+        if clear and {"race": "gender", "gender": "race"}.get(scenario.kind) == claim.axis:
+            tally.other_axis_claims += 1
+        # marginal CIs as the group_metrics and gaps tables print them (same interval function)
+        member = np.stack([np.asarray(pool.labels[claim.axis]) == g for g in claim.groups], axis=1).astype(float)
+        reps = (num_reps @ member) / (den_reps @ member)
+        vreps = (voice_num @ member) / (voice_den @ member)
+        df = member.sum(axis=0) - _cells_in(claim.axis)
+        low, high = small_sample_interval(claim.values, reps, vreps, df, n_items)
+        tally.cover("per_group", (low <= truth) & (truth <= high))
+        rest_reps = (num_reps.sum(1, keepdims=True) - num_reps @ member) / (den_reps.sum(1, keepdims=True) - den_reps @ member)
+        rest_v = (voice_num.sum(1, keepdims=True) - voice_num @ member) / (voice_den.sum(1, keepdims=True) - voice_den @ member)
+        rest_truth = np.array([(truth_cells_sum(truth_cells) - truth[g] * _cells_in(claim.axis)) / (6 - _cells_in(claim.axis))
+                               for g in range(len(claim.groups))])
+        rest_value = (sums.num.sum() - sums.num @ member) / (sums.den.sum() - sums.den @ member)
+        rest_df = satterthwaite_df([(vreps, df), (rest_v, float(n_voices - 6) - df)])
+        low, high = small_sample_interval(claim.values - rest_value, reps - rest_reps, vreps - rest_v, rest_df, n_items)
+        tally.cover("vs_rest", (low <= truth - rest_truth) & (truth - rest_truth <= high))
+        pairs = np.array(claim.pairs)
+        diff = reps[:, pairs[:, 0]] - reps[:, pairs[:, 1]]
+        vdiff = vreps[:, pairs[:, 0]] - vreps[:, pairs[:, 1]]
+        est = claim.values[pairs[:, 0]] - claim.values[pairs[:, 1]]
+        pair_df = satterthwaite_df([(vreps[:, pairs[:, 0]], df[pairs[:, 0]]), (vreps[:, pairs[:, 1]], df[pairs[:, 1]])])
+        low, high = small_sample_interval(est, diff, vdiff, pair_df, n_items)
+        d_true = truth[pairs[:, 0]] - truth[pairs[:, 1]]
+        tally.cover("pairwise", (low <= d_true) & (d_true <= high))
+        # headline gap: harm(worst) − harm(best) with its simultaneous CI
+        k, sign = claim.pair_index(worst, best)
+        g_low, g_high = sorted(sign * claim.pair_ci[k])
+        true_gap = -(truth[worst] - truth[best])
+        tally.cover("headline_gap", np.array([g_low <= true_gap <= g_high]))
+    tally.clear_any += int(any_clear)
+    tally.named_right += int(right)
+
+
+def truth_cells_sum(truth_cells: dict[str, float]) -> float:
+    return float(sum(truth_cells.values()))
+
+
+def _cells_in(axis: str) -> int:
+    """Cells per group of an axis in the 2 × 3 pool."""
+    return {"gender": 3, "race": 2, "cell": 1}[axis]
+
+
+def run_scenario(scenario: Scenario, runs: int, seed: int, n_boot: int, n_perm: int,
+                 vary: bool = False) -> Tally:
+    """``runs`` simulated runs; ``vary`` draws items (100–1,500) and voice SD (0.03–0.08) per run."""
+    pool = make_pool(scenario.voices_per_cell)
+    tally = Tally()
+    for k in range(runs):
+        run_seed = seed_from(seed, scenario.kind, scenario.gap, scenario.voices_per_cell, scenario.n_items, vary, k) % 2**32
+        current = scenario
+        if vary:
+            draw = np.random.default_rng(run_seed + 1)
+            current = Scenario(scenario.kind, scenario.gap, scenario.voices_per_cell,
+                               int(draw.integers(100, 1501)), round(float(draw.uniform(0.03, 0.08)), 3))
+        run_once(current, pool, run_seed, n_boot, n_perm, tally)
+    return tally
+
+
+def upper_bound(rate: float, runs: int) -> float:
+    """One-sided Monte-Carlo upper 95% bound of a rate (Wilson score)."""
+    z = 1.6448536269514722
+    centre = (rate + z * z / (2 * runs)) / (1 + z * z / runs)
+    half = z * np.sqrt(rate * (1 - rate) / runs + z * z / (4 * runs * runs)) / (1 + z * z / runs)
+    return float(centre + half)
+
+
+@dataclass(frozen=True)
+class PoolReport:
+    """Figures for one pool size."""
+
+    voices_per_cell: int
+    null_runs: int
+    false_alarm: float
+    false_alarm_bound: float
+    power: dict[str, list[tuple[float, float, int]]]
+    """'race' / 'gender' / 'cell' -> [(gap, detection rate, runs)]."""
+    other_axis: dict[str, float]
+    """'race' / 'gender' -> share of runs (all gaps of its power curve) with a false clear gap on the other main axis."""
+    acceptance_power: float
+    """Power for a 12 pp race gap at voice SD 0.05 with 200 items."""
+    coverage: dict[str, float]
+    """CI kind -> coverage over the null, acceptance and power runs."""
 
     @property
     def passed(self) -> bool:
-        return (
-            self.recovered
-            and self.coverage_cluster >= COVERAGE_GOAL
-            and self.rejection_rate_null <= ALPHA + self.monte_carlo_error
-            and self.coverage_naive < self.coverage_cluster
-        )
+        return (self.false_alarm <= FALSE_ALARM_GOAL and self.false_alarm_bound <= FALSE_ALARM_BOUND_GOAL
+                and self.acceptance_power >= POWER_GOAL and all(c >= COVERAGE_GOAL for c in self.coverage.values())
+                and all(rate <= FALSE_ALARM_GOAL for rate in self.other_axis.values()))
 
     def lines(self) -> list[str]:
-        """Human-readable summary."""
-        low, high = self.first_estimate[1:]
-        return [
-            f"experiments per condition: {self.n_experiments}",
-            f"planted gap (population): {self.true_gap:.4f}; first experiment: {self.first_estimate[0]:.4f} "
-            f"[{low:.4f}, {high:.4f}] -> {'recovered' if self.recovered else 'NOT recovered'}",
-            f"95% CI coverage, two-way cluster bootstrap: {self.coverage_cluster:.1%} (goal >= {COVERAGE_GOAL:.0%}); "
-            f"mean width {self.mean_width_cluster:.4f}",
-            f"95% CI coverage, naive row bootstrap:       {self.coverage_naive:.1%}; mean width {self.mean_width_naive:.4f}",
-            f"no planted bias: permutation test rejects in {self.rejection_rate_null:.1%} at alpha {ALPHA} "
-            f"(goal <= {ALPHA:.0%} + MC error {self.monte_carlo_error:.1%}); cluster CI covers 0 in {self.coverage_null:.1%}",
-            "PASSED" if self.passed else "FAILED",
-        ]
+        pool = f"2 × 3 × {self.voices_per_cell}"
+        out = [f"pool {pool}: headline false-alarm rate under the null {self.false_alarm:.1%} over {self.null_runs} runs "
+               f"(MC upper 95% bound {self.false_alarm_bound:.1%}; goals <= {FALSE_ALARM_GOAL:.0%} and <= {FALSE_ALARM_BOUND_GOAL:.0%})",
+               f"pool {pool}: power, 12 pp race gap, voice SD 0.05, 200 items: {self.acceptance_power:.1%} (goal >= {POWER_GOAL:.0%})"]
+        for kind, curve in self.power.items():
+            points = ", ".join(f"{gap * 100:.0f} pp -> {rate:.0%}" for gap, rate, _ in curve)
+            out.append(f"pool {pool}: power curve ({kind}{' cell female|Black' if kind == 'cell' else ' axis'}, named right): {points}")
+        for kind, rate in self.other_axis.items():
+            other = "gender" if kind == "race" else "race"
+            out.append(f"pool {pool}: {kind} gap planted, false clear gap on {other} (no planted difference): {rate:.1%} of the curve's runs")
+        out.append(f"pool {pool}: coverage " + ", ".join(f"{k} {v:.1%}" for k, v in self.coverage.items())
+                   + f" (goal >= {COVERAGE_GOAL:.0%})")
+        return out
 
 
-def _experiment(rows: pd.DataFrame, design: PlantedDesign, n_boot: int, n_perm: int, seed: int) -> tuple[float, float, float, float, float, float]:
-    """(estimate, cluster low, cluster high, naive low, naive high, permutation p) for the planted axis gap."""
-    data = run_data(rows, design.manifest())
-    tf = next(task_frames(data.frame, data.axes, n_boot, seed))
-    se = slice_estimates(tf, "sim", "audio", "multiple_choice", data.axes, {})
-    est = se.groupings[design.axis]
-    first, second = sorted(design.planted)[:2]
-    a, b = est.groups.index(first), est.groups.index(second)
-    m = est.metrics.index("accuracy")
-    estimate = float(est.value[m, a] - est.value[m, b])
-    low, high = percentile_interval(est.replicates[:, m, a] - est.replicates[:, m, b])
-    naive_low, naive_high = _naive_interval(se.metrics[m].x, se.metrics[m].d, se.rows[design.axis].to_numpy(), first, second, n_boot, seed)
-    voice = se.groupings["voice"]
-    labels = [tf.voice_labels[v][design.axis] for v in voice.groups]
-    strata = ["|".join(tf.voice_labels[v][x] for x in design.axes if x != design.axis) for v in voice.groups]
-    rng = np.random.default_rng(seed_from(seed, "permutation"))
-    _, p, _ = permutation_test(voice.num[m], voice.den[m], labels, strata, n_perm, rng)
-    return estimate, float(low), float(high), naive_low, naive_high, p
+@dataclass(frozen=True)
+class ValidationSettings:
+    """How much simulation to run."""
+
+    null_runs: int = 400
+    power_runs: int = 200
+    curve_runs: int = 100
+    gaps: tuple[float, ...] = (0.04, 0.08, 0.12, 0.16, 0.20)
+    curve_kinds: tuple[str, ...] = ("race", "gender", "cell")
+    pools: tuple[int, ...] = (3, 5)
+    n_boot: int = 400
+    n_perm: int = 1000
 
 
-def _naive_interval(x: np.ndarray, d: np.ndarray, labels: np.ndarray, first: str, second: str, n_boot: int, seed: int) -> tuple[float, float]:
-    """Percentile CI of the gap when rows are resampled as if independent.
-
-    Resampling N rows with replacement only changes how many rows of each kind (group × correct ×
-    answered) are drawn, so the replicate counts are drawn from that multinomial directly.
-    """
-    rng = np.random.default_rng(seed_from(seed, "naive"))
-    kinds = np.select([labels == first, labels == second], [0, 1], 2) * 4 + x.astype(int) * 2 + d.astype(int)
-    counts = rng.multinomial(len(x), np.bincount(kinds, minlength=12) / len(x), size=n_boot)
-    with np.errstate(all="ignore"):
-        gaps = counts[:, 3] / (counts[:, 1] + counts[:, 3]) - counts[:, 7] / (counts[:, 5] + counts[:, 7])
-    low, high = percentile_interval(gaps)
-    return float(low), float(high)
+FAST_SETTINGS = ValidationSettings(null_runs=120, power_runs=60, curve_runs=0, pools=(3,), n_boot=200, n_perm=400)
+"""The fast variant (`biasbench validate-scorer`, tests)."""
+FULL_SETTINGS = ValidationSettings()
+"""The full variant (`benchmarks/validate_scorer_full.py`, `validate-scorer --full`)."""
 
 
-def validate_scorer(
-    n_experiments: int = 200,
-    design: PlantedDesign | None = None,
-    *,
-    n_boot: int = 1000,
-    n_perm: int = 1000,
-    seed: int = 0,
-    engine: str = "numpy",
-    progress: Callable[[int, int], None] | None = None,
-) -> ValidationReport:
-    """Run the validation suite (see the module docstring); ``engine`` 'numpy' or 'adapter'."""
-    if n_experiments < 1:
-        raise ConfigError(f"n_experiments must be >= 1, got {n_experiments}")
-    if engine not in ("numpy", "adapter"):
-        raise ConfigError(f"engine must be 'numpy' or 'adapter', got '{engine}'")
-    design = design or PlantedDesign()
-    simulate = simulate_rows if engine == "numpy" else simulate_rows_with_adapter
-    truth = true_group_accuracy(design)
-    first, second = sorted(design.planted)[:2]
-    true_gap = truth[first] - truth[second]
-    null_design = design.without_bias()
-    biased, null = [], []
-    for k in range(n_experiments):
-        biased.append(_experiment(simulate(design, seed_from(seed, "biased", k) % 2**32), design, n_boot, n_perm, seed + k))
-        null.append(_experiment(simulate(null_design, seed_from(seed, "null", k) % 2**32), null_design, n_boot, n_perm, seed + k))
-        if progress:
-            progress(k + 1, n_experiments)
-    b, z = np.array(biased), np.array(null)
-    covered = (b[:, 1] <= true_gap) & (true_gap <= b[:, 2])
-    naive_covered = (b[:, 3] <= true_gap) & (true_gap <= b[:, 4])
-    return ValidationReport(
-        n_experiments=n_experiments,
-        true_gap=float(true_gap),
-        recovered=bool(covered[0]),
-        first_estimate=(float(b[0, 0]), float(b[0, 1]), float(b[0, 2])),
-        coverage_cluster=float(covered.mean()),
-        coverage_naive=float(naive_covered.mean()),
-        mean_width_cluster=float(np.mean(b[:, 2] - b[:, 1])),
-        mean_width_naive=float(np.mean(b[:, 4] - b[:, 3])),
-        rejection_rate_null=float(np.mean(z[:, 5] < ALPHA)),
-        coverage_null=float(np.mean((z[:, 1] <= 0) & (0 <= z[:, 2]))),
-    )
+def validate_pool(voices_per_cell: int, settings: ValidationSettings, seed: int = 0,
+                  progress: Callable[[str], None] | None = None) -> PoolReport:
+    """Every figure for one pool size."""
+    say = progress or (lambda _: None)
+    n_boot, n_perm = settings.n_boot, settings.n_perm
+    null = run_scenario(Scenario("null", 0.0, voices_per_cell), settings.null_runs, seed, n_boot, n_perm, vary=True)
+    say(f"pool 2x3x{voices_per_cell}: {settings.null_runs} null runs done")
+    acceptance = run_scenario(Scenario("race", ACCEPTANCE_GAP, voices_per_cell, 200, 0.05), settings.power_runs, seed, n_boot, n_perm)
+    say(f"pool 2x3x{voices_per_cell}: {settings.power_runs} acceptance runs done")
+    tallies = [null, acceptance]
+    power: dict[str, list[tuple[float, float, int]]] = {}
+    other_axis: dict[str, float] = {}
+    if settings.curve_runs:
+        for kind in settings.curve_kinds:
+            wrong = total = 0
+            for gap in settings.gaps:
+                tally = run_scenario(Scenario(kind, gap, voices_per_cell, 200, 0.05), settings.curve_runs, seed, n_boot, n_perm)
+                tallies.append(tally)
+                power.setdefault(kind, []).append((gap, tally.named_right / tally.runs, tally.runs))
+                wrong, total = wrong + tally.other_axis_claims, total + tally.runs
+            if kind in ("race", "gender"):
+                other_axis[kind] = wrong / total
+            say(f"pool 2x3x{voices_per_cell}: power curve {kind} done")
+    coverage = {}
+    for kind in CI_KINDS:
+        hit = sum(t.covered[kind][0] for t in tallies)
+        total = sum(t.covered[kind][1] for t in tallies)
+        coverage[kind] = hit / total if total else float("nan")
+    rate = null.clear_any / null.runs
+    if not settings.curve_runs:
+        other_axis["race"] = acceptance.other_axis_claims / acceptance.runs
+    return PoolReport(voices_per_cell, null.runs, rate, upper_bound(rate, null.runs), power, other_axis,
+                      acceptance.named_right / acceptance.runs, coverage)
 
 
-FAST = dict(n_experiments=150, n_boot=400, n_perm=400)
-"""Settings of the fast variant (`biasbench validate-scorer`, CI tests)."""
+def validate_scorer(settings: ValidationSettings = FAST_SETTINGS, seed: int = 0,
+                    progress: Callable[[str], None] | None = None) -> list[PoolReport]:
+    """Run the validation for every pool size of ``settings``."""
+    if settings.null_runs < 1 or settings.power_runs < 1:
+        raise ConfigError("validate-scorer needs at least 1 null run and 1 power run")
+    return [validate_pool(v, settings, seed, progress) for v in settings.pools]
 
 
-def fast_design() -> PlantedDesign:
-    """The fast variant's design: fewer items than the default."""
-    return replace(PlantedDesign(), n_items=120)
+def report_lines(reports: Sequence[PoolReport]) -> list[str]:
+    lines = [line for report in reports for line in report.lines()]
+    lines.append("PASSED" if all(r.passed for r in reports) else "FAILED")
+    return lines

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from biasbench.tasks.metrics import expand_details, ratio
+from biasbench.scoring.direction import LOWER_BETTER, declares
 
 COMPOSITION = ("pct_women", "pct_white", "pct_black", "pct_asian")
 """Composition columns averaged by :func:`occupation_composition`."""
@@ -21,6 +22,7 @@ def occupation_composition(rows: pd.DataFrame) -> dict[str, float]:
     return {**means, "n": float(len(usable))}
 
 
+@declares(LOWER_BETTER)
 def unmapped_share(rows: pd.DataFrame) -> float:
     """Share of answers (refusals and errors excluded) whose job title matched no BLS occupation."""
     answers = rows[rows["outcome"].isin(["scored", "invalid"])]
