@@ -87,6 +87,11 @@ class RunConfig(_Strict):
     output: str = "results/run"
     cache_dir: str | None = None
     """Audio cache root shared across runs (default: the run directory)."""
+    audio_format: Literal["flac", "wav"] = "flac"
+    """How new clips are stored: FLAC (lossless, about half the size) or 16-bit WAV; response keys hash the
+    samples' canonical WAV encoding, so both formats give the same keys."""
+    verify_cache: bool = False
+    """Re-hash every cached clip on open (`biasbench run --verify-cache`); else its size is checked."""
     concurrency: int = Field(16, ge=1)
     """Requests in flight at once for async (API) adapters."""
     batch_size: int = Field(8, ge=1)

@@ -25,6 +25,7 @@ def run(
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task names: run only these of the config's tasks."),
     sets: list[str] = typer.Option([], "--set", help="Override a config value: path.to.key=value (YAML value; repeatable; validated like the YAML)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print rows, clips, calls, time and cost; write nothing."),
+    verify_cache: bool = typer.Option(False, "--verify-cache", help="Re-hash every cached clip (else only its size is checked)."),
 ) -> None:
     """Synthesize the pool, ask every model, score per group and write the report (resumable).
 
@@ -37,6 +38,7 @@ def run(
 
     overrides = {
         "seed": seed, "concurrency": concurrency, "batch_size": batch_size, "report": False if no_report else None, "limit": limit,
+        "verify_cache": True if verify_cache else None,
     }
     cfg = load_config(config, sets=sets, models=_names(models), tasks=_names(tasks), **overrides)
     run_dir = out or Path(cfg.output)
