@@ -4,7 +4,8 @@ answer difference on understood clips to treatment — each with CIs that exclud
 The planted adapter is a real plug-in registered at runtime, run by the real runner on real espeak
 clips. It *hears* acoustically: clips whose median F0 is high (the female voices) are misheard half
 of the time in 'understanding' mode (garbled transcript, wrong answer), or heard and answered wrongly
-half of the time in 'treatment' mode. Its transcripts of heard clips come from a lexicon the test
+half of the time in 'treatment' mode. It declares ``oracle=True`` (it needs the correct option to
+answer wrongly); the understanding step's transcribe requests reach it, like any adapter, with no context. Its transcripts of heard clips come from a lexicon the test
 builds from the synthesized clips (it stands in for a perfect ASR)."""
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class PlantedHearingAdapter(Adapter):
 
     name = "planted-hearing"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        audio_in=True, text_in=True, batch=True, answer_types=frozenset({"multiple_choice", "transcription"}), calibration=True
+        audio_in=True, text_in=True, batch=True, answer_types=frozenset({"multiple_choice", "transcription"}),
+        oracle=True,  # it plants its wrong answers by the correct option's index (Request.context)
     )
 
     class Config(Adapter.Config):
@@ -77,7 +79,7 @@ class PlantedHearingAdapter(Adapter):
         for request in requests:
             clip = next((p for m in request.messages for p in m.parts if isinstance(p, AudioPart)), None)
             misheard = clip is not None and self.config.mode == "understanding" and self._high(clip) and self._coin(clip, "hear")
-            if request.context.task == "__understanding__":
+            if request.context is None:  # the understanding step's transcribe request: no oracle context, like any model
                 out.append(Response("garbled noises only" if misheard else self.words[clip.sha256]))
                 continue
             wrong = misheard or (clip is not None and self.config.mode == "treatment" and self._high(clip) and self._coin(clip, "treat"))
@@ -151,7 +153,11 @@ def test_planted_treatment_is_attributed_to_treatment(shared):
 def test_transcripts_are_cached_per_clip(shared):
     log = shared / "understanding" / "run" / "understanding" / "transcripts.jsonl"
     lines = log.read_text().splitlines()
-    assert len(lines) == len({json.loads(line)["key"] for line in lines}) == 80  # 20 items x 4 voices, asked once
+    results = pd.read_parquet(shared / "understanding" / "run" / "results.parquet")
+    audio = results[results["modality"] == "audio"]
+    n_clips = audio["item_id"].nunique() * audio["voice_id"].nunique()  # each item once per voice (one permutation each)
+    assert n_clips == len(audio) >= 80
+    assert len(lines) == len({json.loads(line)["key"] for line in lines}) == n_clips  # every clip asked once
 
 
 def test_report_has_the_decomposition_sheet_and_plot(shared):
@@ -184,7 +190,10 @@ def test_understanding_source_preference_and_threshold():
 
 def test_row_counts_are_per_group(shared):
     table = pd.read_csv(shared / "understanding" / "run" / "scores" / "decomposition.csv")
-    assert list(table["n_rows"]) == [40, 40] and (table["n_rows_no_signal"] == 0).all()  # 20 items x 2 voices per gender
+    results = pd.read_parquet(shared / "understanding" / "run" / "results.parquet")
+    per_gender = results[results["modality"] == "audio"].groupby("gender").size()  # items x 2 voices per gender
+    assert list(table["group"]) == ["female", "male"]
+    assert list(table["n_rows"]) == [per_gender["female"], per_gender["male"]] and (table["n_rows_no_signal"] == 0).all()
 
 
 def test_transcribe_request_is_the_transcription_tasks_request_so_its_answer_is_reused():

@@ -4,7 +4,7 @@ Sources, in order of preference (the one used is recorded per row):
 
 1. ``model``   — the audio model's own transcript of the same clip: one ``transcribe`` request per clip
    for adapters that accept audio and can answer transcription tasks, cached in
-   ``understanding/transcripts.jsonl`` by its response key (a re-run asks nothing again);
+   ``understanding/transcripts.jsonl`` (:attr:`RunDir.understanding_transcripts`) by its response key (a re-run asks nothing again);
 2. ``cascade`` — the transcript a cascade adapter stored on the row (what its text model read);
 3. ``audit``   — the voice audit's ASR round-trip of the clip (the same words heard by faster-whisper);
 4. ``none``    — no signal for the row (it is left out of the decomposition and counted).
@@ -21,12 +21,9 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from biasbench.core.messages import AudioPart, GenerationParams, Message, Request, RequestContext, TextPart
+from biasbench.core.messages import AudioPart, GenerationParams, Message, Request, TextPart
+from biasbench.core.rundir import RunDir
 
-UNDERSTANDING_CSV = "understanding.csv"
-"""Per-row understanding table at the top of a run directory."""
-TRANSCRIPTS_LOG = Path("understanding") / "transcripts.jsonl"
-"""Cache of the models' own transcripts (response key -> text)."""
 TRANSCRIBE_INSTRUCTION = "Transcribe the speech exactly. Reply with the transcript only."
 """Text sent with each clip in a transcribe request."""
 SOURCES = ("model", "cascade", "audit", "none")
@@ -42,17 +39,17 @@ def can_transcribe(adapter: Any) -> bool:
 
 
 def transcribe_request(clip: AudioPart, params: GenerationParams) -> Request:
-    """The request asking a model to write down one clip (the model's generation params; no labels in its context)."""
+    """The request asking a model to write down one clip (the model's generation params). Like every
+    other request of an ordinary adapter it carries no context: the model hears the clip alone."""
     message = Message("user", (clip, TextPart(TRANSCRIBE_INSTRUCTION)))
-    context = RequestContext(task="__understanding__", item_id="", voice_id=None)
-    return Request(messages=(message,), params=params, context=context)
+    return Request(messages=(message,), params=params, context=None)
 
 
 def model_transcripts(adapter: Any, clips: Mapping[tuple[str, str], AudioPart], run_dir: Path, *,
                       params: GenerationParams = GenerationParams(), batch_size: int = 8) -> dict[tuple[str, str], str]:
     """(voice id, spoken text) -> the adapter's transcript of that clip; cached answers are not asked again.
     A failed request leaves its clip out (the row falls back to the next source)."""
-    log = Path(run_dir) / TRANSCRIPTS_LOG
+    log = RunDir(run_dir).understanding_transcripts
     cached = _read_log(log)
     from biasbench.runner.store import ResponseLog
 
@@ -94,7 +91,7 @@ def _read_log(path: Path) -> dict[str, str]:
 
 def audit_transcripts(run_dir: Path) -> dict[tuple[str, str], str]:
     """(voice id, text) -> the voice audit's ASR transcript (empty when the audit has not run or had no ASR)."""
-    path = Path(run_dir) / "audit" / "voice_audit.csv"
+    path = RunDir(run_dir).voice_audit_csv
     if not path.is_file():
         return {}
     table = pd.read_csv(path, keep_default_na=False, dtype=str)
@@ -159,5 +156,5 @@ def collect_understanding(config: Any, plan: Any, clips: Mapping[tuple[str, str]
         rows.append({"model": row.model, "task": row.task, "item_id": row.item.id, "voice_id": row.voice.id,
                      "permutation": int(row.rotation), "repeat": int(row.repeat), "spoken": row.spoken_text, "heard": heard})
     table = understanding_table(rows, settings.wer_threshold)
-    table.to_csv(Path(run_dir) / UNDERSTANDING_CSV, index=False, float_format="%.10g", lineterminator="\n")
+    table.to_csv(RunDir(run_dir).understanding_csv, index=False, float_format="%.10g", lineterminator="\n")
     return table

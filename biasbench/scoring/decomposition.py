@@ -47,9 +47,9 @@ COLUMNS = (
 
 def read_understanding(run_dir: Path) -> pd.DataFrame | None:
     """``understanding.csv`` of a run, or None when the run has none."""
-    from biasbench.runner.understanding import UNDERSTANDING_CSV
+    from biasbench.core.rundir import RunDir
 
-    path = Path(run_dir) / UNDERSTANDING_CSV
+    path = RunDir(run_dir).understanding_csv
     if not path.is_file():
         return None
     table = pd.read_csv(path, keep_default_na=False, dtype={"item_id": str, "voice_id": str, "model": str, "task": str})
