@@ -191,7 +191,10 @@ def run_experiment(
                     from biasbench.runner.understanding import collect_understanding
 
                     phase("understanding")
-                    collect_understanding(config, plan, clips, run.path, results)
+                    understood = collect_understanding(config, plan, clips, run.path, results)
+                    manifest.understanding = understood.manifest_entry()
+                    run.write_manifest(manifest)
+                    warnings += list(understood.skipped)
                 summary, report_path, more = _score_and_report(config, run, strict=status == "complete", phase=phase)
                 warnings += more
             invocation = invocation.model_copy(update={"phase": "done"})
@@ -274,7 +277,15 @@ def _scores_digest(run: RunDir, seed: int) -> str:
     from biasbench import __version__
     from biasbench.scoring.schema import SCORER_VERSION
 
-    return stable_hash(results_digest(run), __version__, SCORER_VERSION, seed)
+    return stable_hash(results_digest(run), understanding_digest(run), __version__, SCORER_VERSION, seed)
+
+
+def understanding_digest(run: RunDir) -> str:
+    """Digest of understanding.csv ('' when absent): a changed understanding signal re-scores the decomposition."""
+    import hashlib
+
+    path = run.understanding_csv
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
 def _score_and_report(

@@ -155,6 +155,9 @@ class Manifest(_Open):
     """Rows the plan asks for."""
     tts: dict[str, Any] = Field(default_factory=dict)
     """Synthesis backends and notes."""
+    understanding: dict[str, Any] = Field(default_factory=dict)
+    """The understanding step: models whose own transcripts were asked ('transcribed') and the ones
+    skipped with why ('skipped', e.g. a priced API adapter)."""
     git: dict[str, Any] = Field(default_factory=dict)
     """Commit and dirtiness of the source checkout."""
     packages: dict[str, str] = Field(default_factory=dict)

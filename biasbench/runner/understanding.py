@@ -16,6 +16,7 @@ decomposition itself is in :mod:`biasbench.scoring.decomposition`.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -69,7 +70,7 @@ def model_transcripts(adapter: Any, clips: Mapping[tuple[str, str], AudioPart], 
                     for pair, response in zip(batch, adapter.generate([requests[p] for p in batch])):
                         if response.ok:
                             cached[keys[pair]] = response.text
-                            out.write(json.dumps({"key": keys[pair], "text": response.text}) + "\n")
+                            out.write(json.dumps({"key": keys[pair], "text": response.text, "cost_usd": response.cost_usd}) + "\n")
                     out.flush()
         finally:
             adapter.close()
@@ -86,6 +87,20 @@ def _read_log(path: Path) -> dict[str, str]:
             found[str(entry["key"])] = str(entry["text"])
         except (ValueError, KeyError, TypeError):
             continue  # a torn last line from an interrupted write
+    return found
+
+
+def _read_costs(path: Path) -> list[tuple[str, float]]:
+    """(key, cost_usd) of every cached transcript (0 for entries written without a cost)."""
+    found: list[tuple[str, float]] = []
+    if not path.is_file():
+        return found
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+            found.append((str(entry["key"]), float(entry.get("cost_usd", 0.0) or 0.0)))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
     return found
 
 
@@ -123,15 +138,61 @@ def understanding_table(rows: list[dict[str, Any]], wer_threshold: float) -> pd.
     return pd.DataFrame(records, columns=list(COLUMNS))
 
 
+@dataclass(frozen=True)
+class UnderstandingOutcome:
+    """What the understanding step did."""
+
+    table: pd.DataFrame = field(repr=False)
+    """understanding.csv as written."""
+    transcribed: tuple[str, ...] = ()
+    """Models asked for their own transcripts (cached ones included)."""
+    skipped: tuple[str, ...] = ()
+    """One sentence per transcribing model that was not asked, with why (cost)."""
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {"transcribed": list(self.transcribed), "skipped": list(self.skipped)}
+
+
+def spent_usd(run_dir: Path) -> float:
+    """API cost already in the run: the response log's answers plus the transcripts cache's."""
+    from biasbench.runner.store import ResponseLog
+
+    logged = sum(entry.response.cost_usd for entry in ResponseLog(run_dir).read(repair=False).answers.values())
+    return logged + transcripts_cost_usd(run_dir)
+
+
+def transcripts_cost_usd(run_dir: Path) -> float:
+    """API cost of the cached transcripts (counted in the run's budget with the logged answers)."""
+    return sum(cost for _, cost in _read_costs(RunDir(run_dir).understanding_transcripts))
+
+
+def transcribe_decision(name: str, estimate_usd: float, settings: Any, limit_usd: float | None, spent: float) -> str:
+    """'' when ``name`` may be asked for its transcripts, else the sentence saying why not. A model whose own
+    estimate of the transcribe requests is 0 (a local model, a free server) is always asked; a priced one
+    only with ``understanding.transcribe_priced`` and when the estimate fits in what is left of the budget."""
+    if estimate_usd <= 0:
+        return ""
+    if not settings.transcribe_priced:
+        return (f"understanding: did not ask {name} for its own transcripts (a priced API: ~{estimate_usd:.4f} USD estimated; "
+                "set understanding.transcribe_priced: true to ask) — its rows use the cascade or audit transcript")
+    if limit_usd is not None and spent + estimate_usd > limit_usd:
+        return (f"understanding: did not ask {name} for its own transcripts: ~{estimate_usd:.4f} USD estimated would pass "
+                f"max_cost_usd={limit_usd} (spent {spent:.4f}) — its rows use the cascade or audit transcript")
+    return ""
+
+
 def collect_understanding(config: Any, plan: Any, clips: Mapping[tuple[str, str], AudioPart], run_dir: Path,
-                          results: pd.DataFrame) -> pd.DataFrame:
-    """Write ``understanding.csv`` for every audio row of the run and return it."""
+                          results: pd.DataFrame) -> UnderstandingOutcome:
+    """Write ``understanding.csv`` for every audio row of the run and return it with what was asked or skipped."""
     from biasbench.runner.requests import generation_params
 
     settings = config.understanding
     audit = audit_transcripts(run_dir)
     own: dict[str, dict[tuple[str, str], str]] = {}
+    transcribed: list[str] = []
+    skipped: list[str] = []
     if settings.transcribe:
+        spent = spent_usd(run_dir)
         for name, adapter in plan.adapters.items():
             if not can_transcribe(adapter):
                 continue
@@ -139,8 +200,16 @@ def collect_understanding(config: Any, plan: Any, clips: Mapping[tuple[str, str]
                            and r.voice is not None and r.spoken_text}
             wanted = {pair: clips[pair] for pair in heard_pairs if pair in clips}
             model_ref = next(m for m in config.models if m.name == name)
-            own[name] = model_transcripts(adapter, wanted, run_dir, params=generation_params(config, model_ref),
-                                          batch_size=config.batch_size)
+            params = generation_params(config, model_ref)
+            estimate = adapter.estimate_cost_usd([(text, TRANSCRIBE_INSTRUCTION) for _, text in sorted(wanted)],
+                                                 params.max_new_tokens) if wanted else 0.0
+            why_not = transcribe_decision(name, estimate, settings, config.max_cost_usd, spent)
+            if why_not:
+                skipped.append(why_not)
+                continue
+            spent += estimate
+            transcribed.append(name)
+            own[name] = model_transcripts(adapter, wanted, run_dir, params=params, batch_size=config.batch_size)
     cascade = {}
     if "transcript" in results.columns:
         audio = results[(results["modality"] == "audio") & (results["transcript"].fillna("") != "")]
@@ -157,4 +226,4 @@ def collect_understanding(config: Any, plan: Any, clips: Mapping[tuple[str, str]
                      "permutation": int(row.rotation), "repeat": int(row.repeat), "spoken": row.spoken_text, "heard": heard})
     table = understanding_table(rows, settings.wer_threshold)
     table.to_csv(RunDir(run_dir).understanding_csv, index=False, float_format="%.10g", lineterminator="\n")
-    return table
+    return UnderstandingOutcome(table, tuple(transcribed), tuple(skipped))
