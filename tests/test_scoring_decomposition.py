@@ -90,7 +90,7 @@ class PlantedHearingAdapter(Adapter):
         return out
 
 
-def _run(tmp_path: Path, mode: str) -> Path:
+def _run(tmp_path: Path, mode: str, pool: str = POOL, tasks: tuple[str, ...] = ("demo_mc",)) -> Path:
     from biasbench.config import parse_config
     from biasbench.runner.clips import synthesize_plan
     from biasbench.runner.plan import load_plan
@@ -98,10 +98,10 @@ def _run(tmp_path: Path, mode: str) -> Path:
 
     registry.adapters.register("planted-hearing", f"{__name__}:PlantedHearingAdapter")
     tmp_path.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "pool.yaml").write_text(POOL)
+    (tmp_path / "pool.yaml").write_text(pool)
     lexicon = tmp_path / "lexicon.json"
     config = parse_config({
-        "pool": str(tmp_path / "pool.yaml"), "tasks": ["demo_mc"], "modalities": ["audio", "text"], "seed": 0,
+        "pool": str(tmp_path / "pool.yaml"), "tasks": list(tasks), "modalities": ["audio", "text"], "seed": 0,
         "models": [{"name": "planted", "adapter": "planted-hearing", "params": {"mode": mode, "lexicon": str(lexicon)}}],
         "cache_dir": str(tmp_path.parent / "audio-cache"), "report": False, "tts_workers": 1,
     })
@@ -211,3 +211,66 @@ def test_transcribe_request_is_the_transcription_tasks_request_so_its_answer_is_
     params = generation_params(config, config.models[0])
     fingerprint = "f" * 16
     assert build_request(row, clip, params, None).key(fingerprint) == transcribe_request(clip, params).key(fingerprint)
+
+
+EIGHT_VOICES = POOL.replace("min_per_cell: 2", "min_per_cell: 4") + """\
+  - {id: f3, preset: en-us+f2, labels: {gender: female}}
+  - {id: f4, preset: en-gb+f1, labels: {gender: female}}
+  - {id: m3, preset: en-us+m1, labels: {gender: male}}
+  - {id: m4, preset: en-gb+m2, labels: {gender: male}}
+"""
+SMALL_TASK = """\
+kind: multiple_choice
+version: "1"
+description: eight short test questions
+path: items.jsonl
+columns: {id: id, question: question, choices: choices, answer: answer}
+answer_format: index
+rendering: full
+instruction: "Answer with the letter of the correct option ({letters}) only."
+modalities: [audio, text]
+rotations: 1
+"""
+SMALL_ITEMS = [("What colour is the sky?", ["Blue", "Green"]), ("How many days are in a week?", ["Seven", "Nine"]),
+               ("Which animal barks?", ["Dog", "Cat"]), ("What do bees make?", ["Honey", "Milk"]),
+               ("Which is a fruit?", ["Apple", "Stone"]), ("What is frozen water?", ["Ice", "Sand"]),
+               ("Which season is coldest?", ["Winter", "Summer"]), ("What do we read?", ["Books", "Shoes"])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["understanding", "treatment"])
+def test_headline_names_the_dominant_part_of_the_clear_gap(tmp_path, mode):
+    """With four voices per gender the family-wise test can name the worst group: scores/headline.csv then
+    carries the decomposition's dominant part for it, and the report sentence says it."""
+    from biasbench.reports.headline import verdict
+
+    (tmp_path / "task.yaml").write_text(SMALL_TASK)
+    (tmp_path / "items.jsonl").write_text("".join(json.dumps({"id": f"q{i}", "question": q, "choices": c, "answer": 0}) + "\n"
+                                                  for i, (q, c) in enumerate(SMALL_ITEMS)))
+    run_dir = _run(tmp_path / mode, mode, EIGHT_VOICES, (str(tmp_path / "task.yaml"),))
+    headline = pd.read_csv(run_dir / "scores" / "headline.csv", keep_default_na=False)
+    row = headline[(headline["axis"] == "gender") & (headline["modality"] == "audio") & (headline["metric"] == "accuracy")].iloc[0]
+    assert row["verdict"] == "clear_gap" and row["worst_group"] == "female", row.to_dict()
+    assert row["dominant"] == mode and f"mostly {mode}" in row["note"]
+    assert f"mostly {mode}" in verdict("accuracy", headline[headline.index == row.name])
+    assert (headline.loc[headline["verdict"] != "clear_gap", "dominant"] == "").all()
+
+
+def test_join_dominant_matches_the_named_worst_group_only():
+    from biasbench.scoring.headline import join_dominant
+
+    key = {"model": "m", "task": "t", "modality": "audio", "metric": "accuracy"}
+    headline = pd.DataFrame([
+        {**key, "axis": "gender", "verdict": "clear_gap", "worst_group": "female", "note": "method"},
+        {**key, "axis": "accent", "verdict": "clear_gap", "worst_group": "a = b", "note": ""},
+        {**key, "axis": "cell", "verdict": "no_clear_gap", "worst_group": "", "note": ""},
+    ])
+    decomposition = pd.DataFrame([
+        {**key, "axis": "gender", "group": "female", "dominant": "treatment"},
+        {**key, "axis": "gender", "group": "male", "dominant": "understanding"},
+        {**key, "axis": "accent", "group": "a", "dominant": "understanding"},
+    ])
+    joined = join_dominant(headline, decomposition)
+    assert list(joined["dominant"]) == ["treatment", "", ""]
+    assert joined.loc[0, "note"].startswith("method; the gap is mostly treatment")
+    assert list(join_dominant(headline, None)["dominant"]) == ["", "", ""]

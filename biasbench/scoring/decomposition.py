@@ -182,12 +182,20 @@ def _num(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def write_decomposition(run_dir: Path, data: Any, n_boot: int, seed: int) -> Path | None:
-    """Write ``scores/decomposition.csv`` when the run has ``understanding.csv`` (else nothing; returns the path)."""
+def run_decomposition(run_dir: Path, data: Any, n_boot: int, seed: int) -> pd.DataFrame | None:
+    """The decomposition of a run with ``understanding.csv`` (None without one)."""
     understanding = read_understanding(run_dir)
     if understanding is None:
         return None
-    table = decomposition_table(data.frame, understanding, tuple(data.axes), dict(data.answer_types), n_boot=n_boot, seed=seed)
+    return decomposition_table(data.frame, understanding, tuple(data.axes), dict(data.answer_types), n_boot=n_boot, seed=seed)
+
+
+def write_decomposition(run_dir: Path, data: Any, n_boot: int, seed: int, table: pd.DataFrame | None = None) -> Path | None:
+    """Write ``scores/decomposition.csv`` when the run has ``understanding.csv`` (else nothing; returns the path)."""
+    if table is None:
+        table = run_decomposition(run_dir, data, n_boot, seed)
+    if table is None:
+        return None
     path = Path(run_dir) / "scores" / f"{DECOMPOSITION}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
