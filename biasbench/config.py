@@ -71,6 +71,9 @@ class UnderstandingConfig(_Strict):
     what is left of ``max_cost_usd``; a skipped adapter is named in the manifest and the run's warnings."""
     wer_threshold: float = Field(0.3, ge=0)
     """A row whose transcript WER exceeds this counts as not understood."""
+    key_content_threshold: float = Field(0.5, ge=0, le=1)
+    """A multiple-choice row whose transcript misses more than this share of the question stem's content words
+    (words not in a small stopword list) counts as not understood, whatever its WER."""
 
 
 class RunConfig(_Strict):

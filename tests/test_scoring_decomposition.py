@@ -274,3 +274,24 @@ def test_join_dominant_matches_the_named_worst_group_only():
     assert list(joined["dominant"]) == ["treatment", "", ""]
     assert joined.loc[0, "note"].startswith("method; the gap is mostly treatment")
     assert list(join_dominant(headline, None)["dominant"]) == ["", "", ""]
+
+
+def test_missing_key_content_marks_a_row_not_understood_despite_a_low_wer():
+    """'Key content missing': the options are heard but the question's content words are not."""
+    from biasbench.runner.understanding import key_words, missing_key_share, understanding_table
+
+    spoken = "Which planet is known as the red planet? A. Mars. B. Venus. C. Jupiter. D. Saturn. Answer with the letter only."
+    stem = "Which planet is known as the red planet?"
+    assert key_words(stem, spoken) == ["planet", "known", "red"]
+    heard_all = spoken
+    misses_stem = "Which plan it is shown as the bread plan it? A. Mars. B. Venus. C. Jupiter. D. Saturn. Answer with the letter only."
+    assert missing_key_share(misses_stem, key_words(stem, spoken)) == 1.0
+    base = {"model": "m", "task": "t", "voice_id": "v", "permutation": 0, "repeat": 0, "spoken": spoken}
+    rows = [{**base, "item_id": "ok", "heard": {"model": heard_all}, "key": stem},
+            {**base, "item_id": "stem", "heard": {"model": misses_stem}, "key": stem},
+            {**base, "item_id": "nokey", "heard": {"model": misses_stem}, "key": None}]
+    table = understanding_table(rows, wer_threshold=0.3, key_threshold=0.5).set_index("item_id")
+    assert table.loc["stem", "understanding_wer"] <= 0.3  # WER alone would call it understood
+    assert table.loc["ok", "understood"] and table.loc["ok", "key_missing"] == 0.0
+    assert not table.loc["stem", "understood"] and table.loc["stem", "key_missing"] == 1.0
+    assert table.loc["nokey", "understood"] and pd.isna(table.loc["nokey", "key_missing"])

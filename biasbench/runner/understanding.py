@@ -9,7 +9,9 @@ Sources, in order of preference (the one used is recorded per row):
 3. ``audit``   — the voice audit's ASR round-trip of the clip (the same words heard by faster-whisper);
 4. ``none``    — no signal for the row (it is left out of the decomposition and counted).
 
-The transcript's WER against the spoken words decides ``understood`` (WER <= threshold). The
+The transcript's WER against the spoken words and, for multiple-choice items, the share of the question
+stem's content words it misses decide ``understood`` (WER <= ``wer_threshold`` and missing share <=
+``key_content_threshold``). The
 decomposition itself is in :mod:`biasbench.scoring.decomposition`.
 """
 
@@ -29,8 +31,15 @@ TRANSCRIBE_INSTRUCTION = "Transcribe the speech exactly. Reply with the transcri
 """Text sent with each clip in a transcribe request."""
 SOURCES = ("model", "cascade", "audit", "none")
 """Understanding sources, most preferred first."""
-COLUMNS = ("model", "task", "item_id", "voice_id", "permutation", "repeat", "source", "transcript", "understanding_wer", "understood")
+COLUMNS = ("model", "task", "item_id", "voice_id", "permutation", "repeat", "source", "transcript", "understanding_wer",
+           "key_missing", "understood")
 """Columns of understanding.csv."""
+STOPWORDS = frozenset("""
+a an the and or but if of to in on at by for with from as into about than then so not no is are was were be been being
+am do does did has have had it its this that these those there here what which who whom whose when where why how
+i you he she we they me him her us them my your his our their one s t
+""".split())
+"""Function words left out of an item's key content (a small fixed list, so the check is reproducible)."""
 
 
 def can_transcribe(adapter: Any) -> bool:
@@ -115,9 +124,30 @@ def audit_transcripts(run_dir: Path) -> dict[tuple[str, str], str]:
     return {(row["voice_id"], row["text"]): row["asr_text"] for _, row in table.iterrows()}
 
 
-def understanding_table(rows: list[dict[str, Any]], wer_threshold: float) -> pd.DataFrame:
-    """Rows {model, task, item_id, voice_id, permutation, repeat, spoken, heard: {source: transcript}} ->
-    the table of :data:`COLUMNS` with the preferred source's WER and the understood flag."""
+def key_words(key_text: str, spoken: str) -> list[str]:
+    """The key content of an item: normalized words of ``key_text`` (e.g. a question stem) that are not
+    :data:`STOPWORDS` and are actually spoken in the clip, each once, in order."""
+    from biasbench.tasks.textnorm import normalize_transcript
+
+    said = set(normalize_transcript(spoken).split())
+    return list(dict.fromkeys(w for w in normalize_transcript(key_text).split() if w not in STOPWORDS and w in said))
+
+
+def missing_key_share(transcript: str, keys: list[str]) -> float | None:
+    """Share of ``keys`` absent from the normalized transcript (None when there is no key content)."""
+    from biasbench.tasks.textnorm import normalize_transcript
+
+    if not keys:
+        return None
+    heard = set(normalize_transcript(transcript).split())
+    return sum(1 for w in keys if w not in heard) / len(keys)
+
+
+def understanding_table(rows: list[dict[str, Any]], wer_threshold: float, key_threshold: float = 1.0) -> pd.DataFrame:
+    """Rows {model, task, item_id, voice_id, permutation, repeat, spoken, heard: {source: transcript}, key: text
+    or None} -> the table of :data:`COLUMNS`. A row is understood when its preferred transcript's WER is at
+    most ``wer_threshold`` AND it misses at most ``key_threshold`` of the key content words (the question stem
+    of a multiple-choice item): a low WER over a long prompt can hide a misheard question."""
     from biasbench.core.errors import DataError
     from biasbench.tasks.transcription import word_errors
 
@@ -125,15 +155,18 @@ def understanding_table(rows: list[dict[str, Any]], wer_threshold: float) -> pd.
     for row in rows:
         source = next((s for s in SOURCES[:-1] if row["heard"].get(s) is not None), "none")
         transcript = row["heard"].get(source, "") if source != "none" else ""
-        wer = None
+        wer = missing = None
         if source != "none":
             try:
                 wer = float(word_errors(transcript, row["spoken"])["wer"])
             except DataError:  # nothing speakable left after normalization: no signal
                 source, transcript = "none", ""
+        if wer is not None and row.get("key"):
+            missing = missing_key_share(transcript, key_words(row["key"], row["spoken"]))
+        understood = None if wer is None else bool(wer <= wer_threshold and (missing is None or missing <= key_threshold))
         records.append({
             **{k: row[k] for k in COLUMNS[:6]}, "source": source, "transcript": transcript,
-            "understanding_wer": wer, "understood": None if wer is None else bool(wer <= wer_threshold),
+            "understanding_wer": wer, "key_missing": missing, "understood": understood,
         })
     return pd.DataFrame(records, columns=list(COLUMNS))
 
@@ -223,7 +256,8 @@ def collect_understanding(config: Any, plan: Any, clips: Mapping[tuple[str, str]
         key = (row.model, row.task, row.item.id, row.voice.id, int(row.rotation), int(row.repeat))
         heard = {"model": own.get(row.model, {}).get(pair), "cascade": cascade.get(key), "audit": audit.get(pair)}
         rows.append({"model": row.model, "task": row.task, "item_id": row.item.id, "voice_id": row.voice.id,
-                     "permutation": int(row.rotation), "repeat": int(row.repeat), "spoken": row.spoken_text, "heard": heard})
-    table = understanding_table(rows, settings.wer_threshold)
+                     "permutation": int(row.rotation), "repeat": int(row.repeat), "spoken": row.spoken_text, "heard": heard,
+                     "key": row.item.text if row.item.choices else None})  # multiple choice: the question stem
+    table = understanding_table(rows, settings.wer_threshold, settings.key_content_threshold)
     table.to_csv(RunDir(run_dir).understanding_csv, index=False, float_format="%.10g", lineterminator="\n")
     return UnderstandingOutcome(table, tuple(transcribed), tuple(skipped))
