@@ -295,3 +295,19 @@ def test_missing_key_content_marks_a_row_not_understood_despite_a_low_wer():
     assert table.loc["ok", "understood"] and table.loc["ok", "key_missing"] == 0.0
     assert not table.loc["stem", "understood"] and table.loc["stem", "key_missing"] == 1.0
     assert table.loc["nokey", "understood"] and pd.isna(table.loc["nokey", "key_missing"])
+
+
+def test_a_changed_understanding_table_changes_the_score_stamp(shared):
+    """The score stamp covers understanding.csv, so a new understanding signal re-scores the decomposition."""
+    from biasbench.core.rundir import RunDir
+    from biasbench.pipeline import _scores_digest
+
+    run = RunDir(shared / "understanding" / "run")
+    before = _scores_digest(run, 0)
+    original = run.understanding_csv.read_bytes()
+    try:
+        run.understanding_csv.write_bytes(original.replace(b",False\n", b",True\n", 1))
+        assert _scores_digest(run, 0) != before
+    finally:
+        run.understanding_csv.write_bytes(original)
+    assert _scores_digest(run, 0) == before
