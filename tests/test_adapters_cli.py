@@ -203,6 +203,10 @@ def test_a_priced_adapter_is_not_asked_for_transcripts_unless_opted_in_and_withi
     answered, record, n, _ = _understanding_run(tmp_path / "default", capsys, "")
     assert answered == 6 and n == 0 and record["transcribed"] == []
     assert len(record["skipped"]) == 1 and "gpt" in record["skipped"][0] and "transcribe_priced" in record["skipped"][0]
+    from biasbench.reports.run_report import write_run_report
+
+    write_run_report(tmp_path / "default" / "out")
+    assert record["skipped"][0] in (tmp_path / "default" / "out" / "summary.md").read_text()  # the summary says so too
     (tmp_path / "opted").mkdir()
     answered, record, n, cost = _understanding_run(
         tmp_path / "opted", capsys, "max_cost_usd: 5\nunderstanding: {transcribe_priced: true}\n")
