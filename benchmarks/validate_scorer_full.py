@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import replace
 
-from biasbench.scoring.validation import FULL_SETTINGS, report_lines, validate_scorer
+from biasbench.scoring.validation import FULL_SETTINGS, report_lines, validate_divergence_check, validate_scorer
 
 
 def main() -> int:
@@ -29,10 +29,11 @@ def main() -> int:
     start = time.perf_counter()
     reports = validate_scorer(settings, seed=args.seed,
                               progress=lambda line: print(f"  {line} ({time.perf_counter() - start:.0f} s)", flush=True))
-    for line in report_lines(reports):
+    divergence = validate_divergence_check(settings, seed=args.seed)
+    for line in report_lines(reports, divergence):
         print(line)
     print(f"wall time: {time.perf_counter() - start:.1f} s")
-    return 0 if all(r.passed for r in reports) else 1
+    return 0 if all(r.passed for r in reports) and (divergence is None or divergence.passed) else 1
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,6 +95,11 @@ class RunConfig(_Strict):
     output: str = "results/run"
     cache_dir: str | None = None
     """Audio cache root shared across runs (default: the run directory)."""
+    audio_format: Literal["flac", "wav"] = "flac"
+    """How new clips are stored: FLAC (lossless, about half the size) or 16-bit WAV; response keys hash the
+    samples' canonical WAV encoding, so both formats give the same keys."""
+    verify_cache: bool = False
+    """Re-hash every cached clip on open (`biasbench run --verify-cache`); else its size is checked."""
     concurrency: int = Field(16, ge=1)
     """Requests in flight at once for async (API) adapters."""
     batch_size: int = Field(8, ge=1)
@@ -111,6 +117,9 @@ class RunConfig(_Strict):
     """Write the report at the end of the run."""
     system_prompt: str | None = None
     """Optional system message for every request (prompt-level mitigation baseline)."""
+    limit: int | None = Field(None, ge=1)
+    """At most this many items per task (seeded, stratified by the task's item groups); a limited run is its
+    own configuration (output-affecting), never a resume of the full one (`run --limit`)."""
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -141,6 +150,102 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return merged
 
 
+def set_override(data: dict[str, Any], assignment: str) -> dict[str, Any]:
+    """Copy of ``data`` with one ``path.to.key=value`` applied (value parsed as YAML; list entries by index
+    or, for tasks and models, by name). Only keys the config has or its schema knows may be set."""
+    import yaml
+
+    path, sep, raw = assignment.partition("=")
+    keys = [key for key in path.strip().split(".")]
+    if not sep or not all(keys):
+        raise ConfigError(f"--set '{assignment}': expected path.to.key=value", hint="e.g. --set generation.max_new_tokens=64")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set '{assignment}': the value is not valid YAML ({str(exc).splitlines()[0]})") from None
+    merged = copy.deepcopy(data)
+    node: Any = merged
+    known: Any = RunConfig
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        where = ".".join(keys[: depth + 1])
+        if isinstance(node, list):
+            index = _list_index(node, key)
+            if index is None:
+                names = [str(entry.get("name", entry)) if isinstance(entry, dict) else str(entry) for entry in node]
+                raise ConfigError(f"--set {path}: no entry '{key}' at {where}{_did_you_mean(key, names)}")
+            if last:
+                node[index] = value
+            else:
+                if isinstance(node[index], str):  # a bare task name becomes {name: ...} to take params
+                    node[index] = {"name": node[index]}
+                node = node[index]
+            known = _item_model(known)
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {path}: {'.'.join(keys[:depth])} is not a mapping")
+        fields = getattr(known, "model_fields", None)
+        if key not in node and fields is not None and key not in fields:
+            raise ConfigError(f"--set {path}: unknown key '{key}' at {where}{_did_you_mean(key, list(fields))}")
+        if last:
+            node[key] = value
+        else:
+            node = node.setdefault(key, {})
+            known = _field_model(known, key)
+    return merged
+
+
+def _list_index(entries: list[Any], key: str) -> int | None:
+    if key.isdigit():
+        return int(key) if int(key) < len(entries) else None
+    for index, entry in enumerate(entries):
+        name = entry.get("name") if isinstance(entry, dict) else entry
+        if name == key:
+            return index
+    return None
+
+
+def _field_model(model: Any, key: str) -> Any:
+    """The pydantic model behind ``model.key`` (None for free-form mappings such as params)."""
+    fields = getattr(model, "model_fields", None)
+    if not fields or key not in fields:
+        return None
+    annotation = fields[key].annotation
+    candidates = [annotation, *getattr(annotation, "__args__", ())]
+    return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+
+
+def _item_model(model: Any) -> Any:
+    return model if model in (TaskRef, ModelRef) else None
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    from biasbench.core.registry import did_you_mean
+
+    return did_you_mean(name, choices)
+
+
+def select_by_name(data: dict[str, Any], field: str, wanted: list[str]) -> dict[str, Any]:
+    """Copy of ``data`` keeping only the ``field`` ('tasks' or 'models') entries named in ``wanted``, in the
+    config's order; an unknown name is a one-line error with the closest known name."""
+    entries = list(data.get(field) or [])
+    names = [entry.get("name") if isinstance(entry, dict) else entry for entry in entries]
+    for name in wanted:
+        if name not in names:
+            raise ConfigError(
+                f"--{field} {name}: not among the config's {field} ({', '.join(map(str, names))}){_did_you_mean(name, [str(n) for n in names])}"
+            )
+    kept = [entry for entry, name in zip(entries, names) if name in wanted]
+    merged = dict(data)
+    merged[field] = kept
+    if field == "tasks":  # a model restricted to tasks that were all dropped keeps only the remaining ones
+        merged["models"] = [
+            {**model, "tasks": [t for t in model["tasks"] if t in wanted]} if isinstance(model, dict) and model.get("tasks") else model
+            for model in data.get("models") or []
+        ]
+    return merged
+
+
 def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
     """Validate a config mapping; all schema problems in one :class:`ConfigError`."""
     try:
@@ -149,11 +254,23 @@ def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
         raise ConfigError(f"{source}: " + "; ".join(validation_messages(exc, "config"))) from None
 
 
-def load_config(path: str | Path, **overrides: Any) -> RunConfig:
+def load_config(
+    path: str | Path, *, sets: list[str] | tuple[str, ...] = (), models: list[str] | None = None,
+    tasks: list[str] | None = None, **overrides: Any,
+) -> RunConfig:
     """Read, override and validate a run config (schema only; see :func:`config_problems`).
 
-    ``path`` is a YAML file or the name of a shipped config (``quickstart``), as pools and tasks are."""
-    return parse_config(apply_overrides(read_yaml(resolve_config_path(path), "config"), overrides), str(path))
+    ``path`` is a YAML file or the name of a shipped config (``quickstart``), as pools and tasks are.
+    Command-line overrides apply to the mapping before validation, so they are checked like the YAML:
+    ``sets`` (``path.to.key=value``), ``models``/``tasks`` (keep these names), then top-level ``overrides``."""
+    data = read_yaml(resolve_config_path(path), "config")
+    for assignment in sets:
+        data = set_override(data, assignment)
+    if models:
+        data = select_by_name(data, "models", models)
+    if tasks:
+        data = select_by_name(data, "tasks", tasks)
+    return parse_config(apply_overrides(data, overrides), str(path))
 
 
 def resolve_config_path(ref: str | Path) -> Path:

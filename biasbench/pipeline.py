@@ -32,7 +32,7 @@ from biasbench.core.rundir import Invocation, RunDir, now_iso
 from biasbench.runner.executor import CircuitOpenError, ExecutionStats
 from biasbench.runner.lock import RunLock
 from biasbench.runner.plan import Plan, load_plan
-from biasbench.runner.progress import RunProgress
+from biasbench.runner.progress import ProgressEvent, RunProgress
 from biasbench.runner.results import write_exclusions
 from biasbench.runner.run import (
     batching_notes,
@@ -68,6 +68,8 @@ class RunOutcome:
     """report.xlsx, when written."""
     stop: BiasbenchError | None = None
     """What ended the run short (None when complete); its exit code is the run's."""
+    summary_tables: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
+    """The score tables behind ``summary`` (summary, headline, calibration; the CLI renders them to the terminal's width)."""
 
     @property
     def status(self) -> str:
@@ -97,12 +99,16 @@ def run_experiment(
     show_progress: bool = True,
     echo: Callable[[str], None] = print,
     new: bool = False,
+    progress_listener: Callable[[ProgressEvent], None] | None = None,
+    console: object | None = None,
 ) -> RunOutcome:
     """Run (or resume) ``config`` into ``run_dir`` (``new``: into a fresh directory beside it).
 
     The invocation is recorded before any work; an expected stop (budget, breaker, a broken adapter)
     still writes the table of every finished row and is returned in :attr:`RunOutcome.stop`.
     Ctrl-C raises :class:`RunInterruptedError` after recording the invocation and writing the table.
+    Progress (bars when ``show_progress``; :class:`ProgressEvent` s for ``progress_listener``) covers every
+    stage, with an overall bar that starts at the work earlier invocations finished.
     """
     started = time.perf_counter()
     run = RunDir(fresh_run_dir(run_dir) if new else run_dir)
@@ -168,7 +174,9 @@ def run_experiment(
         log = ResponseLog(run.path)
         results: pd.DataFrame | None = None
         try:
-            with RunProgress(enabled=show_progress) as progress:
+            with RunProgress(enabled=show_progress, listener=progress_listener, console=console) as progress:
+                if show_progress or progress_listener is not None:
+                    _open_overall(progress, config, plan, run.path)
                 phase("synthesis")
                 clips, tts_calls, clips_cached, tts_info = synthesize(config, plan, run.path, progress)
                 synth = (tts_calls, clips_cached)
@@ -176,27 +184,31 @@ def run_experiment(
                 jobs_by_model, keys = plan_jobs(config, plan, clips)
                 phase("model calls")
                 stopped = ask_models(config, plan, jobs_by_model, log, invocation.index, progress, echo, stats)
-            phase("tables")
-            results = write_tidy_table(plan, run.path, keys, log, invocation.index)
-            status, stop = _verdict(results, stopped, stats)
-            manifest.status, manifest.missing_reason = status, stop.one_line() if stop is not None else ""
-            run.write_manifest(manifest)  # the report reads it: an incomplete run says so in summary.md
-            warnings = batching_notes(config, plan)
-            summary, report_path = "", None
-            if status != "failed":
-                if config.audit.enabled:
-                    phase("audit")
-                    warnings += _audit(config, plan, clips, run)
-                if config.understanding.enabled and clips:
-                    from biasbench.runner.understanding import collect_understanding
+                phase("tables")
+                results = write_tidy_table(plan, run.path, keys, log, invocation.index)
+                status, stop = _verdict(results, stopped, stats)
+                manifest.status, manifest.missing_reason = status, stop.one_line() if stop is not None else ""
+                run.write_manifest(manifest)  # the report reads it: an incomplete run says so in summary.md
+                warnings = batching_notes(config, plan)
+                summary, report_path, summary_tables = "", None, None
+                if status != "failed":
+                    if config.audit.enabled:
+                        phase("audit")
+                        with progress.stage("audit"):
+                            warnings += _audit(config, plan, clips, run)
+                    if config.understanding.enabled and clips:
+                        from biasbench.runner.understanding import collect_understanding
 
-                    phase("understanding")
-                    understood = collect_understanding(config, plan, clips, run.path, results)
-                    manifest.understanding = understood.manifest_entry()
-                    run.write_manifest(manifest)
-                    warnings += list(understood.skipped)
-                summary, report_path, more = _score_and_report(config, run, strict=status == "complete", phase=phase)
-                warnings += more
+                        phase("understanding")
+                        with progress.stage("understanding"):
+                            understood = collect_understanding(config, plan, clips, run.path, results)
+                        manifest.understanding = understood.manifest_entry()
+                        run.write_manifest(manifest)
+                        warnings += list(understood.skipped)
+                    summary, report_path, more, summary_tables = _score_and_report(
+                        config, run, strict=status == "complete", phase=phase, progress=progress
+                    )
+                    warnings += more
             invocation = invocation.model_copy(update={"phase": "done"})
             done = record(results, status, stop.one_line() if stop is not None else "", (*synth, stats.model_calls, stats.failed))
         except KeyboardInterrupt:
@@ -214,7 +226,23 @@ def run_experiment(
         except Exception as exc:
             record(results, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0], (*synth, stats.model_calls, stats.failed))
             raise
-        return RunOutcome(run.path, done, results, summary, tuple(warnings), report_path, stop)
+        return RunOutcome(run.path, done, results, summary, tuple(warnings), report_path, stop, summary_tables)
+
+
+def post_stage_units(config: RunConfig, plan: Plan) -> int:
+    """Steps after the model calls that the overall bar counts: audit, understanding, scoring, report."""
+    from biasbench.runner.clips import spoken_pairs
+
+    audio = bool(spoken_pairs(plan))
+    return int(config.audit.enabled) + int(config.understanding.enabled and audio) + 1 + int(config.report)
+
+
+def _open_overall(progress: RunProgress, config: RunConfig, plan: Plan, run_dir: Path) -> None:
+    """The overall bar: every planned clip, request and later step; earlier invocations' clips and answers done."""
+    from biasbench.runner.work import count_work
+
+    work = count_work(config, plan, run_dir)
+    progress.overall(work.total + post_stage_units(config, plan), work.finished, already={"synthesis": work.clips_cached})
 
 
 def _verdict(results: pd.DataFrame, stopped: BiasbenchError | None, stats: ExecutionStats) -> tuple[str, BiasbenchError | None]:
@@ -289,23 +317,27 @@ def understanding_digest(run: RunDir) -> str:
 
 
 def _score_and_report(
-    config: RunConfig, run: RunDir, *, strict: bool, phase: Callable[[str], None] = lambda name: None
-) -> tuple[str, Path | None, list[str]]:
+    config: RunConfig, run: RunDir, *, strict: bool, phase: Callable[[str], None] = lambda name: None,
+    progress: RunProgress | None = None,
+) -> tuple[str, Path | None, list[str], dict[str, pd.DataFrame] | None]:
     """Score and report; each is skipped when its inputs (results, code version, seed) are unchanged.
     When the run is incomplete (``strict`` False), a failure here is a warning: the run's own stop reason is what matters."""
     from biasbench.scoring.score import format_terminal_summary, score_run
 
+    progress = progress if progress is not None else RunProgress(enabled=False)
     stamps = Stamps(run.path)
     try:
         digest = _scores_digest(run, config.seed)
         if stamps.fresh("scores", digest, run.summary_parquet, run.warnings_parquet):
+            progress.skip(1)  # up to date: nothing to do, the step counts as finished
             summary_table = pd.read_parquet(run.summary_parquet)
             warnings = [str(m) for m in pd.read_parquet(run.warnings_parquet)["message"]]
             shown = {stem: pd.read_parquet(path) for stem in ("headline", "calibration")
                      if (path := run.score_table(stem)).is_file()}
         else:
             phase("scoring")
-            scored = score_run(run.path)
+            with progress.stage("scoring"):
+                scored = score_run(run.path)
             stamps.mark("scores", digest)
             summary_table, warnings = scored.tables["summary"], list(scored.warnings)
             shown = {stem: scored.tables[stem] for stem in ("headline", "calibration") if stem in scored.tables}
@@ -314,13 +346,17 @@ def _score_and_report(
             from biasbench.reports.run_report import write_run_report
 
             phase("report")
-            report_path = write_run_report(run.path).workbook
+            with progress.stage("report"):
+                report_path = write_run_report(run.path).workbook
             stamps.mark("report", digest)
+        elif config.report:
+            progress.skip(1)
     except BiasbenchError as exc:
         if strict:
             raise
-        return "", None, [f"scores/report not built for the incomplete run: {exc.one_line()}"]
-    return format_terminal_summary({"summary": summary_table, **shown}), report_path if config.report else None, warnings
+        return "", None, [f"scores/report not built for the incomplete run: {exc.one_line()}"], None
+    summary = format_terminal_summary({"summary": summary_table, **shown})
+    return summary, report_path if config.report else None, warnings, {"summary": summary_table, **shown}
 
 
 def check_report_inputs(run_dir: str | Path) -> None:

@@ -59,13 +59,13 @@ def test_export_round_trips_with_audio_at_16khz_and_demographics(exported):
 def test_export_uses_the_runs_cached_clips_and_writes_a_card(exported, run_dir):
     import datasets
 
-    from biasbench.core.hashing import file_sha256
+    from biasbench.core.audio import content_sha256
 
     card = (exported / "README.md").read_text(encoding="utf-8")
     assert card.startswith("---\n") and "## Pool composition" in card and "Demonstration pool" in card
     assert "## Sources and licenses" in card and "demo_mc" in card and "GPL-3.0-or-later" in card
     assert "## TTS engines" in card and "espeak" in card
-    cached = {file_sha256(p) for p in run_dir.rglob("*.wav")}
+    cached = {content_sha256(p) for pattern in ("*.flac", "*.wav") for p in run_dir.rglob(pattern)}
     assert set(datasets.load_from_disk(str(exported))["audio_sha256"]) <= cached
 
 

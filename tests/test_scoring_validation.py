@@ -107,4 +107,24 @@ def test_cli_validate_scorer_runs_and_reports(capsys):
     assert main(["validate-scorer", "--null-runs", "10"]) in (0, 1)
     out = capsys.readouterr().out
     assert "false-alarm rate" in out and "coverage" in out and "power" in out and ("PASSED" in out or "FAILED" in out)
+    assert "open-probe divergence" in out and "planted gendered occupation preference" in out
     assert main(["validate-scorer", "--null-runs", "0"]) == 2  # a one-line error, not a traceback
+
+
+def test_divergence_false_alarms_stay_under_5pct_and_the_planted_preference_is_found():
+    # issue 17 acceptance: under no planted preference the divergence test's false-alarm rate in
+    # validate-scorer is <= 5%; the planted preference (same mean % women) is detected
+    import time
+
+    from biasbench.scoring.validation import validate_divergence_check
+
+    start = time.perf_counter()
+    report = validate_divergence_check(FAST_SETTINGS, seed=0)
+    assert time.perf_counter() - start < 30  # the fast mode stays fast
+    assert report.null_runs == FAST_SETTINGS.divergence_null_runs and report.planted_runs == FAST_SETTINGS.divergence_planted_runs
+    assert report.false_alarm <= FALSE_ALARM_GOAL
+    assert report.false_alarm_bound == pytest.approx(upper_bound(report.false_alarm, report.null_runs))
+    assert report.power >= POWER_GOAL
+    assert abs(report.mean_pct_women_gap) < 5  # the mean share cannot tell the planted groups apart
+    assert report.passed and any("false-alarm rate under no planted preference" in line for line in report.lines())
+    assert validate_divergence_check(replace(FAST_SETTINGS, divergence_null_runs=0)) is None

@@ -79,7 +79,7 @@ def test_disk_full_while_synthesizing_keeps_the_clips_already_made(capsys, tmp_p
     real_write, written = Path.write_bytes, []
 
     def write_bytes(self: Path, data: bytes) -> int:  # the 6th clip finds the disk full
-        if ".wav." in self.name:
+        if ".flac." in self.name:  # clips are stored as FLAC by default
             if len(written) >= 5:
                 raise OSError(errno.ENOSPC, "No space left on device")
             written.append(self)
@@ -88,12 +88,12 @@ def test_disk_full_while_synthesizing_keeps_the_clips_already_made(capsys, tmp_p
     monkeypatch.setattr(Path, "write_bytes", write_bytes)
     code, lines = _run(capsys, config, out)
     assert code == 2 and len(lines) == 1 and ": the disk is full (finished rows are kept;" in lines[0]
-    assert len(list(out.rglob("*.wav"))) == 5
+    assert len(list(out.rglob("*.flac"))) == 5
     assert not list(out.rglob("*.tmp"))  # no half-written clip left behind
     monkeypatch.undo()
     code, _ = _run(capsys, config, out)
     assert code == 0
-    clips = len(list(out.rglob("*.wav")))
+    clips = len(list(out.rglob("*.flac")))
     assert _invocations(out)[-1]["tts_calls"] == clips - 5  # the 5 stored clips were reused
 
 

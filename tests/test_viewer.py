@@ -51,7 +51,8 @@ def test_rows_carry_spoken_text_and_their_own_clip(run_dir: Path) -> None:
     assert len(audio) == 18 and all(r["clip"] for r in audio)
     assert all(r["clip"] is None for r in data.rows if r["modality"] == "text")
     # every clip is the file the run synthesized for that voice and that text, and the text is the item's
-    sidecars = {json.loads(p.read_text())["sha256"]: p.with_suffix(".wav") for p in (run_dir / "audio").rglob("*.json")}
+    records = {p: json.loads(p.read_text()) for p in (run_dir / "audio").rglob("*.json")}
+    sidecars = {record["sha256"]: p.with_name(record["file"]) for p, record in records.items()}
     assert {r["clip"] for r in audio} == set(sidecars)
     assert all(data.clips[r["clip"]] == sidecars[r["clip"]] for r in audio)
     by_voice_item = {}
@@ -72,6 +73,7 @@ def test_server_sends_only_the_runs_clips_with_byte_ranges(run_dir: Path, served
     with urllib.request.urlopen(request) as response:
         assert response.status == 206 and response.read() == whole[4:12]
         assert response.headers["Content-Range"] == f"bytes 4-11/{len(whole)}"
+        assert response.headers["Content-Type"] == ("audio/flac" if path.suffix == ".flac" else "audio/wav")
     for bad in ("/audio/" + "0" * 64 + ".wav", "/audio/../manifest.json", "/manifest.json"):
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(served + bad)

@@ -442,8 +442,10 @@ class OpenAIAudioAdapter(OpenAICompatibleAdapter):
 
 
 def _wav_base64(part: AudioPart) -> str:
-    with open(part.path, "rb") as handle:
-        return base64.b64encode(handle.read()).decode("ascii")
+    """The clip as base64 WAV (the API takes 'wav' or 'mp3' only): a FLAC clip is decoded losslessly."""
+    from biasbench.core.audio import wav_bytes_of_file
+
+    return base64.b64encode(wav_bytes_of_file(part.path)).decode("ascii")
 
 
 def _usage(usage: Any) -> Usage:

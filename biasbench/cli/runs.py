@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -18,6 +18,14 @@ def run(
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.xlsx and plots."),
     new: bool = typer.Option(False, "--new", help="Start a fresh run directory (OUT-2, OUT-3, ...) instead of resuming OUT."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    limit: Optional[int] = typer.Option(
+        None, "--limit", min=1, help="At most N items per task (seeded, stratified by the task's groups); a limited run is its own configuration."
+    ),
+    models: Optional[str] = typer.Option(None, "--models", help="Comma-separated model names: run only these of the config's models."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task names: run only these of the config's tasks."),
+    sets: list[str] = typer.Option([], "--set", help="Override a config value: path.to.key=value (YAML value; repeatable; validated like the YAML)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print rows, clips, calls, time and cost; write nothing."),
+    verify_cache: bool = typer.Option(False, "--verify-cache", help="Re-hash every cached clip (else only its size is checked)."),
 ) -> None:
     """Synthesize the pool, ask every model, score per group and write the report (resumable).
 
@@ -28,21 +36,34 @@ def run(
     from biasbench.config import load_config
     from biasbench.pipeline import run_experiment
 
-    overrides = {"seed": seed, "concurrency": concurrency, "batch_size": batch_size, "report": False if no_report else None}
-    cfg = load_config(config, **overrides)
+    overrides = {
+        "seed": seed, "concurrency": concurrency, "batch_size": batch_size, "report": False if no_report else None, "limit": limit,
+        "verify_cache": True if verify_cache else None,
+    }
+    cfg = load_config(config, sets=sets, models=_names(models), tasks=_names(tasks), **overrides)
     run_dir = out or Path(cfg.output)
+    base_dir = config.parent
+    if dry_run:
+        from biasbench.pipeline import fresh_run_dir
+        from biasbench.runner.dry_run import dry_run as plan_dry_run, format_dry_run
+
+        for line in format_dry_run(plan_dry_run(cfg, base_dir, fresh_run_dir(run_dir) if new else run_dir)):
+            typer.echo(line)
+        return
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM ends like Ctrl-C: invocation recorded, table written
     try:
         outcome = run_experiment(
-            cfg, run_dir, config.parent, config_path=str(config), show_progress=not quiet, echo=typer.echo, new=new
+            cfg, run_dir, base_dir, config_path=str(config), show_progress=not quiet, echo=typer.echo, new=new
         )
     except KeyboardInterrupt:  # an interrupt outside the run's own handler (e.g. while planning)
         raise RunInterruptedError("nothing was lost", hint="run the same command again to resume") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     stats = outcome.stats
-    if outcome.summary:
+    if outcome.summary_tables is not None:
+        print_summary(outcome.summary_tables)
+    elif outcome.summary:
         typer.echo(outcome.summary)
     for warning in outcome.warnings:
         typer.secho(f"warning: {warning}", fg="yellow")
@@ -56,6 +77,106 @@ def run(
         typer.echo(f"report: {outcome.report_path}")
     if outcome.stop is not None:
         raise outcome.stop
+
+
+def _names(value: str | None) -> list[str] | None:
+    """'a, b' -> ['a', 'b'] (None when not given)."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise ConfigError("expected comma-separated names, got nothing", hint="e.g. --models a,b")
+    return names
+
+
+SUMMARY_GROUPINGS = ("overall", "gender", "race", "accent", "age_band")
+"""Groupings the terminal summary shows (the rest are in summary.csv and the report)."""
+
+
+def fitted_table(rows: list[dict[str, str]], columns: tuple[str, ...], keep_whole: tuple[str, ...],
+                 droppable: tuple[str, ...], width: int, title: str = "", more: str = "") -> Any:
+    """A rich table of ``rows`` that fits ``width`` columns: ``keep_whole`` columns (names, numbers) are never
+    cut nor folded; ``droppable`` ones are left out in that order when needed (said in the caption); the rest wrap."""
+    from rich.table import Table
+
+    natural = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    shown = [c for c in columns if any(r[c] for r in rows) or c not in droppable]
+    left_out = []
+    for column in droppable:
+        if sum(natural[c] for c in shown) + len(shown) - 1 <= width:
+            break
+        if column in shown:
+            shown.remove(column)
+            left_out.append(column)
+    out = Table(title=title or None, title_justify="left", show_edge=False, pad_edge=False, box=None,
+                header_style="bold", padding=(0, 1, 0, 0))
+    for column in shown:
+        whole = column in keep_whole
+        out.add_column(column, overflow="fold", no_wrap=whole, min_width=natural[column] if whole else None)
+    for row in rows:
+        out.add_row(*(row[c] for c in shown))
+    notes = ([f"{', '.join(left_out)} left out for width"] if left_out else []) + ([more] if more else [])
+    if notes:
+        out.caption = "; ".join(notes)
+    return out
+
+
+SUMMARY_GROUPINGS = ("overall", "gender", "race", "accent", "age_band")
+"""Groupings the terminal summary shows (the rest are in summary.csv and the report)."""
+
+
+def _ci(row: Any) -> str:
+    import pandas as pd
+
+    return "" if pd.isna(row["ci_low"]) else f"{row['ci_low']:.3f}–{row['ci_high']:.3f}"
+
+
+def summary_renderables(tables: dict[str, Any], width: int = 80, max_rows: int = 40) -> list[Any]:
+    """The run's closing summary (headline metric per model × task × group, the claims, the calibration
+    instrument's planted vs recovered values) as rich renderables that fit ``width`` without cutting names."""
+    import pandas as pd
+
+    summary = tables["summary"]
+    shown = summary[summary["grouping"].isin(SUMMARY_GROUPINGS)]
+    if shown.empty:
+        return ["no scored rows"]
+    rows = [{
+        "model": str(r["model"]), "task": str(r["task"]), "mod": str(r["modality"]),
+        "group": str(r["group"]) if r["grouping"] == "overall" else f"{r['grouping']} = {r['group']}",
+        "metric": str(r["metric"]), "value": "—" if pd.isna(r["value"]) else f"{r['value']:.3f}", "95% CI": _ci(r),
+        "n": str(r["n_rows"]), "voices": str(r["n_voices"]), "note": "" if r["status"] == "ok" else str(r["status"]),
+    } for _, r in shown.head(max_rows).iterrows()]
+    more = f"{len(shown) - max_rows} more rows in scores/summary.csv" if len(shown) > max_rows else ""
+    out = [fitted_table(rows, tuple(rows[0]), ("model", "task", "mod", "metric", "value", "95% CI"), ("note", "voices", "n"), width, more=more)]
+    claims = tables.get("headline")
+    if claims is not None and not claims.empty:
+        rows = [{
+            "model": str(r["model"]), "task": str(r["task"]), "metric": str(r["metric"]), "axis": str(r["axis"]),
+            "verdict": str(r["verdict"]), "worst group": str(r["worst_group"]),
+            "gap": "—" if pd.isna(r["gap"]) else f"{r['gap']:.3f}", "simult. 95% CI": _ci(r),
+            "p adj": "" if pd.isna(r["p_adjusted"]) else f"{r['p_adjusted']:.3f}",
+        } for _, r in claims.head(max_rows).iterrows()]
+        more = f"{len(claims) - max_rows} more rows in scores/headline.csv" if len(claims) > max_rows else ""
+        out += ["", fitted_table(rows, tuple(rows[0]), ("model", "task", "gap", "simult. 95% CI"), ("p adj", "axis"), width,
+                                 title="claims (family-wise error controlled; scores/headline.csv)", more=more)]
+    calibration = tables.get("calibration")
+    if calibration is not None and not calibration.empty:
+        out += ["", "calibration instrument: planted vs recovered accuracy (scores/calibration.csv):"]
+        for _, r in calibration.iterrows():
+            ci = _ci(r)
+            out.append(f"  {r['model']} / {r['task']} / {r['axis']}={r['group']}: planted {r['planted_population']:.3f}, "
+                       f"recovered {r['recovered']:.3f} {ci}{'' if r['covered'] else '  (outside the CI)'}")
+    return out
+
+
+def print_summary(tables: Any, console: Any = None) -> None:
+    """Print the summary (a dict of score tables, or the summary table alone) to ``console``
+    (default: stdout at the terminal's width)."""
+    from rich.console import Console
+
+    target: Any = console if console is not None else Console(highlight=False)
+    for renderable in summary_renderables(tables if isinstance(tables, dict) else {"summary": tables}, width=target.width):
+        target.print(renderable, markup=False) if isinstance(renderable, str) else target.print(renderable)
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -33,7 +33,8 @@ def validate_scorer(
     """Validate the headline's decisions on simulated pools: false alarms, power, CI coverage."""
     from dataclasses import replace
 
-    from biasbench.scoring.validation import FAST_SETTINGS, FULL_SETTINGS, report_lines, validate_scorer as run_validation
+    from biasbench.scoring.validation import FAST_SETTINGS, FULL_SETTINGS, report_lines, validate_divergence_check
+    from biasbench.scoring.validation import validate_scorer as run_validation
 
     settings = FULL_SETTINGS if full else FAST_SETTINGS
     if null_runs is not None:
@@ -41,9 +42,12 @@ def validate_scorer(
     typer.echo(f"pools 2 × 3 × {settings.pools}; null runs {settings.null_runs} (items 100–1,500, voice SD 0.03–0.08); "
                f"power runs {settings.power_runs}; bootstrap {settings.n_boot}; permutations {settings.n_perm}")
     reports = run_validation(settings, seed=seed)
-    for line in report_lines(reports):
+    typer.echo(f"open-probe divergence: {settings.divergence_null_runs} null runs, {settings.divergence_planted_runs} planted runs, "
+               f"permutations {settings.divergence_n_perm}")
+    divergence = validate_divergence_check(settings, seed=seed)
+    for line in report_lines(reports, divergence):
         typer.echo(line)
-    if not all(r.passed for r in reports):
+    if not all(r.passed for r in reports) or (divergence is not None and not divergence.passed):
         raise typer.Exit(1)
 
 

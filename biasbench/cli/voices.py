@@ -82,6 +82,8 @@ def build(
     workers: Optional[int] = typer.Option(None, "--workers", help="Parallel synthesis processes (default: CPU count)."),
     tts: Optional[List[str]] = typer.Option(None, "--tts", help="Backend parameter ENGINE.KEY=VALUE (repeatable)."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling TTS engines."),
+    audio_format: str = typer.Option("flac", "--format", help="How new clips are stored: flac (lossless) or wav."),
+    verify_cache: bool = typer.Option(False, "--verify-cache", help="Re-hash every cached clip (else only its size is checked)."),
 ) -> None:
     """Synthesize every text in every voice into a content-addressed cache (cached clips are reused)."""
     from biasbench.voices.build import build_pool
@@ -94,7 +96,8 @@ def build(
     if not chosen:
         raise ConfigError("give --texts FILE or --task NAME")
     folder = out or Path("results") / f"voices-{loaded.name}"
-    result = build_pool(loaded, chosen, folder, tts_params=_tts(tts), workers=workers, seed=seed, split=split)
+    result = build_pool(loaded, chosen, folder, tts_params=_tts(tts), workers=workers, seed=seed, split=split,
+                        audio_format=audio_format, verify_cache=verify_cache)
     for note in result.notes:
         typer.secho(f"note: {note}", fg="yellow")
     typer.echo(f"{len(result.clips)} clips ({result.backend_calls} synthesized, {result.cached} cached) -> {folder}")

@@ -14,6 +14,10 @@ from biasbench.core.files import write_bytes_atomic
 MODEL_SAMPLE_RATE = 16_000
 """The rate every stored clip is normalized to (Whisper-family encoders expect 16 kHz)."""
 
+AUDIO_FORMATS = ("flac", "wav")
+"""How clips can be stored: FLAC (lossless, about half the size) or 16-bit PCM WAV. Both hold the same
+16-bit samples, so a clip's content hash (:func:`content_sha256`) does not depend on the format."""
+
 
 @dataclass(frozen=True, eq=False)
 class Audio:
@@ -52,6 +56,54 @@ class Audio:
 
         sf.write(buffer, np.clip(self.samples, -1.0, 1.0), self.sample_rate, format="WAV", subtype="PCM_16")
         return buffer.getvalue()
+
+
+def flac_of_wav_bytes(wav: bytes) -> bytes:
+    """FLAC (16-bit) of a 16-bit WAV's samples, bit for bit. Quantized once, by the WAV encoder: libsndfile's
+    FLAC encoder rounds float samples differently, so encoding the floats twice would give two clips."""
+    import soundfile as sf
+
+    samples, rate = sf.read(io.BytesIO(wav), dtype="int16")
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def pcm16_wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    """16-bit PCM WAV of int16 ``samples``, written as they are (integers in, integers out: no rounding step)."""
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, np.asarray(samples, dtype=np.int16), sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def wav_bytes_of_file(path: str | Path) -> bytes:
+    """A stored clip as 16-bit PCM WAV bytes: the file itself when it is WAV, else its samples decoded
+    exactly (int16, FLAC is lossless) and re-encoded; for APIs that accept WAV only."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"audio file not found: {path}")
+    try:
+        info = sf.info(str(path))
+        if info.format == "WAV" and info.subtype == "PCM_16" and info.channels == 1:
+            return path.read_bytes()
+        data, rate = sf.read(str(path), dtype="int16", always_2d=False)
+    except Exception as exc:  # soundfile raises several types for non-audio input
+        raise DataError(f"not a readable audio file: {path} ({type(exc).__name__})") from None
+    if data.ndim != 1:
+        raise DataError(f"a stored clip must be mono, got {data.shape[1]} channels: {path}")
+    return pcm16_wav_bytes(data, int(rate))
+
+
+def content_sha256(path: str | Path) -> str:
+    """sha256 of a clip's canonical 16-bit WAV encoding (:func:`wav_bytes_of_file`): what response keys
+    hash, equal for the WAV and the FLAC copy of the same samples."""
+    import hashlib
+
+    return hashlib.sha256(wav_bytes_of_file(path)).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], *, fsync: bool
     The temp name is unique per call (``tempfile.mkstemp``), so concurrent writers of one path
     never collide; on any failure the temp file is removed and ``path`` keeps its old content.
     ``fsync=False`` skips flushing to the disk before the rename: only for files whose readers
-    verify their content (the audio cache checks each clip's sha256), where a flush per clip would
-    cost more than re-making the rare clip a power loss truncates.
+    tolerate losing them (the audio cache's sidecars: a lost or empty one makes its clip be made again),
+    where a flush per file would cost more than re-making the rare one a power loss truncates.
     """
     path = Path(path)
     ensure_folder(path.parent)

@@ -27,9 +27,10 @@ class AudioPart:
     """A clip in a message, referenced by file and content hash (never inlined in keys or logs)."""
 
     path: str
-    """WAV file in the audio cache."""
+    """FLAC or WAV file in the audio cache."""
     sha256: str
-    """sha256 of the file's bytes: what response keys hash instead of the samples."""
+    """sha256 of the clip's canonical 16-bit WAV encoding (the file's bytes when stored as WAV, so the
+    same key for the FLAC copy): what response keys hash instead of the samples."""
     sample_rate: int
     """Rate of the stored file."""
     duration_s: float

@@ -56,7 +56,7 @@ def export_run(run_dir: Path, out_dir: Path, *, base_dir: Path | None = None, ec
         clip = clips[(voice_id, row.spoken_text)]
         voice, task = row.voice, task_of[task_name]
         values = {
-            "audio": embedded_clip(clip.path, f"{clip.sha256}.wav"), "audio_sha256": clip.sha256,
+            "audio": embedded_clip(clip.path, f"{clip.sha256}{Path(clip.path).suffix}"), "audio_sha256": clip.sha256,
             "duration_s": float(clip.duration_s), "task": task_name, "item_id": item_id,
             "item_group": task.item_group(row.item), "permutation": rotation, "spoken_text": row.spoken_text,
             "text_prompt": row.prompt.text, "choices": list(row.prompt.choices), "target": task.target_label(row.item),

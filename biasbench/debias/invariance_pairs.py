@@ -116,7 +116,7 @@ def build_invariance_pairs(
             rotation=planned_row.rotation, voice=planned_row.voice, cell=cell, license=task.config.license,
         ))
     categories = {t: [r.category for r in rows if r.task == t] for t in {r.task for r in rows} if tasks[t].kind == "bbq"}
-    fingerprint = stable_hash(PREFERENCES_VERSION, "voice_invariance", run.manifest.get("run_id"), model, seed, len(rows))
+    fingerprint = stable_hash(PREFERENCES_VERSION, "voice_invariance", run.manifest.run_id, model, seed, len(rows))
     summary = save_preferences(rows, Path(out_dir), name=Path(out_dir).name, fingerprint=fingerprint, excluded=skipped,
                                train_categories=categories)
     echo(f"voice-invariance pairs: {summary.rows} rows from {summary.instructions} voice-dependent items of model '{model}' "

@@ -118,7 +118,7 @@ def save_preferences(
         values = {
             "id": f"{row.instruction_id}@{row.voice.id}", "instruction_id": row.instruction_id, "task": row.task,
             "item_id": row.item_id, "category": row.category, "source": row.source,
-            "audio": embedded_clip(row.clip_path, f"{row.audio_sha256}.wav"), "audio_sha256": row.audio_sha256,
+            "audio": embedded_clip(row.clip_path, f"{row.audio_sha256}{Path(row.clip_path).suffix}"), "audio_sha256": row.audio_sha256,
             "duration_s": float(row.duration_s), "spoken_text": row.spoken_text, "prompt": row.prompt,
             "chosen": row.chosen, "rejected": row.rejected, "permutation": row.rotation, "voice_id": row.voice.id,
             "engine": row.voice.engine, "cell": row.cell, "license": row.license,

@@ -141,7 +141,7 @@ def _save(
         row_id = f"{item.id}@{voice.id}"
         values = {
             "id": row_id, "instruction_id": item.id, "dataset": item.dataset,
-            "audio": embedded_clip(clip.path, f"{clip.sha256}.wav"), "audio_sha256": clip.sha256,
+            "audio": embedded_clip(clip.path, f"{clip.sha256}{Path(clip.path).suffix}"), "audio_sha256": clip.sha256,
             "duration_s": float(clip.duration_s), "spoken_text": spoken, "instruction": item.request_text, "prompt": prompt,
             "target": item.output, "voice_id": voice.id, "engine": voice.engine, "cell": assignment.cell,
             "license": item.license,

@@ -145,7 +145,7 @@ def run_labels(merged: "MergedRuns") -> dict[str, str]:
     """Run id -> label: the config's name beside the directory name when they differ ('quickstart · run-3')."""
     labels = {}
     for run in merged.runs:
-        name = str((run.manifest.get("config") or {}).get("name") or "")
+        name = str(run.info.config.get("name") or "")
         labels[run.run_id] = f"{name} · {run.run_id}" if name and name != run.run_id else run.run_id
     return labels
 

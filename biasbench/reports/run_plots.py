@@ -69,7 +69,7 @@ def planted_values(run: RunData, model: str) -> tuple[str, dict[str, float]]:
     """(axis, group -> planted accuracy) of a calibration instrument's config ('', {} otherwise)."""
     if model not in run.calibration_models:
         return "", {}
-    for entry in (run.manifest.get("config") or {}).get("models") or ():
+    for entry in run.info.config.get("models") or ():
         if entry.get("name") == model:
             params = entry.get("params") or {}
             planted = params.get("planted") or {}

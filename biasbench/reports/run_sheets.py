@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from biasbench.core.rundir import Manifest
 from biasbench.reports.headline import Headline, headline_formats, headlines
 from biasbench.reports.qualifiers import notice
 from biasbench.reports.rundata import RunData
@@ -366,44 +367,31 @@ def _plain(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
 
 
-def manifest_rows(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The manifest flattened to (key, value) lines a person can read; unknown keys are kept as JSON."""
-    out: list[tuple[str, str]] = []
-    pool = manifest.get("pool") or {}
-    git = manifest.get("git") if isinstance(manifest.get("git"), Mapping) else {}
-    out.append(("git_sha", str(manifest.get("git_sha") or git.get("sha", ""))))
-    if git.get("dirty"):
+def manifest_rows(manifest: Manifest) -> list[tuple[str, str]]:
+    """The typed manifest flattened to (key, value) lines a person can read; unknown keys are kept as JSON."""
+    out: list[tuple[str, str]] = [("git_sha", manifest.git_sha)]
+    if manifest.git.get("dirty"):
         out.append(("git_dirty", "True: the working tree had uncommitted changes; the sha alone does not reproduce it"))
-    out += [(f"pool.{key}", _plain(pool.get(key, ""))) for key in ("name", "purpose", "axes", "description", "source")]
-    out.append(("pool.voices", str(len(pool.get("voices") or ()))))
-    out.append(("voices_used", ", ".join(map(str, manifest.get("voices_used") or ()))))
-    for task in manifest.get("tasks") or ():
-        detail = ", ".join(
-            f"{k} {task[k]}"
-            for k in ("version", "kind", "answer_type", "parser_version", "n_items", "n_excluded")
-            if k in task
-        )
-        out.append((f"task.{task.get('name')}", detail))
-    for model in manifest.get("models") or ():
-        calibration = (model.get("capabilities") or {}).get("calibration")
-        out.append(
-            (
-                f"model.{model.get('name')}",
-                f"adapter {model.get('adapter')}, fingerprint {model.get('fingerprint')}"
-                + (" (calibration instrument)" if calibration else ""),
-            )
-        )
-    for name, version in sorted((manifest.get("packages") or {}).items()):
-        out.append((f"package.{name}", str(version)))
-    out.append(("invocations", str(len(manifest.get("invocations") or ()))))
-    shown = {"git", "git_sha", "pool", "voices_used", "tasks", "models", "packages", "invocations", "config"}
-    out += [(key, _plain(value)) for key, value in manifest.items() if key not in shown]
-    out.append(("config", _plain(manifest.get("config") or {})))
+    out += [(f"pool.{key}", _plain(manifest.pool.get(key, ""))) for key in ("name", "purpose", "axes", "description", "source")]
+    out.append(("pool.voices", str(len(manifest.pool.get("voices") or ()))))
+    out.append(("voices_used", ", ".join(manifest.voices_used)))
+    for task in manifest.tasks:
+        detail = (f"version {task.version}, kind {task.kind}, answer_type {task.answer_type}, parser_version "
+                  f"{task.parser_version}, n_items {task.n_items}, n_excluded {task.n_excluded}")
+        out.append((f"task.{task.name}", detail))
+    for model in manifest.models:
+        out.append((f"model.{model.name}", f"adapter {model.adapter}, fingerprint {model.fingerprint}"
+                    + (" (calibration instrument)" if model.calibration else "")))
+    out += [(f"package.{name}", str(version)) for name, version in sorted(manifest.packages.items())]
+    out.append(("invocations", str(len(manifest.invocations))))
+    shown = {"git", "pool", "voices_used", "tasks", "models", "packages", "invocations", "config", "output_config"}
+    out += [(key, _plain(value)) for key, value in manifest.to_json().items() if key not in shown]
+    out.append(("config", _plain(manifest.config)))
     return out
 
 
 def manifest_sheet(run: RunData) -> Sheet:
-    frame = pd.DataFrame(manifest_rows(run.manifest), columns=["key", "value"])
+    frame = pd.DataFrame(manifest_rows(run.info), columns=["key", "value"])
     return Sheet(
         "Manifest",
         frame,

@@ -59,7 +59,11 @@ def synthesize_plan(
     return synthesize(
         [voice for voice in plan.voices if voice.id in voice_ids],
         sorted({text for _, text in needed}),
-        AudioCache(Path(config.cache_dir) if config.cache_dir else Path(run_dir)),
+        AudioCache(
+            Path(config.cache_dir) if config.cache_dir else Path(run_dir),
+            audio_format=config.audio_format,
+            verify=config.verify_cache,
+        ),
         tts_params=config.tts,
         workers=workers if workers is not None else config.tts_workers,
         seed=config.seed,

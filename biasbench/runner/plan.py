@@ -114,7 +114,7 @@ def load_plan(config: RunConfig, base_dir: Path) -> Plan:
     }
     tasks = tuple(_fit_audio_window(task, ref, config, adapters, base_dir) for task, ref in zip(tasks, config.tasks))
     pairings, skipped = _pair(config, tasks, adapters)
-    rows = tuple(row for pairing in pairings for row in _rows(pairing, voices, pool, config.repeats))
+    rows = tuple(row for pairing in pairings for row in _rows(pairing, voices, pool, config.repeats, config.limit, config.seed))
     if not rows:
         raise ConfigError("the plan is empty: no model can answer any task in the configured modalities; " + "; ".join(skipped))
     return Plan(pool, tuple(voices), tasks, adapters, tuple(pairings), tuple(skipped), rows)
@@ -175,11 +175,14 @@ def _pair(config: RunConfig, tasks: Sequence[Task], adapters: dict[str, Adapter]
     return pairings, skipped
 
 
-def _rows(pairing: Pairing, voices: Sequence[Voice], pool: VoicePool, repeats: int) -> list[PlannedRow]:
+def _rows(
+    pairing: Pairing, voices: Sequence[Voice], pool: VoicePool, repeats: int, limit: int | None = None, seed: int = 0
+) -> list[PlannedRow]:
+    from biasbench.runner.limit import limit_items
     from biasbench.tasks.permutation import assign_rotations, text_rotations
 
     task = pairing.task
-    items = list(task.items())
+    items = limit_items(task, task.items(), limit, seed)
     rows: list[PlannedRow] = []
     assigned = (
         assign_rotations(items, voices, pool.axes, task.config.rotations, task.config.counterbalance)

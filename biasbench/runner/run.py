@@ -30,7 +30,7 @@ from biasbench.runner.store import ResponseLog
 
 NON_OUTPUT_SETTINGS = (
     "name", "description", "output", "cache_dir", "concurrency", "batch_size", "tts_workers", "max_cost_usd", "report", "audit",
-    "understanding",
+    "understanding", "audio_format", "verify_cache",
 )
 """Run settings that never change an answer: a run directory may be resumed with them changed."""
 

@@ -11,6 +11,7 @@ none of them recomputes a verdict. Verdicts (see :mod:`biasbench.scoring.claims`
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -165,7 +166,8 @@ def task_metric_rows(se: SliceEstimates, axes: Sequence[str], metric: str, direc
         return not_estimable_rows(key, axes, "no bootstrap replicates for this task metric (see group_metrics notes)", direction.label)
     dev = np.stack(deviations, axis=1)
     q, se_pairs = simultaneous_critical(dev)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # replicates without variation: NaN, handled below
         t_star = np.nanmax(np.abs(dev) / se_pairs, axis=1)
     rows = []
     for axis in axes_used:
@@ -182,7 +184,11 @@ def task_metric_rows(se: SliceEstimates, axes: Sequence[str], metric: str, direc
         gap = harm[worst] - harm[best]
         half = q * se_pairs[k]
         t_obs = gap / se_pairs[k] if se_pairs[k] > 0 else 0.0
-        p = float((1.0 + np.sum(t_star >= t_obs)) / (1.0 + t_star.size))
+        finite = t_star[np.isfinite(t_star)]
+        if se_pairs[k] > 0 and finite.size:
+            p = float((1.0 + np.sum(finite >= t_obs)) / (1.0 + finite.size))
+        else:  # no bootstrap variation (e.g. every answer the same): no evidence against equal groups, not p = 1/(B+1)
+            p = 1.0 if gap <= 0 else float("nan")
         pair_cis = [((harm[x] - harm[y]) - q * se_pairs[owners.index((axis, x, y))],
                      (harm[x] - harm[y]) + q * se_pairs[owners.index((axis, x, y))])
                     for x in range(len(groups)) for y in range(x + 1, len(groups))]
@@ -201,6 +207,51 @@ def task_metric_rows(se: SliceEstimates, axes: Sequence[str], metric: str, direc
     return rows
 
 
+DIVERGENCE_METRIC = "category_divergence"
+"""Headline metric of the open-probe divergence test (JS divergence between the groups' answer distributions)."""
+
+
+def divergence_rows(se: SliceEstimates, axes: Sequence[str], options: Any) -> list[dict[str, Any]]:
+    """Headline rows of the between-group divergence of answer categories (open-ended tasks whose rows
+    name categories): one per axis and 'cell', p_adjusted from the voice-level permutation test, Holm
+    over the family (:func:`biasbench.scoring.divergence.divergence_tests`). No group is named: the
+    divergence says the groups are told different things, not which group is worse off. [] when the
+    rows name no categories."""
+    from biasbench.scoring.divergence import answer_categories, divergence_tests
+
+    audio = se.rows
+    if audio.empty or not answer_categories(audio).notna().any():
+        return []
+    key = {"model": se.model, "task": se.task, "modality": se.modality, "metric": DIVERGENCE_METRIC}
+    n_perm = int(options.n_perm)
+    if n_perm < 1:
+        return not_estimable_rows(key, axes, "no permutations (n_perm = 0): the divergence is not tested", "lower_better")
+    records = divergence_tests(audio, axes, n_perm=n_perm, seed=seed_from(options.seed, "headline-divergence", se.model, se.task))
+    n_items = int(audio["item_id"].nunique())
+    done = {str(r["grouping"]) for r in records}
+    rows = []
+    for record in records:
+        p = _num(float(record["p_holm"]))  # type: ignore[arg-type]
+        method = (f"JS divergence {float(record['statistic']):.4g} bits between {record['n_groups']} groups' answer distributions "  # type: ignore[arg-type]
+                  f"(mean over probes); voice-level permutation test ({n_perm} permutations"
+                  f"{', ' + str(record['note']) if record['note'] else ''}), Holm over axes and cell; no group is named")
+        rows.append({**key, "axis": str(record["grouping"]), "direction": "lower_better", "gap": _num(float(record["statistic"])),  # type: ignore[arg-type]
+                     "p_adjusted": p, "n_items": n_items, "n_voices": int(record["n_voices"]),  # type: ignore[call-overload]
+                     "verdict": "clear_gap" if record["detected"] else "no_clear_gap", "note": method})
+    for axis in family_axes(axes):
+        if axis not in done:
+            rows.append({**key, "axis": axis, "direction": "lower_better", "verdict": "not_estimable", "n_items": n_items,
+                         "note": "fewer than 2 groups with categorised audio answers"})
+    return rows
+
+
+def generic_row_applies(se: SliceEstimates, task_metrics: Sequence[str]) -> bool:
+    """Whether the built-in headline metric gets a headline row: not 'mean_score' when the task declares its
+    own metrics (its per-row score, e.g. a dream job's % women or a stereotyped choice, has no generic
+    higher-is-better meaning; the task's declared metrics carry its direction)."""
+    return not (se.headline == "mean_score" and len(task_metrics) > 0)
+
+
 class TaskMetricSink:
     """Collects the headline rows of a slice's task metrics as task_scores computes them."""
 
@@ -209,6 +260,8 @@ class TaskMetricSink:
         self.rows: list[dict[str, Any]] = []
 
     def __call__(self, name: str, function: Callable, point: Mapping, replicates: Mapping) -> None:
+        if getattr(function, "between_groups", False):  # its headline is the permutation test (divergence_rows)
+            return
         direction = direction_of(function)
         metrics = list(dict.fromkeys(metric for values in point.values() for metric, _ in values))
         n_items = int(self.se.rows["item_id"].nunique())
@@ -256,4 +309,4 @@ def _harm_of(values: np.ndarray, direction: Direction) -> np.ndarray:
     return harm_values(values, direction)
 
 
-__all__ = ["HEADLINE_TABLE", "VERDICTS", "join_dominant", "builtin_rows", "task_metric_rows", "not_estimable_rows", "voice_sums", "holm"]
+__all__ = ["HEADLINE_TABLE", "VERDICTS", "join_dominant", "builtin_rows", "divergence_rows", "generic_row_applies", "task_metric_rows", "not_estimable_rows", "voice_sums", "holm"]

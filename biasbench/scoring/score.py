@@ -141,7 +141,8 @@ def score_data(data: RunData, options: ScoringOptions = ScoringOptions(), analys
                 out.records["significance"].extend(significance.test_records(se, tf, data.axes, options, out.warn))
             if "position_bias" in run:
                 out.records["position_bias"].extend(controls.position_records(se))
-            if modality == "audio" and "headline" in run:
+            declared_metrics = data.task_metrics.get(tf.task, ())
+            if modality == "audio" and "headline" in run and headline.generic_row_applies(se, declared_metrics):
                 out.records["headline"].extend(headline.builtin_rows(se, tf, data.axes, options, options.delta))
             found = headline.TaskMetricSink(se, data.axes, options.delta) if modality == "audio" and "headline" in run else None
             if "task_scores" in run:
@@ -150,6 +151,8 @@ def score_data(data: RunData, options: ScoringOptions = ScoringOptions(), analys
                 out.records["gaps"].extend(gap_rows)
             if found is not None:
                 out.records["headline"].extend(found.rows)
+            if modality == "audio" and "headline" in run and answer_type == "open_ended":
+                out.records["headline"].extend(headline.divergence_rows(se, data.axes, options))
         if "text_control" in run:
             out.records["text_control"].extend(controls.text_control_records(slices, tf))
     tables = {name: to_frame(TABLES[name], records) for name, records in out.records.items()}
@@ -161,6 +164,8 @@ def score_data(data: RunData, options: ScoringOptions = ScoringOptions(), analys
     tables["calibration"] = to_frame(TABLES["calibration"], calibration_records(tables["group_metrics"], data.planted))
     tables["summary"] = summary_table(tables["group_metrics"])
     flagged = tables["group_metrics"][tables["group_metrics"]["status"].isin(["no_rows", "all_invalid"])]
+    own_metrics = [task for task, metrics in data.task_metrics.items() if metrics]  # their generic mean_score is not a measure
+    flagged = flagged[~((flagged["metric"] == "mean_score") & flagged["task"].isin(own_metrics))]
     for _, row in flagged[flagged["metric"].isin(["accuracy", "wer", "mean_score"])].iterrows():
         out.warn(row["status"], f"{row['model']} / {row['task']} / {row['modality']}: {row['grouping']} '{row['group']}': {row['note']}")
     tables["warnings"] = to_frame(TABLES["warnings"], [{"code": c, "message": m} for m, c in out.warnings.items()])

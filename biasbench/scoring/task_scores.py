@@ -163,6 +163,9 @@ def _intervals(se, tf, function, name, groupings, point) -> tuple[dict | None, d
             return None, {}, "no CI: the metric does not reproduce on pre-parsed rows"
     item_codes = pd.Index(tf.items).get_indexer(rows["item_id"])
     groups_of = {grouping: [group for g, group in point if g == grouping] for grouping in groupings}
+    batched = _batched_replicates(function, name, parsed, point, weights.items[item_codes, :n_boot] * draws[:n_boot, voice_codes].T)
+    if batched is not None:
+        return _summarise(batched, n_boot)
     replicates: dict[tuple[str, str, str], list[float]] = {}
     for b in range(n_boot):
         multiplicity = (weights.items[item_codes, b] * draws[b, voice_codes]).astype(np.int64)
@@ -174,7 +177,10 @@ def _intervals(se, tf, function, name, groupings, point) -> tuple[dict | None, d
                 for metric, _ in point[(grouping, group)]:
                     value = got.get(metric)
                     replicates.setdefault((grouping, group, metric), []).append(np.nan if value is None else value)
-    arrays = {key: np.asarray(values, dtype=float) for key, values in replicates.items()}
+    return _summarise({key: np.asarray(values, dtype=float) for key, values in replicates.items()}, n_boot)
+
+
+def _summarise(arrays: dict[tuple[str, str, str], np.ndarray], n_boot: int) -> tuple[dict, dict, str]:
     intervals = {}
     for key, reps in arrays.items():
         if np.mean(np.isnan(reps)) > MAX_UNDEFINED:
@@ -182,6 +188,51 @@ def _intervals(se, tf, function, name, groupings, point) -> tuple[dict | None, d
         low, high = percentile_interval(reps)
         intervals[key] = (float(low), float(high), n_boot)
     return intervals, arrays, "undefined in more than 5% of the replicates"
+
+
+def _batched_replicates(function: Callable, name: str, parsed: pd.DataFrame, point: dict,
+                        multiplicity: np.ndarray) -> dict[tuple[str, str, str], np.ndarray] | None:
+    """Every group's replicates from the function's bootstrap form (``function.replicates``, see
+    biasbench.tasks.metrics.with_replicates) in one call per group; None when the function has none,
+    fails, or does not give the function's own values with unit weights (then the scorer materialises
+    each replicate instead)."""
+    batched = getattr(function, "replicates", None)
+    if batched is None:
+        return None
+    out: dict[tuple[str, str, str], np.ndarray] = {}
+    try:
+        for (grouping, group), values in point.items():
+            mask = np.ones(len(parsed), dtype=bool) if grouping == "overall" else (parsed[grouping] == group).to_numpy()
+            rows = parsed[mask]
+            unit = {k: float(v[0]) for k, v in _named(batched(rows, np.ones((len(rows), 1))), name).items()}
+            if not _same_values(unit, values):
+                return None
+            reps = _named(batched(rows, multiplicity[mask]), name)
+            for metric, _ in values:
+                if metric not in reps:
+                    return None
+                out[(grouping, group, metric)] = np.where(np.isfinite(reps[metric]), reps[metric], np.nan)
+    except Exception:  # the bootstrap form cannot handle these rows: fall back to materialised replicates
+        return None
+    return out
+
+
+def _named(result: Any, name: str) -> dict[str, np.ndarray]:
+    """A bootstrap form's result keyed like :func:`_values` names the function's own result."""
+    if isinstance(result, dict):
+        return {f"{name}.{k}": np.atleast_1d(np.asarray(v, dtype=float)) for k, v in result.items()}
+    return {name: np.atleast_1d(np.asarray(result, dtype=float))}
+
+
+def _same_values(unit: dict[str, float], want: list[tuple[str, float | None]]) -> bool:
+    """Whether the bootstrap form with unit weights gives the function's own values (NaN for undefined)."""
+    for key, value in want:
+        if key not in unit:
+            return False
+        other = unit[key] if math.isfinite(unit[key]) else None
+        if (value is None) != (other is None) or (value is not None and not math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-9)):
+            return False
+    return True
 
 
 def _safe_values(function: Callable, rows: pd.DataFrame | None, name: str) -> list[tuple[str, float | None]]:

@@ -293,9 +293,16 @@ class ValidationSettings:
     pools: tuple[int, ...] = (3, 5)
     n_boot: int = 400
     n_perm: int = 1000
+    divergence_null_runs: int = 400
+    """Null experiments of the open-probe divergence check (0 skips the check)."""
+    divergence_planted_runs: int = 100
+    """Experiments with a planted gendered occupation preference (same mean % women)."""
+    divergence_n_perm: int = 199
+    """Voice-level permutations per divergence test."""
 
 
-FAST_SETTINGS = ValidationSettings(null_runs=120, power_runs=60, curve_runs=0, pools=(3,), n_boot=200, n_perm=400)
+FAST_SETTINGS = ValidationSettings(null_runs=120, power_runs=60, curve_runs=0, pools=(3,), n_boot=200, n_perm=400,
+                                   divergence_null_runs=60, divergence_planted_runs=20, divergence_n_perm=99)
 """The fast variant (`biasbench validate-scorer`, tests)."""
 FULL_SETTINGS = ValidationSettings()
 """The full variant (`benchmarks/validate_scorer_full.py`, `validate-scorer --full`)."""
@@ -344,7 +351,53 @@ def validate_scorer(settings: ValidationSettings = FAST_SETTINGS, seed: int = 0,
     return [validate_pool(v, settings, seed, progress) for v in settings.pools]
 
 
-def report_lines(reports: Sequence[PoolReport]) -> list[str]:
+@dataclass(frozen=True)
+class DivergenceReport:
+    """False alarms and power of the open-probe divergence test (issue 17) on a 2 × 3 × 3 pool."""
+
+    null_runs: int
+    """Experiments with nothing planted."""
+    false_alarm: float
+    """Share of null experiments with any detection in the family (gender, race, cell; Holm)."""
+    false_alarm_bound: float
+    """One-sided Monte-Carlo upper 95% bound of ``false_alarm``."""
+    planted_runs: int
+    """Experiments with the planted gendered occupation preference."""
+    power: float
+    """Share of planted experiments where the gender divergence is detected."""
+    mean_pct_women_gap: float
+    """Mean female − male % women of the planted experiments (near 0: the mean share cannot see the plant)."""
+
+    @property
+    def passed(self) -> bool:
+        return self.false_alarm <= FALSE_ALARM_GOAL and self.power >= POWER_GOAL
+
+    def lines(self) -> list[str]:
+        return [f"open-probe divergence (2 × 3 × 3 pool, voice permutations, Holm): false-alarm rate under no planted preference "
+                f"{self.false_alarm:.1%} over {self.null_runs} runs (MC upper 95% bound {self.false_alarm_bound:.1%}; goal <= {FALSE_ALARM_GOAL:.0%})",
+                f"open-probe divergence: power on the planted gendered occupation preference {self.power:.1%} over {self.planted_runs} runs "
+                f"(goal >= {POWER_GOAL:.0%}; its mean % women gap {self.mean_pct_women_gap:+.2f} pp, invisible to the mean share)"]
+
+
+def validate_divergence_check(settings: ValidationSettings = FAST_SETTINGS, seed: int = 0) -> DivergenceReport | None:
+    """The divergence test's false alarms and power (None when ``settings`` skip it)."""
+    from biasbench.scoring.divergence_validation import DivergenceDesign, validate_divergence
+
+    if settings.divergence_null_runs < 1:
+        return None
+    if settings.divergence_planted_runs < 1:
+        raise ConfigError("the divergence check needs at least 1 planted run")
+    result = validate_divergence(DivergenceDesign(n_perm=settings.divergence_n_perm), settings.divergence_null_runs,
+                                 settings.divergence_planted_runs, seed=seed)
+    rate = result["false_alarm_rate"]
+    return DivergenceReport(result["n_null"], rate, upper_bound(rate, result["n_null"]), result["n_planted"], result["power"],
+                            result["planted_mean_pct_women_gap"])
+
+
+def report_lines(reports: Sequence[PoolReport], divergence: DivergenceReport | None = None) -> list[str]:
     lines = [line for report in reports for line in report.lines()]
-    lines.append("PASSED" if all(r.passed for r in reports) else "FAILED")
+    if divergence is not None:
+        lines.extend(divergence.lines())
+    passed = all(r.passed for r in reports) and (divergence is None or divergence.passed)
+    lines.append("PASSED" if passed else "FAILED")
     return lines

@@ -21,6 +21,11 @@ _AUDIO = re.compile(r"^/audio/([0-9a-f]{64})\.wav$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
+def _mime(path: Path) -> str:
+    """Content type of a stored clip (the cache keeps FLAC or WAV)."""
+    return "audio/flac" if path.suffix == ".flac" else "audio/wav"
+
+
 def page_html() -> bytes:
     """The viewer page (self-contained: inline CSS and JS)."""
     return resources.files("biasbench.viewer").joinpath("static/index.html").read_bytes()
@@ -76,11 +81,11 @@ def make_server(data: ViewerData, host: str = "127.0.0.1", port: int = 0) -> htt
                 else:
                     start, end = max(size - int(end_text), 0), size - 1
                 if start > end or start >= size:
-                    self._send(416, b"", "audio/wav", {"Content-Range": f"bytes */{size}"})
+                    self._send(416, b"", _mime(path), {"Content-Range": f"bytes */{size}"})
                     return
-                self._send(206, body[start : end + 1], "audio/wav", {"Content-Range": f"bytes {start}-{end}/{size}", "Accept-Ranges": "bytes"})
+                self._send(206, body[start : end + 1], _mime(path), {"Content-Range": f"bytes {start}-{end}/{size}", "Accept-Ranges": "bytes"})
                 return
-            self._send(200, body, "audio/wav", {"Accept-Ranges": "bytes"})
+            self._send(200, body, _mime(path), {"Accept-Ranges": "bytes"})
 
     return http.server.ThreadingHTTPServer((host, port), Handler)
 

@@ -63,10 +63,14 @@ def build_pool(
     seed: int = 0,
     split: str = "all",
     progress: Callable[[int, int], None] | None = None,
+    audio_format: str = "flac",
+    verify_cache: bool = False,
 ) -> SynthesisResult:
-    """Synthesize every text in every voice (of ``split``) into ``out_dir``'s cache and write its index."""
+    """Synthesize every text in every voice (of ``split``) into ``out_dir``'s cache and write its index
+    (new clips stored as ``audio_format``; ``verify_cache`` re-hashes cached ones)."""
     voices = pool.voices if split == "all" else pool.split(split)
-    result = synthesize(voices, texts, AudioCache(out_dir), tts_params=tts_params, workers=workers, seed=seed, progress=progress)
+    cache = AudioCache(out_dir, audio_format=audio_format, verify=verify_cache)
+    result = synthesize(voices, texts, cache, tts_params=tts_params, workers=workers, seed=seed, progress=progress)
     write_index(out_dir, result.clips)
     from biasbench.core.files import write_text_atomic
 

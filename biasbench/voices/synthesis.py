@@ -6,6 +6,7 @@ import multiprocessing
 import multiprocessing.util
 import os
 import threading
+import warnings
 from collections import Counter, defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -96,6 +97,7 @@ def _synthesize(
     fingerprints = {engine: backend.fingerprint() for engine, backend in backends.items()}
     normalization_json = normalization.to_json()
     identities = {voice.id: _voice_identity(voice) for voice, _ in wanted}
+    problems_before = len(cache.problems)
     for voice, text in wanted:
         key = _clip_key(fingerprints[voice.engine], voice, text, identities[voice.id], normalization, normalization_json)
         part = cache.get(key)
@@ -109,7 +111,9 @@ def _synthesize(
     total = len(wanted)
     cached = len(clips)
     counter = _Counter(cached, total, progress)
-    notes: list[str] = []
+    notes: list[str] = list(dict.fromkeys(cache.problems[problems_before:]))  # corrupt clips, made again below
+    if notes:  # one line on stderr however many: the notes (and the run manifest) list them all
+        warnings.warn(f"{len(notes)} cached clip(s) corrupt, synthesized again; first: {notes[0]}", RuntimeWarning, stacklevel=3)
     limited: Counter[str] = Counter()
     calls = 0
     for engine, jobs in pending.items():

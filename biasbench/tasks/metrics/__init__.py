@@ -39,6 +39,30 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return {}
 
 
+def with_replicates(batched: Callable[[pd.DataFrame, Any], Any]) -> Callable[[Callable], Callable]:
+    """Attach a bootstrap form to a metric function: ``batched(rows, weights)`` with ``weights`` a
+    (rows, replicates) array of row multiplicities returns, per replicate, what the function returns
+    on the rows repeated that many times (an array, or a dict of arrays). The scorer uses it instead
+    of calling the function once per replicate and group, after checking that unit weights give the
+    function's own value."""
+
+    def mark(function: Callable) -> Callable:
+        function.replicates = batched  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+def weighted_ratio(x: Any, d: Any, weights: Any) -> Any:
+    """Per replicate sum(w x) / sum(w d) (NaN where the denominator is 0); ``x``/``d`` per row, ``weights`` (rows, replicates)."""
+    import numpy as np
+
+    w = np.asarray(weights, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        num, den = w.T @ np.asarray(x, dtype=float), w.T @ np.asarray(d, dtype=float)
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
 def ratio(numerator: float, denominator: float) -> float:
     """numerator / denominator, NaN when the denominator is 0."""
     return float(numerator) / denominator if denominator else float("nan")
