@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "reports"))
 from fixture_run import make_run  # noqa: E402
 
 from biasbench.reports import write_run_report  # noqa: E402
-from biasbench.reports.verdict_text import qualify_verdict  # noqa: E402
+from biasbench.reports.verdict_text import artifact_qualifier  # noqa: E402
 from biasbench.reports.workbook import header_row, read_sheet  # noqa: E402
 
 LONG = "voice fB1 has ASR WER 30%, far above its cell; " * 6
@@ -42,18 +42,18 @@ def test_verdict_carries_the_tts_qualifier_when_the_audit_flags_the_worst_group(
     assert not clear.empty
     for row in clear.itertuples():
         covered = flagged in str(row.worst_group).split(" × ")  # the sheet shows the label style
-        assert ("possibly a TTS artifact" in row.verdict) == covered, row.verdict
+        first_clause = row.verdict.split(";")[0]  # clear gaps come first, each with its own qualifier
+        assert ("possibly a TTS artifact" in first_clause) == covered, row.verdict
     assert any("possibly a TTS artifact" in v for v in clear.verdict)
 
 
 def test_qualifier_rules() -> None:
     flags = {("accent", "en-029")}
-    text = "clear gap: female × en-029 has the lowest accuracy, 20.0 pp from the best cell group (95% CI 5 to 30)"
-    out = qualify_verdict(text, "female|en-029", "cell", flags)
-    assert out.startswith("clear gap, possibly a TTS artifact (the voice audit flags en-029 voices") and out.endswith(text[10:])
-    assert qualify_verdict(text, "female|en-us", "cell", flags) == text
-    no_gap = "no clear gap: largest cell difference 3.0 pp (95% CI -2 to 8) is within noise"
-    assert qualify_verdict(no_gap, "female|en-029", "cell", flags) == no_gap
+    assert artifact_qualifier("female|en-029", "cell", flags) == (
+        ", possibly a TTS artifact (the voice audit flags en-029 voices as hard to understand)")
+    assert artifact_qualifier("en-029", "accent", flags).startswith(", possibly a TTS artifact")
+    assert artifact_qualifier("female|en-us", "cell", flags) == ""
+    assert artifact_qualifier("female", "gender", flags) == ""
 
 
 def test_gap_cells_are_coloured_by_verdict_and_rows_stay_short(report: Path) -> None:

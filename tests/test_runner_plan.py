@@ -15,7 +15,8 @@ SIM = {"name": "s", "adapter": "simulated", "params": {"axis": "accent"}}
 
 
 def _plan(**values):
-    config = {"pool": "demo_espeak", "tasks": ["demo_mc"], "models": [SIM], "modalities": ["audio", "text"], **values}
+    tasks = [{"name": "demo_mc", "params": {"n_items": 20}}]  # 20 of its items: the counts below are for 20
+    config = {"pool": "demo_espeak", "tasks": tasks, "models": [SIM], "modalities": ["audio", "text"], **values}
     return load_plan(parse_config(config), Path("."))
 
 

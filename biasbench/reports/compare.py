@@ -28,6 +28,7 @@ import pandas as pd
 
 from biasbench.core.errors import DataError
 from biasbench.core.hashing import seed_from
+from biasbench.core.rundir import RunDir
 
 FILES = {"estimates": "estimates.csv", "agreement": "agreement.csv", "verdicts": "verdicts.csv", "items": "items.csv"}
 """Files :func:`compare_runs` writes into its output folder."""
@@ -89,8 +90,8 @@ def _ci(low: Any, high: Any) -> str:
 
 
 def _table(run_dir: Path, name: str) -> pd.DataFrame | None:
-    folder = Path(run_dir) / "scores"
-    for path, reader in ((folder / f"{name}.parquet", pd.read_parquet), (folder / f"{name}.csv", pd.read_csv)):
+    run = RunDir(run_dir)
+    for path, reader in ((run.score_table(name, ".parquet"), pd.read_parquet), (run.score_table(name, ".csv"), pd.read_csv)):
         if path.is_file():
             try:
                 return reader(path)
@@ -204,7 +205,7 @@ def verdict_table(run_a: Path, run_b: Path, notes: list[str]) -> pd.DataFrame:
     columns = VERDICT_KEYS + ["verdict_a", "verdict_b", "verdict_agree", "worst_group_a", "worst_group_b", "worst_group_agree", "gap_a", "gap_b"]
     heads = {}
     for side, run in (("a", run_a), ("b", run_b)):
-        path = Path(run) / "scores" / "headline.csv"
+        path = RunDir(run).headline_csv
         if not path.is_file():
             notes.append(f"{run} has no scores/headline.csv (written by the headline scorer): headline verdict agreement not computed")
             return pd.DataFrame(columns=columns)

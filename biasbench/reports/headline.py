@@ -7,6 +7,7 @@ Verdicts, worst groups, gaps, simultaneous CIs and adjusted p-values are decided
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 import pandas as pd
 
@@ -20,11 +21,10 @@ from biasbench.reports.qualifiers import (
 )
 from biasbench.reports.rundata import RunData
 from biasbench.reports.sheet import BY_METRIC
+from biasbench.reports.verdict_text import artifact_qualifier, flagged_groups
 from biasbench.scoring.schema import HEADLINE
 
 OVERALL_GROUP = "__all__"
-LOWER_IS_WORSE = frozenset({"accuracy", "mean_score"})
-"""Metrics where a lower value is worse (for the others, e.g. WER and rates, higher is worse)."""
 HEADLINE_TABLE = HEADLINE.name
 """The scoring headline table (scores/headline): its name is spelled once, in scoring.schema."""
 
@@ -43,6 +43,8 @@ class Headline:
     """Task spec version."""
     metric: str
     """Headline metric ('accuracy', 'wer', 'mean_score')."""
+    direction: str
+    """The metric's declared direction (scores/headline: 'higher_better', 'lower_better', 'target:<value>')."""
     overall: float | None
     """Metric over all audio voices."""
     overall_ci_low: float | None
@@ -140,19 +142,22 @@ def _claim_row(run: RunData, model: str, task: str, metric: str) -> pd.Series | 
     return rows.iloc[0]
 
 
-def verdict(metric: str, rows: pd.DataFrame) -> str:
-    """One plain sentence per axis, formatted from the scoring headline's verdicts (never recomputed)."""
+def verdict(metric: str, rows: pd.DataFrame, flagged: Iterable[tuple[str, str]] = ()) -> str:
+    """One plain sentence per axis, formatted from the scoring headline's verdicts (never recomputed):
+    clear gaps first, each carrying the TTS-artifact qualifier when the voice audit flags its worst group."""
     if rows.empty:
         return "no headline decision was computed: re-run `biasbench score` with this version"
     parts = []
-    for _, row in rows.iterrows():
+    clear_first = rows.assign(_clear=rows["verdict"] != "clear_gap").sort_values("_clear", kind="stable")
+    for _, row in clear_first.iterrows():
         axis, kind = str(row["axis"]), str(row["verdict"])
         gap, low, high = _num(row.get("gap")), _num(row.get("ci_low")), _num(row.get("ci_high"))
         ci = f"simultaneous 95% CI {format_ci(low, high, metric, points=True)}" if low is not None and high is not None else "no CI"
         p = _num(row.get("p_adjusted"))
         p_text = f", adjusted p {p:.3g}" if p is not None else ""
         if kind == "clear_gap":
-            parts.append(f"clear gap on {axis}: {label(str(row['worst_group']))} is worse off, "
+            qualifier = artifact_qualifier(str(row["worst_group"]), axis, flagged)
+            parts.append(f"clear gap on {axis}{qualifier}: {label(str(row['worst_group']))} is worse off, "
                          f"{format_value(gap, metric, points=True)} from {label(str(row['best_group']))} ({ci}{p_text})"
                          + _dominant_clause(row))
         elif kind == "equivalent":
@@ -189,6 +194,7 @@ def headlines(run: RunData) -> tuple[list[Headline], list[Qualifier]]:
         overall_rows = summary[(summary.grouping == "overall") & (summary.modality == "audio")]
         for _, overall in overall_rows.iterrows():
             pairs[(str(overall.model), str(overall.task))] = overall
+    flagged = flagged_groups(run.parity)
     claims = run.table(HEADLINE_TABLE)
     if claims is not None and not claims.empty:
         for (model, task), _ in claims[claims["modality"] == "audio"].groupby(["model", "task"], sort=True):
@@ -221,6 +227,7 @@ def headlines(run: RunData) -> tuple[list[Headline], list[Qualifier]]:
                 task=task,
                 task_version=run.task_versions.get(task, ""),
                 metric=metric or (str(claim["metric"]) if claim is not None else ""),
+                direction=str(claim.get("direction") or "") if claim is not None else "",
                 overall=_num(overall.value) if overall is not None else None,
                 overall_ci_low=_num(overall.ci_low) if overall is not None else None,
                 overall_ci_high=_num(overall.ci_high) if overall is not None else None,
@@ -240,7 +247,7 @@ def headlines(run: RunData) -> tuple[list[Headline], list[Qualifier]]:
                 invalid_rate=_num(overall.get("invalid_rate")) if overall is not None else None,
                 n_items=_int(overall.get("n_items")) if overall is not None else None,
                 n_voices=_int(overall.get("n_voices")) if overall is not None else None,
-                verdict=verdict(metric, axis_rows),
+                verdict=verdict(metric, axis_rows, flagged),
                 warnings="; ".join(applicable),
             )
         )

@@ -16,7 +16,6 @@ import pandas as pd
 from biasbench.core.errors import ConfigError, DataError
 from biasbench.core.hashing import stable_hash
 from biasbench.reports.headline import (
-    LOWER_IS_WORSE,
     Headline,
     headline_grouping,
     headline_formats,
@@ -27,6 +26,7 @@ from biasbench.reports.notes import notes_sheet
 from biasbench.reports.qualifiers import Qualifier
 from biasbench.reports.merged import MergedRuns
 from biasbench.reports.rundata import RunData, load_run
+from biasbench.scoring.direction import Direction
 from biasbench.reports.sheet import VALUE_CI_FORMATS, Sheet
 from biasbench.reports.workbook import write_workbook
 
@@ -97,14 +97,36 @@ def _rank(table: pd.DataFrame, groups: pd.DataFrame | None = None) -> pd.DataFra
     table["rank_worst_group"] = pd.Series(dtype="Int64")
     table["rank_max_gap"] = pd.Series(dtype="Int64")
     for _, rows in table.groupby("task"):
-        lower_is_worse = rows.metric.iloc[0] in LOWER_IS_WORSE
-        table.loc[rows.index, "rank_worst_group"] = pd.array(
-            tied_ranks(rows.worst_value, worst_low[rows.index], worst_high[rows.index], higher_better=lower_is_worse), dtype="Int64"
-        )
+        harm = _harm_spans(rows, worst_low[rows.index], worst_high[rows.index])
+        table.loc[rows.index, "rank_worst_group"] = pd.array(tied_ranks(*harm, higher_better=False), dtype="Int64")
         table.loc[rows.index, "rank_max_gap"] = pd.array(
             tied_ranks(rows.max_gap, rows.max_gap_ci_low, rows.max_gap_ci_high, higher_better=False), dtype="Int64"
         )
     return table
+
+
+def _harm_spans(rows: pd.DataFrame, lows: pd.Series, highs: pd.Series) -> tuple[list[float | None], list[float | None], list[float | None]]:
+    """Worst-group values and CI ends as harm in each metric's declared direction (larger = worse), so
+    accuracy, WER and neutral-target metrics all rank the same way."""
+    points: list[float | None] = []
+    low_out: list[float | None] = []
+    high_out: list[float | None] = []
+    for value, low, high, label in zip(rows.worst_value, lows, highs, rows.direction):
+        try:
+            direction = Direction.parse(str(label))
+        except ValueError:
+            direction = None
+        if direction is None or value is None or pd.isna(value):
+            points.append(None), low_out.append(None), high_out.append(None)
+            continue
+        points.append(direction.harm(float(value)))
+        if low is None or high is None or pd.isna(low) or pd.isna(high):
+            low_out.append(None), high_out.append(None)
+            continue
+        ends = sorted((direction.harm(float(low)), direction.harm(float(high))))
+        inside = direction.kind == "target" and direction.target is not None and float(low) <= direction.target <= float(high)
+        low_out.append(0.0 if inside else ends[0]), high_out.append(ends[1])
+    return points, low_out, high_out
 
 
 def _worst_group_cis(table: pd.DataFrame, groups: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:

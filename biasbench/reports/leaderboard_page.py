@@ -15,7 +15,6 @@ from biasbench.core.errors import DataError
 from biasbench.reports.formatting import format_ci, format_value
 from biasbench.reports.notes import SUMMARY_TERMS
 from biasbench.reports.plotting import label, slug
-from biasbench.reports.verdict_text import flagged_groups, qualify_verdict
 
 if TYPE_CHECKING:
     from biasbench.reports.merged import MergedRuns
@@ -222,11 +221,6 @@ def page_html(merged: "MergedRuns", plots: Sequence[Path], *, title: str) -> str
     colours = model_colours(table.model)
     labels = run_labels(merged)
     table = table.copy()
-    by_run = {run.run_id: run for run in merged.runs}
-    table["verdict"] = [  # the TTS-artifact qualifier inside the verdict when the run's audit flags the worst group
-        qualify_verdict(row.verdict, row.worst_group, row.grouping, flagged_groups(getattr(by_run.get(row.run), "parity", None)))
-        for row in table.itertuples()
-    ]
     notices = sorted({q.message for _, q in merged.qualifiers if q.code in ("demonstration_pool", "calibration_model")})
     sections = "".join(
         _board(task, rows, png.get(slug("scatter", task)), colours, labels) for task, rows in table.groupby("task", sort=True)

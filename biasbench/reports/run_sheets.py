@@ -13,7 +13,6 @@ from biasbench.reports.headline import Headline, headline_formats, headlines
 from biasbench.reports.qualifiers import notice
 from biasbench.reports.rundata import RunData
 from biasbench.reports.sheet import BY_METRIC, VALUE_CI_FORMATS, Sheet
-from biasbench.reports.verdict_text import qualified_verdicts
 
 _NO_SCORES = "run `biasbench score {dir}` first (no scores/{table} table in this run directory)"
 
@@ -77,7 +76,6 @@ def summary_sheet(run: RunData) -> Sheet:
         reason = _missing(run, "summary") if run.table("summary") is None else "the summary has no overall audio rows"
         return Sheet.empty("Summary", reason, description=description, order=10)
     frame = pd.DataFrame([asdict(r) for r in rows], columns=[f.name for f in fields(Headline)])
-    frame["verdict"] = qualified_verdicts(run, frame)
     if not frame["notice"].astype(bool).any():
         frame = frame.drop(columns="notice")
     formats = headline_formats(frame)

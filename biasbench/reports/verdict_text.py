@@ -11,9 +11,6 @@ from typing import Any, Iterable
 
 from biasbench.reports.plotting import label
 
-CLEAR = "clear gap"
-
-
 def flagged_groups(parity: dict[str, Any] | None) -> set[tuple[str, str]]:
     """(grouping, group) pairs the voice audit flags (parity.json ``flags`` entries)."""
     if not parity:
@@ -38,18 +35,10 @@ def audit_flag_for(worst_group: str, grouping: str, flagged: Iterable[tuple[str,
     return None
 
 
-def qualify_verdict(verdict: str, worst_group: str, grouping: str, flagged: Iterable[tuple[str, str]]) -> str:
-    """'clear gap: …' → 'clear gap, possibly a TTS artifact (the voice audit flags en-029): …' when it applies."""
-    text = str(verdict)
-    if not text.startswith(f"{CLEAR}:"):
-        return text
+def artifact_qualifier(worst_group: str, grouping: str, flagged: Iterable[tuple[str, str]]) -> str:
+    """', possibly a TTS artifact (the voice audit flags en-029 voices as hard to understand)' when the audit
+    flags the group a clear gap names as worst ('' otherwise): it goes inside that clause of the verdict."""
     flag = audit_flag_for(worst_group, grouping, flagged)
     if flag is None:
-        return text
-    return f"{CLEAR}, possibly a TTS artifact (the voice audit flags {label(flag)} voices as hard to understand):" + text[len(CLEAR) + 1 :]
-
-
-def qualified_verdicts(run: Any, frame: Any) -> list[str]:
-    """The ``verdict`` column of a headline frame with the qualifier added where the run's audit applies."""
-    flagged = flagged_groups(getattr(run, "parity", None))
-    return [qualify_verdict(v, w, g, flagged) for v, w, g in zip(frame["verdict"], frame["worst_group"], frame["grouping"])]
+        return ""
+    return f", possibly a TTS artifact (the voice audit flags {label(flag)} voices as hard to understand)"
