@@ -64,9 +64,17 @@ class UnderstandingConfig(_Strict):
     enabled: bool = True
     """Record understanding.csv (model transcript, else cascade transcript, else the audit's ASR round-trip)."""
     transcribe: bool = True
-    """Ask each adapter that can transcribe for one cached transcript per clip it hears."""
+    """Ask each adapter that can transcribe for one cached transcript per clip it hears (free adapters only,
+    unless ``transcribe_priced``)."""
+    transcribe_priced: bool = False
+    """Also ask adapters that cost money (their own cost estimate of the transcribe requests is > 0). Off by
+    default: those requests are extra API spending. When on, they are asked only if their estimate fits in
+    what is left of ``max_cost_usd``; a skipped adapter is named in the manifest and the run's warnings."""
     wer_threshold: float = Field(0.3, ge=0)
     """A row whose transcript WER exceeds this counts as not understood."""
+    key_content_threshold: float = Field(0.5, ge=0, le=1)
+    """A multiple-choice row whose transcript misses more than this share of the question stem's content words
+    (words not in a small stopword list) counts as not understood, whatever its WER."""
 
 
 class RunConfig(_Strict):

@@ -221,7 +221,10 @@ def run_experiment(
 
                         phase("understanding")
                         with progress.stage("understanding"):
-                            collect_understanding(config, plan, clips, run.path, results)
+                            understood = collect_understanding(config, plan, clips, run.path, results)
+                        manifest.understanding = understood.manifest_entry()
+                        run.write_manifest(manifest)
+                        warnings += list(understood.skipped)
                     summary, report_path, more, summary_tables = _score_and_report(
                         config, run, strict=status == "complete", phase=phase, progress=progress
                     )
@@ -322,7 +325,15 @@ def _scores_digest(run: RunDir, seed: int) -> str:
     from biasbench import __version__
     from biasbench.scoring.schema import SCORER_VERSION
 
-    return stable_hash(results_digest(run), __version__, SCORER_VERSION, seed)
+    return stable_hash(results_digest(run), understanding_digest(run), __version__, SCORER_VERSION, seed)
+
+
+def understanding_digest(run: RunDir) -> str:
+    """Digest of understanding.csv ('' when absent): a changed understanding signal re-scores the decomposition."""
+    import hashlib
+
+    path = run.understanding_csv
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
 def _score_and_report(

@@ -140,7 +140,10 @@ def test_no_file_a_run_writes_contains_the_api_key(tmp_path, capsys, monkeypatch
         assert code == 0, err
         answered = sum(server.log.answered.values())
     files = [p for p in out.rglob("*") if p.is_file()]
-    assert (out / "responses.jsonl").is_file() and (out / "manifest.json").is_file() and answered == 6
+    transcripts = out / "understanding" / "transcripts.jsonl"
+    transcribed = len(transcripts.read_text().splitlines()) if transcripts.is_file() else 0
+    # 6 planned rows + one transcribe request per clip the understanding step actually asked
+    assert (out / "responses.jsonl").is_file() and (out / "manifest.json").is_file() and answered == 6 + transcribed
     leaks = [str(p.relative_to(out)) for p in files if any(KEY.encode() in blob for blob in texts_of(p))]
     assert leaks == []
     assert KEY not in stdout and KEY not in err
@@ -173,3 +176,52 @@ def test_max_cost_usd_stops_the_run_cleanly_and_keeps_finished_rows(tmp_path, ca
     spent = sum(json.loads(line)["response"]["cost_usd"] for line in lines)
     assert 0 < spent <= 0.005  # requests in flight hold a reservation: the cap is never passed
     assert 1 <= len(lines) < 6  # finished rows kept, the rest not asked
+
+
+def _understanding_run(tmp_path: Path, capsys, extra: str) -> tuple[int, dict, int, float]:
+    from biasbench.testing.openai_server import OpenAITestServer
+
+    with OpenAITestServer(models=(SNAPSHOT,), api_key=KEY) as server:
+        models = f"  - {{name: gpt, adapter: openai-audio, params: {{model: {SNAPSHOT}, base_url: '{server.base_url}'}}}}\n"
+        config = write_config(tmp_path, models, extra="report: false\ngeneration: {max_new_tokens: 8}\n" + extra)
+        code, _, err = run_cli(capsys, "run", str(config), "--out", str(tmp_path / "out"), "-q")
+        answered = sum(server.log.answered.values())
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    transcripts = tmp_path / "out" / "understanding" / "transcripts.jsonl"
+    costs = [json.loads(line)["cost_usd"] for line in transcripts.read_text().splitlines()] if transcripts.is_file() else []
+    return answered, manifest["understanding"], len(costs), sum(costs)
+
+
+def test_a_priced_adapter_is_not_asked_for_transcripts_unless_opted_in_and_within_budget(tmp_path, capsys, monkeypatch):
+    """The understanding step's transcribe requests are API spending: off for priced adapters by default
+    (said in the manifest), asked when opted in, and counted in the budget."""
+    pytest.importorskip("openai", reason="needs openai: pip install 'biasbench[openai]'")
+    pytest.importorskip("espeakng_loader", reason="needs espeakng-loader to speak the test pool")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    (tmp_path / "default").mkdir()
+    answered, record, n, _ = _understanding_run(tmp_path / "default", capsys, "")
+    assert answered == 6 and n == 0 and record["transcribed"] == []
+    assert len(record["skipped"]) == 1 and "gpt" in record["skipped"][0] and "transcribe_priced" in record["skipped"][0]
+    from biasbench.reports.run_report import write_run_report
+
+    write_run_report(tmp_path / "default" / "out")
+    assert record["skipped"][0] in (tmp_path / "default" / "out" / "summary.md").read_text()  # the summary says so too
+    (tmp_path / "opted").mkdir()
+    answered, record, n, cost = _understanding_run(
+        tmp_path / "opted", capsys, "max_cost_usd: 5\nunderstanding: {transcribe_priced: true}\n")
+    assert record == {"transcribed": ["gpt"], "skipped": []}
+    assert n == 4 and answered == 6 + 4 and cost > 0  # 2 items x 2 voices, one request per clip, priced
+    signal = (tmp_path / "opted" / "out" / "understanding.csv").read_text().splitlines()
+    assert len(signal) == 1 + 4 and all(",model," in line for line in signal[1:])
+
+
+def test_transcribe_decision_keeps_priced_requests_inside_the_budget():
+    from biasbench.config import UnderstandingConfig
+    from biasbench.runner.understanding import transcribe_decision
+
+    opted = UnderstandingConfig(transcribe_priced=True)
+    assert transcribe_decision("local", 0.0, UnderstandingConfig(), 0.01, 0.01) == ""  # free: always asked
+    assert "transcribe_priced" in transcribe_decision("api", 0.5, UnderstandingConfig(), None, 0.0)
+    assert transcribe_decision("api", 0.5, opted, None, 0.0) == "" and transcribe_decision("api", 0.5, opted, 1.0, 0.5) == ""
+    assert "would pass max_cost_usd=1.0" in transcribe_decision("api", 0.5, opted, 1.0, 0.6)

@@ -20,7 +20,7 @@ from biasbench.core import registry
 from biasbench.core.messages import Request
 from biasbench.core.response import Response
 
-SEEN: dict[str, list[Request]] = {"spy": [], "oracle_spy": []}
+SEEN: dict[str, list[Request]] = {"spy": [], "oracle_spy": [], "hearing_spy": []}
 
 
 class SpyAdapter(Adapter):
@@ -46,14 +46,23 @@ class OracleSpyAdapter(SpyAdapter):
     capabilities: ClassVar[Capabilities] = Capabilities(answer_types=frozenset({"multiple_choice"}), oracle=True)
 
 
+class HearingSpyAdapter(SpyAdapter):
+    """An ordinary plug-in that can also transcribe: the understanding step asks it for transcripts."""
+
+    name = "hearing_spy"
+    capabilities: ClassVar[Capabilities] = Capabilities(answer_types=frozenset({"multiple_choice", "transcription"}))
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
     registry.adapters.register("spy", f"{__name__}:SpyAdapter")
     registry.adapters.register("oracle_spy", f"{__name__}:OracleSpyAdapter")
+    registry.adapters.register("hearing_spy", f"{__name__}:HearingSpyAdapter")
     tmp = tmp_path_factory.mktemp("isolation")
     config = {
         "name": "isolation", "pool": "demo_espeak", "tasks": ["demo_mc"],
-        "models": [{"name": "spy", "adapter": "spy"}, {"name": "oracle", "adapter": "oracle_spy"}],
+        "models": [{"name": "spy", "adapter": "spy"}, {"name": "oracle", "adapter": "oracle_spy"},
+                   {"name": "hearing", "adapter": "hearing_spy"}],
         "modalities": ["audio", "text"], "seed": 0, "report": False,
     }
     path = tmp / "config.yaml"
@@ -138,3 +147,13 @@ def test_task_audio_limit_follows_the_models_declared_window(tmp_path, adapters,
     })
     plan = load_plan(config, tmp_path)
     assert plan.tasks[0].config.max_audio_seconds == expected
+
+
+def test_the_understanding_steps_transcribe_requests_carry_no_context(runs):
+    """The per-clip transcribe requests (issue 15) reach an ordinary adapter like every other request."""
+    from biasbench.runner.understanding import TRANSCRIBE_INSTRUCTION
+
+    requests = SEEN["hearing_spy"]
+    transcribe = [r for r in requests if TRANSCRIBE_INSTRUCTION in json.dumps([m.key_json() for m in r.messages])]
+    assert transcribe and len(transcribe) < len(requests)
+    assert all(r.context is None for r in requests)

@@ -4,7 +4,8 @@ answer difference on understood clips to treatment — each with CIs that exclud
 The planted adapter is a real plug-in registered at runtime, run by the real runner on real espeak
 clips. It *hears* acoustically: clips whose median F0 is high (the female voices) are misheard half
 of the time in 'understanding' mode (garbled transcript, wrong answer), or heard and answered wrongly
-half of the time in 'treatment' mode. Its transcripts of heard clips come from a lexicon the test
+half of the time in 'treatment' mode. It declares ``oracle=True`` (it needs the correct option to
+answer wrongly); the understanding step's transcribe requests reach it, like any adapter, with no context. Its transcripts of heard clips come from a lexicon the test
 builds from the synthesized clips (it stands in for a perfect ASR)."""
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class PlantedHearingAdapter(Adapter):
 
     name = "planted-hearing"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        audio_in=True, text_in=True, batch=True, answer_types=frozenset({"multiple_choice", "transcription"}), calibration=True
+        audio_in=True, text_in=True, batch=True, answer_types=frozenset({"multiple_choice", "transcription"}),
+        oracle=True,  # it plants its wrong answers by the correct option's index (Request.context)
     )
 
     class Config(Adapter.Config):
@@ -77,7 +79,7 @@ class PlantedHearingAdapter(Adapter):
         for request in requests:
             clip = next((p for m in request.messages for p in m.parts if isinstance(p, AudioPart)), None)
             misheard = clip is not None and self.config.mode == "understanding" and self._high(clip) and self._coin(clip, "hear")
-            if request.context.task == "__understanding__":
+            if request.context is None:  # the understanding step's transcribe request: no oracle context, like any model
                 out.append(Response("garbled noises only" if misheard else self.words[clip.sha256]))
                 continue
             wrong = misheard or (clip is not None and self.config.mode == "treatment" and self._high(clip) and self._coin(clip, "treat"))
@@ -88,7 +90,7 @@ class PlantedHearingAdapter(Adapter):
         return out
 
 
-def _run(tmp_path: Path, mode: str) -> Path:
+def _run(tmp_path: Path, mode: str, pool: str = POOL, tasks: tuple[str, ...] = ("demo_mc",)) -> Path:
     from biasbench.config import parse_config
     from biasbench.runner.clips import synthesize_plan
     from biasbench.runner.plan import load_plan
@@ -96,10 +98,10 @@ def _run(tmp_path: Path, mode: str) -> Path:
 
     registry.adapters.register("planted-hearing", f"{__name__}:PlantedHearingAdapter")
     tmp_path.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "pool.yaml").write_text(POOL)
+    (tmp_path / "pool.yaml").write_text(pool)
     lexicon = tmp_path / "lexicon.json"
     config = parse_config({
-        "pool": str(tmp_path / "pool.yaml"), "tasks": ["demo_mc"], "modalities": ["audio", "text"], "seed": 0,
+        "pool": str(tmp_path / "pool.yaml"), "tasks": list(tasks), "modalities": ["audio", "text"], "seed": 0,
         "models": [{"name": "planted", "adapter": "planted-hearing", "params": {"mode": mode, "lexicon": str(lexicon)}}],
         "cache_dir": str(tmp_path.parent / "audio-cache"), "report": False, "tts_workers": 1,
     })
@@ -151,7 +153,11 @@ def test_planted_treatment_is_attributed_to_treatment(shared):
 def test_transcripts_are_cached_per_clip(shared):
     log = shared / "understanding" / "run" / "understanding" / "transcripts.jsonl"
     lines = log.read_text().splitlines()
-    assert len(lines) == len({json.loads(line)["key"] for line in lines}) == 80  # 20 items x 4 voices, asked once
+    results = pd.read_parquet(shared / "understanding" / "run" / "results.parquet")
+    audio = results[results["modality"] == "audio"]
+    n_clips = audio["item_id"].nunique() * audio["voice_id"].nunique()  # each item once per voice (one permutation each)
+    assert n_clips == len(audio) >= 80
+    assert len(lines) == len({json.loads(line)["key"] for line in lines}) == n_clips  # every clip asked once
 
 
 def test_report_has_the_decomposition_sheet_and_plot(shared):
@@ -184,7 +190,10 @@ def test_understanding_source_preference_and_threshold():
 
 def test_row_counts_are_per_group(shared):
     table = pd.read_csv(shared / "understanding" / "run" / "scores" / "decomposition.csv")
-    assert list(table["n_rows"]) == [40, 40] and (table["n_rows_no_signal"] == 0).all()  # 20 items x 2 voices per gender
+    results = pd.read_parquet(shared / "understanding" / "run" / "results.parquet")
+    per_gender = results[results["modality"] == "audio"].groupby("gender").size()  # items x 2 voices per gender
+    assert list(table["group"]) == ["female", "male"]
+    assert list(table["n_rows"]) == [per_gender["female"], per_gender["male"]] and (table["n_rows_no_signal"] == 0).all()
 
 
 def test_transcribe_request_is_the_transcription_tasks_request_so_its_answer_is_reused():
@@ -202,3 +211,103 @@ def test_transcribe_request_is_the_transcription_tasks_request_so_its_answer_is_
     params = generation_params(config, config.models[0])
     fingerprint = "f" * 16
     assert build_request(row, clip, params, None).key(fingerprint) == transcribe_request(clip, params).key(fingerprint)
+
+
+EIGHT_VOICES = POOL.replace("min_per_cell: 2", "min_per_cell: 4") + """\
+  - {id: f3, preset: en-us+f2, labels: {gender: female}}
+  - {id: f4, preset: en-gb+f1, labels: {gender: female}}
+  - {id: m3, preset: en-us+m1, labels: {gender: male}}
+  - {id: m4, preset: en-gb+m2, labels: {gender: male}}
+"""
+SMALL_TASK = """\
+kind: multiple_choice
+version: "1"
+description: eight short test questions
+path: items.jsonl
+columns: {id: id, question: question, choices: choices, answer: answer}
+answer_format: index
+rendering: full
+instruction: "Answer with the letter of the correct option ({letters}) only."
+modalities: [audio, text]
+rotations: 1
+"""
+SMALL_ITEMS = [("What colour is the sky?", ["Blue", "Green"]), ("How many days are in a week?", ["Seven", "Nine"]),
+               ("Which animal barks?", ["Dog", "Cat"]), ("What do bees make?", ["Honey", "Milk"]),
+               ("Which is a fruit?", ["Apple", "Stone"]), ("What is frozen water?", ["Ice", "Sand"]),
+               ("Which season is coldest?", ["Winter", "Summer"]), ("What do we read?", ["Books", "Shoes"])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["understanding", "treatment"])
+def test_headline_names_the_dominant_part_of_the_clear_gap(tmp_path, mode):
+    """With four voices per gender the family-wise test can name the worst group: scores/headline.csv then
+    carries the decomposition's dominant part for it, and the report sentence says it."""
+    from biasbench.reports.headline import verdict
+
+    (tmp_path / "task.yaml").write_text(SMALL_TASK)
+    (tmp_path / "items.jsonl").write_text("".join(json.dumps({"id": f"q{i}", "question": q, "choices": c, "answer": 0}) + "\n"
+                                                  for i, (q, c) in enumerate(SMALL_ITEMS)))
+    run_dir = _run(tmp_path / mode, mode, EIGHT_VOICES, (str(tmp_path / "task.yaml"),))
+    headline = pd.read_csv(run_dir / "scores" / "headline.csv", keep_default_na=False)
+    row = headline[(headline["axis"] == "gender") & (headline["modality"] == "audio") & (headline["metric"] == "accuracy")].iloc[0]
+    assert row["verdict"] == "clear_gap" and row["worst_group"] == "female", row.to_dict()
+    assert row["dominant"] == mode and f"mostly {mode}" in row["note"]
+    assert f"mostly {mode}" in verdict("accuracy", headline[headline.index == row.name])
+    assert (headline.loc[headline["verdict"] != "clear_gap", "dominant"] == "").all()
+
+
+def test_join_dominant_matches_the_named_worst_group_only():
+    from biasbench.scoring.headline import join_dominant
+
+    key = {"model": "m", "task": "t", "modality": "audio", "metric": "accuracy"}
+    headline = pd.DataFrame([
+        {**key, "axis": "gender", "verdict": "clear_gap", "worst_group": "female", "note": "method"},
+        {**key, "axis": "accent", "verdict": "clear_gap", "worst_group": "a = b", "note": ""},
+        {**key, "axis": "cell", "verdict": "no_clear_gap", "worst_group": "", "note": ""},
+    ])
+    decomposition = pd.DataFrame([
+        {**key, "axis": "gender", "group": "female", "dominant": "treatment"},
+        {**key, "axis": "gender", "group": "male", "dominant": "understanding"},
+        {**key, "axis": "accent", "group": "a", "dominant": "understanding"},
+    ])
+    joined = join_dominant(headline, decomposition)
+    assert list(joined["dominant"]) == ["treatment", "", ""]
+    assert joined.loc[0, "note"].startswith("method; the gap is mostly treatment")
+    assert list(join_dominant(headline, None)["dominant"]) == ["", "", ""]
+
+
+def test_missing_key_content_marks_a_row_not_understood_despite_a_low_wer():
+    """'Key content missing': the options are heard but the question's content words are not."""
+    from biasbench.runner.understanding import key_words, missing_key_share, understanding_table
+
+    spoken = "Which planet is known as the red planet? A. Mars. B. Venus. C. Jupiter. D. Saturn. Answer with the letter only."
+    stem = "Which planet is known as the red planet?"
+    assert key_words(stem, spoken) == ["planet", "known", "red"]
+    heard_all = spoken
+    misses_stem = "Which plan it is shown as the bread plan it? A. Mars. B. Venus. C. Jupiter. D. Saturn. Answer with the letter only."
+    assert missing_key_share(misses_stem, key_words(stem, spoken)) == 1.0
+    base = {"model": "m", "task": "t", "voice_id": "v", "permutation": 0, "repeat": 0, "spoken": spoken}
+    rows = [{**base, "item_id": "ok", "heard": {"model": heard_all}, "key": stem},
+            {**base, "item_id": "stem", "heard": {"model": misses_stem}, "key": stem},
+            {**base, "item_id": "nokey", "heard": {"model": misses_stem}, "key": None}]
+    table = understanding_table(rows, wer_threshold=0.3, key_threshold=0.5).set_index("item_id")
+    assert table.loc["stem", "understanding_wer"] <= 0.3  # WER alone would call it understood
+    assert table.loc["ok", "understood"] and table.loc["ok", "key_missing"] == 0.0
+    assert not table.loc["stem", "understood"] and table.loc["stem", "key_missing"] == 1.0
+    assert table.loc["nokey", "understood"] and pd.isna(table.loc["nokey", "key_missing"])
+
+
+def test_a_changed_understanding_table_changes_the_score_stamp(shared):
+    """The score stamp covers understanding.csv, so a new understanding signal re-scores the decomposition."""
+    from biasbench.core.rundir import RunDir
+    from biasbench.pipeline import _scores_digest
+
+    run = RunDir(shared / "understanding" / "run")
+    before = _scores_digest(run, 0)
+    original = run.understanding_csv.read_bytes()
+    try:
+        run.understanding_csv.write_bytes(original.replace(b",False\n", b",True\n", 1))
+        assert _scores_digest(run, 0) != before
+    finally:
+        run.understanding_csv.write_bytes(original)
+    assert _scores_digest(run, 0) == before

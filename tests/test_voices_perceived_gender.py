@@ -56,3 +56,24 @@ def test_thresholds_and_ambiguous_voices_are_reported_not_flagged():
     table = perceived_gender_table(clips).set_index("voice_id")
     assert table.loc["a", "perceived_gender"] == "ambiguous" and not table.loc["a", "flagged"] and "between" in table.loc["a", "note"]
     assert table.loc["b", "perceived_gender"] == "unknown" and not table.loc["b", "flagged"]
+
+
+def test_the_voice_audit_flags_the_mislabelled_voice_and_writes_the_table(tmp_path):
+    """The hook: audit_clips runs the perceived-gender check, writes its table, and warns about f-wrong only."""
+    from biasbench.voices.audit import FILES, audit_clips
+    from biasbench.voices.cache import AudioCache
+    from biasbench.voices.spec import load_pool
+    from biasbench.voices.synthesis import synthesize
+
+    (tmp_path / "pool.yaml").write_text(MISLABELLED)
+    pool = load_pool(tmp_path / "pool.yaml")
+    clips = synthesize(pool.voices, TEXTS, AudioCache(tmp_path / "cache"), workers=1).clips
+    summary = audit_clips(clips, pool, tmp_path / "audit", {"asr": False, "permutations": 99})
+    table = pd.read_csv(tmp_path / "audit" / FILES["perceived_gender"]).set_index("voice_id")
+    assert list(table.index[table["flagged"]]) == ["f-wrong"]
+    flagged = [w for w in summary.warnings if "labelled female but sounds male" in w]
+    assert len(flagged) == 1 and flagged[0].startswith("Voice f-wrong ")
+    assert not any("f-ok" in w or "m-ok" in w for w in summary.warnings if "sounds" in w)
+    import json
+
+    assert flagged[0] in json.loads((tmp_path / "audit" / FILES["parity"]).read_text())["warnings"]

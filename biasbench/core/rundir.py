@@ -155,6 +155,9 @@ class Manifest(_Open):
     """Rows the plan asks for."""
     tts: dict[str, Any] = Field(default_factory=dict)
     """Synthesis backends and notes."""
+    understanding: dict[str, Any] = Field(default_factory=dict)
+    """The understanding step: models whose own transcripts were asked ('transcribed') and the ones
+    skipped with why ('skipped', e.g. a priced API adapter)."""
     git: dict[str, Any] = Field(default_factory=dict)
     """Commit and dirtiness of the source checkout."""
     packages: dict[str, str] = Field(default_factory=dict)
@@ -249,6 +252,11 @@ class RunDir:
     PLOTS = "plots"
     LOCK = ".biasbench.lock"
     STAMPS = ".stamps.json"
+    UNDERSTANDING_CSV = "understanding.csv"
+    UNDERSTANDING_DIR = "understanding"
+    TRANSCRIPTS = "transcripts.jsonl"
+    VOICE_AUDIT_CSV = "voice_audit.csv"
+    PERCEIVED_GENDER_CSV = "perceived_gender.csv"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -315,6 +323,26 @@ class RunDir:
     @property
     def parity_json(self) -> Path:
         return self.audit_dir / self.PARITY
+
+    @property
+    def voice_audit_csv(self) -> Path:
+        """audit/voice_audit.csv (one row per audited clip, with its ASR round-trip)."""
+        return self.audit_dir / self.VOICE_AUDIT_CSV
+
+    @property
+    def perceived_gender_csv(self) -> Path:
+        """audit/perceived_gender.csv (each voice's gender as its pitch suggests, vs its label)."""
+        return self.audit_dir / self.PERCEIVED_GENDER_CSV
+
+    @property
+    def understanding_csv(self) -> Path:
+        """understanding.csv (per audio row: the understanding signal, its source and WER)."""
+        return self.path / self.UNDERSTANDING_CSV
+
+    @property
+    def understanding_transcripts(self) -> Path:
+        """understanding/transcripts.jsonl (cache of the models' own transcripts, by response key)."""
+        return self.path / self.UNDERSTANDING_DIR / self.TRANSCRIPTS
 
     @property
     def report_xlsx(self) -> Path:

@@ -158,7 +158,8 @@ def verdict(metric: str, rows: pd.DataFrame, flagged: Iterable[tuple[str, str]] 
         if kind == "clear_gap":
             qualifier = artifact_qualifier(str(row["worst_group"]), axis, flagged)
             parts.append(f"clear gap on {axis}{qualifier}: {label(str(row['worst_group']))} is worse off, "
-                         f"{format_value(gap, metric, points=True)} from {label(str(row['best_group']))} ({ci}{p_text})")
+                         f"{format_value(gap, metric, points=True)} from {label(str(row['best_group']))} ({ci}{p_text})"
+                         + _dominant_clause(row))
         elif kind == "equivalent":
             parts.append(f"{axis}: equivalent (every pair within the margin; {ci})")
         elif kind == "no_clear_gap":
@@ -168,6 +169,19 @@ def verdict(metric: str, rows: pd.DataFrame, flagged: Iterable[tuple[str, str]] 
         else:
             parts.append(f"{axis}: not estimable ({row.get('note') or 'no evidence'})")
     return "; ".join(parts)
+
+
+DOMINANT_CLAUSES = {
+    "understanding": "; mostly understanding: the model did not understand this group's clips as well",
+    "treatment": "; mostly treatment: understood clips of this group were answered worse",
+    "both": "; both understanding and treatment contribute",
+    "unclear": "; whether understanding or treatment dominates is unclear",
+}
+"""Clause per ``dominant`` value of scores/headline.csv (decided in scoring; formatted here)."""
+
+
+def _dominant_clause(row: pd.Series) -> str:
+    return DOMINANT_CLAUSES.get(str(row.get("dominant", "") or ""), "")
 
 
 def headlines(run: RunData) -> tuple[list[Headline], list[Qualifier]]:

@@ -88,6 +88,8 @@ def run_qualifiers(run: RunData) -> list[Qualifier]:
                 "rather than the group",
             )
         )
+    for sentence in run.info.understanding.get("skipped", ()):  # the understanding step did not ask a priced adapter
+        found.append(Qualifier("understanding_skipped", str(sentence)))
     scorer = run.table("warnings")
     if scorer is not None and not scorer.empty:
         for row in scorer.itertuples(index=False):

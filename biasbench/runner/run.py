@@ -207,7 +207,10 @@ def ask_models(
     state = log.read()
     if state.dropped_lines:
         echo(f"note: {state.note()}")
-    budget = Budget(config.max_cost_usd, sum(entry.response.cost_usd for entry in state.answers.values()))
+    from biasbench.runner.understanding import transcripts_cost_usd
+
+    spent = sum(entry.response.cost_usd for entry in state.answers.values()) + transcripts_cost_usd(log.path.parent)
+    budget = Budget(config.max_cost_usd, spent)  # the understanding step's transcripts are spending too
     try:
         for model_name, jobs in jobs_by_model.items():
             pending = pending_jobs(jobs, state.answers)

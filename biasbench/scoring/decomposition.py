@@ -47,9 +47,9 @@ COLUMNS = (
 
 def read_understanding(run_dir: Path) -> pd.DataFrame | None:
     """``understanding.csv`` of a run, or None when the run has none."""
-    from biasbench.runner.understanding import UNDERSTANDING_CSV
+    from biasbench.core.rundir import RunDir
 
-    path = Path(run_dir) / UNDERSTANDING_CSV
+    path = RunDir(run_dir).understanding_csv
     if not path.is_file():
         return None
     table = pd.read_csv(path, keep_default_na=False, dtype={"item_id": str, "voice_id": str, "model": str, "task": str})
@@ -182,12 +182,20 @@ def _num(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def write_decomposition(run_dir: Path, data: Any, n_boot: int, seed: int) -> Path | None:
-    """Write ``scores/decomposition.csv`` when the run has ``understanding.csv`` (else nothing; returns the path)."""
+def run_decomposition(run_dir: Path, data: Any, n_boot: int, seed: int) -> pd.DataFrame | None:
+    """The decomposition of a run with ``understanding.csv`` (None without one)."""
     understanding = read_understanding(run_dir)
     if understanding is None:
         return None
-    table = decomposition_table(data.frame, understanding, tuple(data.axes), dict(data.answer_types), n_boot=n_boot, seed=seed)
+    return decomposition_table(data.frame, understanding, tuple(data.axes), dict(data.answer_types), n_boot=n_boot, seed=seed)
+
+
+def write_decomposition(run_dir: Path, data: Any, n_boot: int, seed: int, table: pd.DataFrame | None = None) -> Path | None:
+    """Write ``scores/decomposition.csv`` when the run has ``understanding.csv`` (else nothing; returns the path)."""
+    if table is None:
+        table = run_decomposition(run_dir, data, n_boot, seed)
+    if table is None:
+        return None
     path = Path(run_dir) / "scores" / f"{DECOMPOSITION}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")

@@ -271,8 +271,42 @@ class TaskMetricSink:
             self.rows.extend(task_metric_rows(self.se, self.axes, metric, direction, values, reps, self.delta, n_items))
 
 
+DOMINANT_NOTES = {
+    "understanding": "the gap is mostly understanding: the worst group's clips were less often understood (transcript check), "
+                     "while understood clips were answered alike",
+    "treatment": "the gap is mostly treatment: understood clips of the worst group were answered worse",
+    "both": "the gap has both an understanding part and a treatment part",
+    "unclear": "neither the understanding part nor the treatment part of the gap is clear on its own",
+}
+"""Note sentence added to a clear-gap row per ``dominant`` value."""
+
+
+def join_dominant(headline: Any, decomposition: Any) -> Any:
+    """The headline table with ``dominant`` filled from ``scores/decomposition.csv`` for each clear gap:
+    the decomposition row of the same model, task, metric and axis whose group is the named worst group.
+    Tied worst groups, other verdicts and runs without a decomposition get ''. Computed once, here."""
+    out = headline.copy()
+    out["dominant"] = ""
+    if decomposition is None or decomposition.empty or out.empty:
+        return out
+    lookup = {(str(r.model), str(r.task), str(r.metric), str(r.axis), str(r.group)): str(r.dominant)
+              for r in decomposition.itertuples(index=False)}
+    for index, row in out.iterrows():
+        if row["verdict"] != "clear_gap" or row["modality"] != "audio":
+            continue
+        dominant = lookup.get((str(row["model"]), str(row["task"]), str(row["metric"]), str(row["axis"]), str(row["worst_group"])), "")
+        if not dominant:
+            continue
+        out.at[index, "dominant"] = dominant
+        sentence = DOMINANT_NOTES.get(dominant)
+        if sentence:
+            note = str(row["note"])
+            out.at[index, "note"] = f"{note}; {sentence}" if note else sentence
+    return out
+
+
 def _harm_of(values: np.ndarray, direction: Direction) -> np.ndarray:
     return harm_values(values, direction)
 
 
-__all__ = ["HEADLINE_TABLE", "VERDICTS", "builtin_rows", "divergence_rows", "generic_row_applies", "task_metric_rows", "not_estimable_rows", "voice_sums", "holm"]
+__all__ = ["HEADLINE_TABLE", "VERDICTS", "join_dominant", "builtin_rows", "divergence_rows", "generic_row_applies", "task_metric_rows", "not_estimable_rows", "voice_sums", "holm"]

@@ -255,7 +255,10 @@ HEADLINE = TableSpec(
      _c("n_items", "int64", "items with scorable rows"),
      _c("n_voices", "int64", "voices with scorable rows"),
      _c("mde", "float64", "worse-than-rest gap detected with about 80% power by this family-wise test"),
-     _c("note", "string", "method, reason for not_estimable, ties, largest observed difference when no group is named")),
+     _c("note", "string", "method, reason for not_estimable, ties, largest observed difference when no group is named"),
+     _c("dominant", "string", "for a clear gap in a run with understanding.csv: the part of the worst group's gap that dominates "
+        "(scores/decomposition.csv): 'understanding' (clips not understood), 'treatment' (understood clips answered differently), "
+        "'both', 'unclear' or 'no_ci'; '' otherwise")),
 )
 
 CALIBRATION = TableSpec(

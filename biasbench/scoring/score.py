@@ -78,14 +78,20 @@ def score_run(run_dir: Path, *, n_boot: int = 1000, seed: int | None = None, **o
     run_dir = Path(run_dir)
     data = load_run(run_dir)
     result = score_data(data, ScoringOptions(n_boot=n_boot, seed=data.seed if seed is None else seed, **options))
-    folder = run_dir / SCORES_DIR
-    for name, frame in result.tables.items():
-        write_table(folder, name, frame)
-    result.tables["summary"].to_csv(run_dir / SUMMARY_CSV, index=False, float_format="%.10g", lineterminator="\n")
-    from biasbench.scoring.decomposition import write_decomposition
+    from biasbench.scoring.decomposition import run_decomposition, write_decomposition
+    from biasbench.scoring.headline import join_dominant
 
-    write_decomposition(run_dir, data, n_boot, data.seed if seed is None else seed)  # issue 15: only when understanding.csv exists
-    return ScoreTables(result.tables, result.warnings, run_dir)
+    # issue 15: only when understanding.csv exists; the headline names the dominant part of each clear gap
+    decomposition = run_decomposition(run_dir, data, n_boot, data.seed if seed is None else seed)
+    tables = dict(result.tables)
+    if "headline" in tables:
+        tables["headline"] = join_dominant(tables["headline"], decomposition)
+    folder = run_dir / SCORES_DIR
+    for name, frame in tables.items():
+        write_table(folder, name, frame)
+    tables["summary"].to_csv(run_dir / SUMMARY_CSV, index=False, float_format="%.10g", lineterminator="\n")
+    write_decomposition(run_dir, data, n_boot, data.seed if seed is None else seed, decomposition)
+    return ScoreTables(tables, result.warnings, run_dir)
 
 
 ANALYSES = ("headline", "group_metrics", "gaps", "equivalence", "power", "flips", "significance", "position_bias", "task_scores", "text_control")
@@ -277,6 +283,11 @@ def format_terminal_summary(tables: Mapping[str, pd.DataFrame] | ScoreTables, ma
     return "\n".join(lines)
 
 
+def _dominant_text(row: pd.Series) -> str:
+    dominant = str(row.get("dominant", "") or "")
+    return f"  dominant: {dominant}" if dominant not in ("", "nan") else ""
+
+
 def format_claims(claims: pd.DataFrame, max_rows: int = 40) -> str:
     """The headline decisions as plain text (formatting only: verdicts come from scores/headline)."""
     header = f"{'model':<18} {'task':<16} {'metric':<14} {'axis':<8} {'verdict':<13} {'worst group':<16} {'gap':>7}  {'simult. 95% CI':<17} {'p adj':>6}"
@@ -286,7 +297,8 @@ def format_claims(claims: pd.DataFrame, max_rows: int = 40) -> str:
         ci = "" if pd.isna(row["ci_low"]) else f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
         p = "" if pd.isna(row["p_adjusted"]) else f"{row['p_adjusted']:.3f}"
         lines.append(f"{str(row['model'])[:18]:<18} {str(row['task'])[:16]:<16} {str(row['metric'])[:14]:<14} {str(row['axis'])[:8]:<8} "
-                     f"{row['verdict']:<13} {str(row['worst_group'])[:16]:<16} {gap:>7}  {ci:<17} {p:>6}")
+                     f"{row['verdict']:<13} {str(row['worst_group'])[:16]:<16} {gap:>7}  {ci:<17} {p:>6}"
+                     + _dominant_text(row))
     if len(claims) > max_rows:
         lines.append(f"... {len(claims) - max_rows} more rows in scores/headline.csv")
     return "\n".join(lines)

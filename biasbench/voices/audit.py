@@ -42,6 +42,7 @@ FILES = {
     "voices": "voice_audit_voices.csv",
     "cells": "voice_audit_cells.csv",
     "parity": "parity.json",
+    "perceived_gender": "perceived_gender.csv",
 }
 """Files :func:`audit_clips` writes into its output folder."""
 
@@ -211,6 +212,11 @@ def audit_clips(
     cells.insert(1, "voices", voices.groupby("cell", sort=True)["voice_id"].nunique().to_numpy())
     cells.insert(2, "clips", table.groupby("cell", sort=True).size().to_numpy())
     parity = parity_check(table, voices, pool, settings)
+    perceived = _perceived_gender(table, pool)
+    if perceived is not None:
+        from biasbench.voices.perceived_gender import flag_sentences as perceived_flag_sentences
+
+        parity["warnings"] = [*parity["warnings"], *perceived_flag_sentences(perceived)]
     parity["skipped"] = skipped
     parity["params"] = settings.model_dump(mode="json")
     out_dir = Path(out_dir)
@@ -219,6 +225,8 @@ def audit_clips(
 
     for frame, name in ((table, "clips"), (voices, "voices"), (cells, "cells")):
         atomic_write(out_dir / FILES[name], lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
+    if perceived is not None:
+        atomic_write(out_dir / FILES["perceived_gender"], lambda tmp: perceived.to_csv(tmp, index=False, float_format="%.6g"))
     write_text_atomic(out_dir / FILES["parity"], json.dumps(parity, indent=2, ensure_ascii=False))
     return AuditSummary(
         out_dir=out_dir,
@@ -228,6 +236,16 @@ def audit_clips(
         warnings=tuple(parity["warnings"]),
         skipped=tuple(skipped),
     )
+
+
+def _perceived_gender(table: Any, pool: VoicePool) -> Any:
+    """Perceived gender of each voice from its clips' pitch (None when the pool has no gender axis):
+    an independent check that a voice sounds like its label (see :mod:`biasbench.voices.perceived_gender`)."""
+    from biasbench.voices.perceived_gender import perceived_gender_table
+
+    if "gender" not in pool.axes or "median_f0_hz" not in table.columns:
+        return None
+    return perceived_gender_table(table[["voice_id", "gender", "median_f0_hz"]])
 
 
 def clip_measures(audio: Audio, text: str, clip_threshold: float = 0.999) -> dict[str, float]:
