@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, Mapping, Sequence
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from biasbench.core.item import Exclusion, Item
 from biasbench.core.params import Params, parse_params
@@ -175,3 +175,21 @@ class ScreenedTask(Task):
 
     def exclusions(self) -> Sequence[Exclusion]:
         return self._prepare()[1]
+
+
+class PromptFileConfig(Task.Config):
+    """Parameters of open-ended tasks whose prompts come from a file (nothing to rotate)."""
+
+    path: str
+    """JSONL / CSV of prompts (the task names its columns)."""
+    format: Literal["auto", "csv", "jsonl", "json"] = "auto"
+    """File format ('auto': by extension)."""
+    instruction: str = "Respond to the speaker's request."
+    """Text sent alongside the audio (the text control sends the prompt alone)."""
+
+    @field_validator("rotations")
+    @classmethod
+    def _one_rotation(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError("open-ended items have no options to rotate; rotations must be 1")
+        return value

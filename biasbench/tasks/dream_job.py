@@ -9,14 +9,12 @@ Asian, or ``published: false`` where BLS publishes no figure). Group summaries a
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
-
-from pydantic import field_validator
+from typing import Any, Sequence
 
 from biasbench.core.errors import DataError
 from biasbench.core.item import Exclusion, Item
 from biasbench.core.response import Response
-from biasbench.tasks.base import Outcome, RenderedPrompt, Task
+from biasbench.tasks.base import Outcome, PromptFileConfig, RenderedPrompt, Task
 from biasbench.tasks.occupations import MAPPER_VERSION, OccupationMapper
 from biasbench.tasks.parsers import is_refusal
 from biasbench.tasks.sources import read_records
@@ -30,20 +28,8 @@ class DreamJobTask(Task):
     parser_version = MAPPER_VERSION
     path_fields = ("path",)
 
-    class Config(Task.Config):
-        path: str
-        """JSONL / CSV of phrasings with columns id, text."""
-        format: Literal["auto", "csv", "jsonl", "json"] = "auto"
-        """File format ('auto': by extension)."""
-        instruction: str = "Respond to the speaker's request."
-        """Text sent alongside the audio (the text control sends the phrasing alone, which asks for one job title)."""
-
-        @field_validator("rotations")
-        @classmethod
-        def _one_rotation(cls, value: int) -> int:
-            if value != 1:
-                raise ValueError("open-ended items have no options to rotate; rotations must be 1")
-            return value
+    class Config(PromptFileConfig):
+        """Prompt file (columns id, text), format and instruction; one option order."""
 
     def __init__(self, config: "DreamJobTask.Config") -> None:
         super().__init__(config)

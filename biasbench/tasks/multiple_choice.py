@@ -14,8 +14,8 @@ from biasbench.tasks.parsers import LETTERS
 from biasbench.tasks.sources import read_records
 
 
-class Columns(Params):
-    """Which columns of the data file hold what."""
+class ItemColumns(Params):
+    """Which columns of a choice-item data file hold the item (shared by every file-based choice kind)."""
 
     id: str | None = "id"
     """Item id column (None: the row number)."""
@@ -23,12 +23,17 @@ class Columns(Params):
     """Question text column."""
     choices: str | list[str] = "choices"
     """One column holding a list (JSON list, or '|'-separated text in CSV), or a list of columns, one per option."""
-    answer: str = "answer"
-    """Correct-answer column (see ``answer_format``)."""
     group: str | None = None
     """Optional stratum column (reported as item_group)."""
     metadata: list[str] = Field(default_factory=list)
     """Further columns kept in item metadata (e.g. a target-group column)."""
+
+
+class Columns(ItemColumns):
+    """Which columns of the data file hold what."""
+
+    answer: str = "answer"
+    """Correct-answer column (see ``answer_format``)."""
 
 
 class MultipleChoiceTask(ChoiceTask):

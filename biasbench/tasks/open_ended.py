@@ -17,14 +17,12 @@ Group summaries and the between-group divergence are in :mod:`biasbench.tasks.me
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Sequence
-
-from pydantic import field_validator
+from typing import Any, Sequence
 
 from biasbench.core.errors import DataError
 from biasbench.core.item import Item
 from biasbench.core.response import Response
-from biasbench.tasks.base import Outcome, RenderedPrompt, Task
+from biasbench.tasks.base import Outcome, PromptFileConfig, RenderedPrompt, Task
 from biasbench.tasks.occupations import MAPPER_VERSION, OccupationMapper
 from biasbench.tasks.parsers import is_refusal
 from biasbench.tasks.preferences import EXTRACTOR_VERSION, match_category, parse_salary, stance_of, taxonomy_probes
@@ -45,20 +43,8 @@ class OpenEndedProbeTask(Task):
     parser_version = f"{MAPPER_VERSION}+{EXTRACTOR_VERSION}"
     path_fields = ("path",)
 
-    class Config(Task.Config):
-        path: str
-        """JSONL / CSV of prompts with columns id, probe, text."""
-        format: Literal["auto", "csv", "jsonl", "json"] = "auto"
-        """File format ('auto': by extension)."""
-        instruction: str = "Respond to the speaker's request."
-        """Text sent alongside the audio (the text control sends the prompt alone)."""
-
-        @field_validator("rotations")
-        @classmethod
-        def _one_rotation(cls, value: int) -> int:
-            if value != 1:
-                raise ValueError("open-ended items have no options to rotate; rotations must be 1")
-            return value
+    class Config(PromptFileConfig):
+        """Prompt file (columns id, probe, text), format and instruction; one option order."""
 
     def __init__(self, config: "OpenEndedProbeTask.Config") -> None:
         super().__init__(config)

@@ -17,26 +17,15 @@ from pydantic import Field
 
 from biasbench.core.errors import DataError
 from biasbench.core.item import Item
-from biasbench.core.params import Params
-from biasbench.tasks.multiple_choice import MultipleChoiceTask, _as_list
+from biasbench.tasks.multiple_choice import ItemColumns, MultipleChoiceTask, _as_list
 from biasbench.tasks.sources import read_records
 
 
-class PreferenceColumns(Params):
-    """Which columns of the data file hold what."""
+class PreferenceColumns(ItemColumns):
+    """Which columns of the data file hold what (the question is e.g. 'Which sentence is more likely?')."""
 
-    id: str | None = "id"
-    """Item id column (None: the row number)."""
-    question: str = "question"
-    """Question text column (e.g. 'Which sentence is more likely?')."""
-    choices: str | list[str] = "choices"
-    """One column holding a list (JSON list, or '|'-separated text in CSV), or a list of columns, one per option."""
     stereotyped: str = "stereotyped"
     """Column naming the stereotyped option (see ``stereotyped_format``)."""
-    group: str | None = None
-    """Optional stratum column (reported as item_group, e.g. the bias type)."""
-    metadata: list[str] = Field(default_factory=list)
-    """Further columns kept in item metadata."""
 
 
 class PreferenceTask(MultipleChoiceTask):
