@@ -36,6 +36,7 @@ from biasbench.core.hashing import seed_from
 from biasbench.core.messages import AudioPart
 from biasbench.core.params import Params, parse_params
 from biasbench.core.voice import VoicePool
+from biasbench.voices.pitch import median_f0
 
 FILES = {
     "clips": "voice_audit.csv",
@@ -268,39 +269,11 @@ def clip_measures(audio: Audio, text: str, clip_threshold: float = 0.999) -> dic
     }
 
 
-def median_f0(audio: Audio, fmin: float = 60.0, fmax: float = 400.0) -> tuple[float, float]:
-    """(median F0 in Hz over voiced frames, voiced fraction) by normalized autocorrelation (40 ms frames)."""
-    rate = audio.sample_rate
-    frame, hop = int(0.04 * rate), int(0.01 * rate)
-    x = audio.samples.astype(np.float64)
-    if len(x) < frame:
-        return float("nan"), 0.0
-    count = 1 + (len(x) - frame) // hop
-    frames = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop][:count]
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    energy = np.sum(frames**2, axis=1)
-    size = 1 << int(np.ceil(np.log2(2 * frame)))
-    spectrum = np.fft.rfft(frames, size, axis=1)
-    acf = np.fft.irfft(np.abs(spectrum) ** 2, size, axis=1)[:, :frame]
-    low, high = int(rate / fmax), min(int(rate / fmin), frame - 1)
-    normalized = acf[:, low : high + 1] / np.maximum(acf[:, :1], 1e-12)
-    lags = np.argmax(normalized, axis=1) + low
-    strength = normalized[np.arange(count), lags - low]
-    loud = energy > 0.01 * np.max(energy)
-    voiced = loud & (strength > 0.5)
-    if not np.any(voiced):
-        return float("nan"), 0.0
-    return float(np.median(rate / lags[voiced])), float(np.mean(voiced))
-
-
 def _transcriber(settings: AuditParams, skipped: list[str]):
     if not settings.asr:
         skipped.append("wer: ASR disabled (asr: false)")
         return None
-    import jiwer
-
     from biasbench.adapters.whisper import WhisperAdapter
-    from biasbench.tasks.textnorm import normalize_transcript
 
     whisper = WhisperAdapter.from_params(
         {"model": settings.asr_model, "compute_type": settings.asr_compute_type, "cpu_threads": settings.asr_cpu_threads}

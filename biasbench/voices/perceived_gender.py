@@ -75,7 +75,7 @@ def flag_sentences(table: pd.DataFrame) -> list[str]:
 def audit_pool_gender(clips: Mapping[tuple[str, str], AudioPart], pool: VoicePool, out_dir: Path | None = None) -> pd.DataFrame:
     """Perceived gender of every voice of ``pool`` from its clips ((voice id, text) -> clip); writes
     ``perceived_gender.csv`` into ``out_dir`` when given."""
-    from biasbench.voices.audit import median_f0
+    from biasbench.voices.pitch import median_f0
 
     rows = []
     for (voice_id, _), part in sorted(clips.items()):
