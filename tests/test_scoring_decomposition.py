@@ -127,9 +127,15 @@ def shared(tmp_path_factory):  # the runs below are end-to-end (espeak clips, ru
     return tmp_path_factory.mktemp("decomposition")
 
 
+@pytest.fixture(scope="module")
+def understanding_run(shared) -> Path:
+    """The planted-mishearing run, built once for every test that reads it (in any order)."""
+    return _run(shared / "understanding", "understanding")
+
+
 @pytest.mark.slow
-def test_planted_mishearing_is_attributed_to_understanding(shared):
-    run_dir = _run(shared / "understanding", "understanding")
+def test_planted_mishearing_is_attributed_to_understanding(understanding_run):
+    run_dir = understanding_run
     signal = pd.read_csv(run_dir / "understanding.csv")
     assert set(signal["source"]) == {"model"}  # the adapter can transcribe: its own transcript is the signal
     assert signal.groupby(signal["voice_id"].str[0])["understood"].mean()["m"] == 1.0
@@ -150,20 +156,20 @@ def test_planted_treatment_is_attributed_to_treatment(shared):
     assert np.isclose(row["total_gap"], row["treatment_gap"])
 
 
-def test_transcripts_are_cached_per_clip(shared):
-    log = shared / "understanding" / "run" / "understanding" / "transcripts.jsonl"
+def test_transcripts_are_cached_per_clip(understanding_run):
+    log = understanding_run / "understanding" / "transcripts.jsonl"
     lines = log.read_text().splitlines()
-    results = pd.read_parquet(shared / "understanding" / "run" / "results.parquet")
+    results = pd.read_parquet(understanding_run / "results.parquet")
     audio = results[results["modality"] == "audio"]
     n_clips = audio["item_id"].nunique() * audio["voice_id"].nunique()  # each item once per voice (one permutation each)
     assert n_clips == len(audio) >= 80
     assert len(lines) == len({json.loads(line)["key"] for line in lines}) == n_clips  # every clip asked once
 
 
-def test_report_has_the_decomposition_sheet_and_plot(shared):
+def test_report_has_the_decomposition_sheet_and_plot(understanding_run):
     from biasbench.reports.run_report import write_run_report
 
-    run_dir = shared / "understanding" / "run"
+    run_dir = understanding_run
     paths = write_run_report(run_dir)
     assert "Decomposition" in paths.sheets
     sheet = pd.read_csv(run_dir / "report" / "Decomposition.csv")
@@ -188,9 +194,9 @@ def test_understanding_source_preference_and_threshold():
     assert not table.loc["k", "understood"] and pd.isna(table.loc["l", "understood"])
 
 
-def test_row_counts_are_per_group(shared):
-    table = pd.read_csv(shared / "understanding" / "run" / "scores" / "decomposition.csv")
-    results = pd.read_parquet(shared / "understanding" / "run" / "results.parquet")
+def test_row_counts_are_per_group(understanding_run):
+    table = pd.read_csv(understanding_run / "scores" / "decomposition.csv")
+    results = pd.read_parquet(understanding_run / "results.parquet")
     per_gender = results[results["modality"] == "audio"].groupby("gender").size()  # items x 2 voices per gender
     assert list(table["group"]) == ["female", "male"]
     assert list(table["n_rows"]) == [per_gender["female"], per_gender["male"]] and (table["n_rows_no_signal"] == 0).all()
@@ -297,12 +303,12 @@ def test_missing_key_content_marks_a_row_not_understood_despite_a_low_wer():
     assert table.loc["nokey", "understood"] and pd.isna(table.loc["nokey", "key_missing"])
 
 
-def test_a_changed_understanding_table_changes_the_score_stamp(shared):
+def test_a_changed_understanding_table_changes_the_score_stamp(understanding_run):
     """The score stamp covers understanding.csv, so a new understanding signal re-scores the decomposition."""
     from biasbench.core.rundir import RunDir
     from biasbench.pipeline import _scores_digest
 
-    run = RunDir(shared / "understanding" / "run")
+    run = RunDir(understanding_run)
     before = _scores_digest(run, 0)
     original = run.understanding_csv.read_bytes()
     try:
