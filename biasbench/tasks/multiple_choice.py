@@ -55,7 +55,7 @@ class MultipleChoiceTask(ChoiceTask):
     def load_items(self) -> list[Item]:
         rows = read_records(self.config.path, self.config.format)
         columns = self.config.columns
-        needed = [columns.question, columns.answer, *_as_list(columns.choices), *columns.metadata]
+        needed = [columns.question, self._key_column(), *_as_list(columns.choices), *columns.metadata]
         needed += [c for c in (columns.id, columns.group) if c]
         missing = sorted({c for c in needed if c not in rows[0]})
         if missing:
@@ -70,13 +70,19 @@ class MultipleChoiceTask(ChoiceTask):
             metadata: dict[str, Any] = {name: row[name] for name in columns.metadata}
             if columns.group:
                 metadata["group"] = str(row[columns.group])
-            items.append(
-                Item(item_id, self.name, str(row[columns.question]), choices, self._answer(row, choices, item_id), metadata)
-            )
+            items.append(self._item(row, item_id, choices, metadata))
         ids = [item.id for item in items]
         if len(set(ids)) != len(ids):
             raise DataError(f"{self.config.path}: item ids repeat (set columns.id to a unique column, or null)")
         return items
+
+    def _key_column(self) -> str:
+        """The column that holds what each item is scored against (here: the correct answer)."""
+        return self.config.columns.answer
+
+    def _item(self, row: dict[str, Any], item_id: str, choices: tuple[str, ...], metadata: dict[str, Any]) -> Item:
+        """One item from its row (choices and metadata already read)."""
+        return Item(item_id, self.name, str(row[self.config.columns.question]), choices, self._answer(row, choices, item_id), metadata)
 
     def _choices(self, row: dict[str, Any], item_id: str) -> tuple[str, ...]:
         spec = self.config.columns.choices

@@ -15,10 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from biasbench.core.errors import DataError
 from biasbench.core.item import Item
-from biasbench.tasks.multiple_choice import ItemColumns, MultipleChoiceTask, _as_list
-from biasbench.tasks.sources import read_records
+from biasbench.tasks.multiple_choice import ItemColumns, MultipleChoiceTask
 
 
 class PreferenceColumns(ItemColumns):
@@ -44,31 +42,13 @@ class PreferenceTask(MultipleChoiceTask):
         """Option-order rotations (2: each option of a pair is presented first equally often)."""
         metrics: tuple[str, ...] = ("biasbench.tasks.metrics.preference:stereotyped_choice_rate",)
 
-    def load_items(self) -> list[Item]:
-        rows = read_records(self.config.path, self.config.format)
-        columns = self.config.columns
-        needed = [columns.question, columns.stereotyped, *_as_list(columns.choices), *columns.metadata]
-        needed += [c for c in (columns.id, columns.group) if c]
-        missing = sorted({c for c in needed if c not in rows[0]})
-        if missing:
-            raise DataError(
-                f"{self.config.path} lacks column(s) {', '.join(missing)}; it has {', '.join(rows[0])}",
-                hint="fix the columns: mapping",
-            )
-        items = []
-        for number, row in enumerate(rows):
-            item_id = str(row[columns.id]) if columns.id else str(number)
-            choices = self._choices(row, item_id)
-            stereotyped = self._option_index(row[columns.stereotyped], self.config.stereotyped_format, choices, item_id)
-            metadata: dict[str, Any] = {name: row[name] for name in columns.metadata}
-            metadata["stereotyped_index"] = stereotyped
-            if columns.group:
-                metadata["group"] = str(row[columns.group])
-            items.append(Item(item_id, self.name, str(row[columns.question]), choices, None, metadata))
-        ids = [item.id for item in items]
-        if len(set(ids)) != len(ids):
-            raise DataError(f"{self.config.path}: item ids repeat (set columns.id to a unique column, or null)")
-        return items
+    def _key_column(self) -> str:
+        return self.config.columns.stereotyped
+
+    def _item(self, row: dict[str, Any], item_id: str, choices: tuple[str, ...], metadata: dict[str, Any]) -> Item:
+        """A no-target item; the stereotyped option's index goes to metadata (it scores the answer, never the model)."""
+        stereotyped = self._option_index(row[self.config.columns.stereotyped], self.config.stereotyped_format, choices, item_id)
+        return Item(item_id, self.name, str(row[self.config.columns.question]), choices, None, {**metadata, "stereotyped_index": stereotyped})
 
     def score_value(self, item: Item, original_index: int) -> tuple[str, float | None]:
         return "scored", float(original_index == item.metadata["stereotyped_index"])
