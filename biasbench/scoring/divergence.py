@@ -24,6 +24,7 @@ import pandas as pd
 from biasbench.core.errors import DataError
 from biasbench.core.hashing import seed_from
 from biasbench.core.result import TEXT_VOICE
+from biasbench.scoring.significance import stratified_label_permutations
 
 DECLINED = "(declined)"
 """The category of a 'declined to infer' answer (it counts as an answer in the distribution)."""
@@ -164,14 +165,7 @@ def permutation_divergence(
     counts: VoiceCounts, labels: Sequence[str], strata: Sequence[str], n_perm: int, rng: np.random.Generator
 ) -> tuple[float, float]:
     """(observed divergence, p-value) with labels permuted across voices within strata; p = (1 + #{T* >= T}) / (1 + n_perm)."""
-    labels_arr = np.asarray(labels, dtype=object)
-    groups, codes = np.unique(labels_arr, return_inverse=True)
-    strata_arr = np.asarray(strata, dtype=object)
-    perms = np.tile(codes, (n_perm, 1))
-    for stratum in np.unique(strata_arr):
-        members = np.flatnonzero(strata_arr == stratum)
-        order = np.argsort(rng.random((n_perm, members.size)), axis=1)
-        perms[:, members] = codes[members][order]
+    groups, codes, perms = stratified_label_permutations(labels, strata, n_perm, rng)
     observed = float(_divergence_for(codes[None, :], counts, len(groups))[0])
     permuted = _divergence_for(perms, counts, len(groups))
     p = (1.0 + np.sum(permuted >= observed - 1e-12)) / (1.0 + n_perm)

@@ -26,6 +26,21 @@ COCHRAN_WARNING = ("WARNING: treats voices as fixed, so its false-positive rate 
 """Note on every Cochran's Q row."""
 
 
+def stratified_label_permutations(
+    labels: Sequence[str], strata: Sequence[str], n_perm: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(group names, observed group codes per voice, ``n_perm`` × voices permuted codes): each row shuffles
+    the labels among the voices of every stratum, so a voice keeps its rows and strata keep their make-up."""
+    groups, codes = np.unique(np.asarray(labels, dtype=object), return_inverse=True)
+    strata_arr = np.asarray(strata, dtype=object)
+    perms = np.tile(codes, (n_perm, 1))
+    for stratum in np.unique(strata_arr):
+        members = np.flatnonzero(strata_arr == stratum)
+        order = np.argsort(rng.random((n_perm, members.size)), axis=1)
+        perms[:, members] = codes[members][order]
+    return groups, codes, perms
+
+
 def permutation_test(
     num: np.ndarray, den: np.ndarray, labels: Sequence[str], strata: Sequence[str], n_perm: int, rng: np.random.Generator
 ) -> tuple[float, float, int]:
@@ -33,14 +48,7 @@ def permutation_test(
 
     Labels are shuffled within each stratum; p = (1 + #{T* >= T}) / (1 + n_perm).
     """
-    labels = np.asarray(labels, dtype=object)
-    groups, codes = np.unique(labels, return_inverse=True)
-    strata = np.asarray(strata, dtype=object)
-    perms = np.tile(codes, (n_perm, 1))
-    for stratum in np.unique(strata):
-        members = np.flatnonzero(strata == stratum)
-        order = np.argsort(rng.random((n_perm, members.size)), axis=1)
-        perms[:, members] = codes[members][order]
+    groups, codes, perms = stratified_label_permutations(labels, strata, n_perm, rng)
     observed = _spread(codes[None, :], num, den, len(groups))[0]
     permuted = _spread(perms, num, den, len(groups))
     p = (1.0 + np.sum(permuted >= observed - 1e-12)) / (1.0 + n_perm)
