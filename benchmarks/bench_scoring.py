@@ -100,17 +100,17 @@ def score_in_child(run_dir: Path, n_boot: int, profile: bool = False) -> tuple[f
     return float(fields["wall_s"]), float(fields["peak_rss_mb"]), done.stdout
 
 
-def scale(rows: list[int], n_boot: int, keep: Path | None, profile: set[int]) -> None:
+def scale(rows: list[int], n_boot: int, keep: Path | None, profile: set[int], old_format: bool = False) -> None:
     """Write a run of each size and score it in a fresh process; print time and peak RSS."""
     from scale_rows import write_run
 
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
     for n in rows:
         with tempfile.TemporaryDirectory() as tmp:
-            folder = (keep or Path(tmp)) / f"run_{n}"
+            folder = (keep or Path(tmp)) / f"run_{n}{'_old' if old_format else ''}"
             if not (folder / "results.parquet").is_file():
                 start = time.perf_counter()
-                written = write_run(folder, n)
+                written = write_run(folder, n, typed_details=not old_format)
                 print(f"rows {written:,}: built and written in {time.perf_counter() - start:.1f} s (not measured)")
             wall, rss, output = score_in_child(folder, n_boot, profile=n in profile)
             print(f"rows {n:,}: score_run (every table, n_boot {n_boot}) in a fresh process: {wall:.1f} s, peak RSS {rss:,.0f} MB "
@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", help="score realistic run directories of these sizes in a fresh process")
     parser.add_argument("--profile", type=int, nargs="*", default=(), help="sizes (of --rows) to profile with cProfile")
     parser.add_argument("--keep", type=Path, help="keep the run directories here (reused when present)")
+    parser.add_argument("--old-format", action="store_true", help="tables as written before the typed detail columns (details JSON only)")
     parser.add_argument("--items", type=int, default=14042)
     parser.add_argument("--models", type=int, default=3)
     parser.add_argument("--n-boot", type=int, default=1000)
@@ -131,7 +132,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also time every score table (headline claims, flips, tests, ...)")
     args = parser.parse_args()
     if args.rows:
-        scale(args.rows, args.n_boot, args.keep, set(args.profile))
+        scale(args.rows, args.n_boot, args.keep, set(args.profile), args.old_format)
         return
 
     frame, manifest = build_rows(args.items, args.models)

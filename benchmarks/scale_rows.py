@@ -104,8 +104,9 @@ def _task_rows(task: str, n_items: int, n_models: int, rng: np.random.Generator,
     return out
 
 
-def build_table(n_rows: int, n_models: int = 3, seed: int = 0) -> tuple[pa.Table, dict]:
-    """About ``n_rows`` result rows (MMLU-like + BBQ share) and their manifest."""
+def build_table(n_rows: int, n_models: int = 3, seed: int = 0, typed_details: bool = True) -> tuple[pa.Table, dict]:
+    """About ``n_rows`` result rows (MMLU-like + BBQ share) and their manifest; ``typed_details``: with the
+    typed detail columns the runner writes (core.details), else as tables written before them."""
     rng = np.random.default_rng(seed)
     per_item = N_VOICES + 1
     n_bbq = max(2, round(n_rows * BBQ_SHARE / (per_item * n_models)))
@@ -144,6 +145,13 @@ def build_table(n_rows: int, n_models: int = 3, seed: int = 0) -> tuple[pa.Table
         }
         tables.append(pa.table({c: columns[c] for c in RESULT_COLUMNS}))
     table = pa.concat_tables(tables)
+    if typed_details:
+        from biasbench.core.details import typed_columns
+
+        # what runner.results.write_results adds, computed once per distinct details string
+        codes, uniques = pd.factorize(table.column("details").to_pandas())
+        for name, array in typed_columns(list(uniques)).items():
+            table = table.append_column(name, array.take(pa.array(codes)))
     design = PlantedDesign()
     manifest = design.manifest()
     manifest["tasks"] = [{"name": "mmlu", "kind": "mmlu", "answer_type": "multiple_choice"},
@@ -152,9 +160,9 @@ def build_table(n_rows: int, n_models: int = 3, seed: int = 0) -> tuple[pa.Table
     return table, manifest
 
 
-def write_run(folder: Path, n_rows: int, n_models: int = 3, seed: int = 0) -> int:
+def write_run(folder: Path, n_rows: int, n_models: int = 3, seed: int = 0, typed_details: bool = True) -> int:
     """A run directory (results.parquet + manifest.json) of about ``n_rows`` rows; returns the row count."""
-    table, manifest = build_table(n_rows, n_models, seed)
+    table, manifest = build_table(n_rows, n_models, seed, typed_details)
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, folder / "results.parquet")
     (folder / "manifest.json").write_text(json.dumps(manifest))

@@ -28,10 +28,10 @@ one after Rao–Wu resampling), flip CIs resample items only and say so (status 
 
 def answer_categories(rows: pd.DataFrame) -> pd.Series:
     """Per row: the parsed answer, '<invalid>' / '<refusal>', or '' for rows without an answer."""
-    outcome = rows["outcome"]
-    answer = rows["parsed"].where(rows["parsed"] != "", "")
-    answer = answer.mask(outcome == "invalid", "<invalid>").mask(outcome == "refusal", "<refusal>")
-    return answer.mask(outcome == "error", "")
+    outcome = rows["outcome"].to_numpy(dtype=object)
+    answer = rows["parsed"].to_numpy(dtype=object)  # categoricals: the strings themselves
+    answer = np.where(outcome == "invalid", "<invalid>", np.where(outcome == "refusal", "<refusal>", answer))
+    return pd.Series(np.where(outcome == "error", "", answer), index=rows.index, dtype=object)
 
 
 def pair_tables(codes: np.ndarray) -> np.ndarray:

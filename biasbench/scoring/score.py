@@ -76,7 +76,7 @@ def score_run(run_dir: Path, *, n_boot: int = 1000, seed: int | None = None, **o
     ``seed`` defaults to the run's seed; ``options`` are further :class:`ScoringOptions` fields.
     """
     run_dir = Path(run_dir)
-    data = load_run(run_dir)
+    data = load_run(run_dir, scoring=True)
     result = score_data(data, ScoringOptions(n_boot=n_boot, seed=data.seed if seed is None else seed, **options))
     from biasbench.scoring.decomposition import run_decomposition, write_decomposition
     from biasbench.scoring.headline import join_dominant
