@@ -144,10 +144,24 @@ def from_json_column(details: pd.Series) -> pd.DataFrame:
     parsed = parse_batch(list(uniques))
     data = {}
     for key, (kind, column) in parsed.items():
-        values = arrow_column(kind, column).to_pandas()
-        picked = values.to_numpy(dtype=object)[codes]
+        values = np.empty(len(column), dtype=object)
+        values[:] = arrow_column(kind, column).to_pylist()  # Python values: ints stay ints where rows lack the key
+        picked = values[codes]
         data[column_name(key, kind)] = pd.Series(picked, index=details.index)
     return pd.DataFrame(data, index=details.index)
+
+
+def _small_ints(series: pd.Series) -> pd.Series:
+    """A nullable integer column in the smallest nullable integer type that holds it exactly (values unchanged)."""
+    present = series.dropna()
+    if present.empty:
+        return series.astype("Int8")
+    low, high = int(present.min()), int(present.max())
+    for dtype in ("Int8", "Int16", "Int32"):
+        info = np.iinfo(dtype.lower())
+        if info.min <= low and high <= info.max:
+            return series.astype(dtype)
+    return series
 
 
 def table_to_frame(table: pa.Table, categorical: Sequence[str] = ()) -> pd.DataFrame:
@@ -162,7 +176,7 @@ def table_to_frame(table: pa.Table, categorical: Sequence[str] = ()) -> pd.DataF
         if textual and (f.name in categorical or is_detail_column(f.name)):
             data[f.name] = column.dictionary_encode().to_pandas()
         elif is_detail_column(f.name) and pa.types.is_integer(f.type):
-            data[f.name] = column.to_pandas(types_mapper={f.type: pd.Int64Dtype()}.get)
+            data[f.name] = _small_ints(column.to_pandas(types_mapper={f.type: pd.Int64Dtype()}.get))
         else:
             data[f.name] = column.to_pandas()
     return pd.DataFrame(data, copy=False)

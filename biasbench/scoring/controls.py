@@ -26,8 +26,8 @@ def text_control_records(slices: Sequence[SliceEstimates], tf: TaskFrame) -> lis
             continue
         t_est = text.groupings["overall"]
         m_t = t_est.metrics.index(text.headline)
-        items_audio = set(audio.rows["item_id"])
-        items_text = set(text.rows["item_id"])
+        items_audio = set(audio.rows["item_id"].unique())
+        items_text = set(text.rows["item_id"].unique())
         shared = len(items_audio & items_text)
         mismatch = items_audio != items_text
         for grouping in TEXT_CONTROL_GROUPINGS:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
@@ -125,9 +125,9 @@ def score_data(data: RunData, options: ScoringOptions = ScoringOptions(), analys
                     out.warn("one_voice", f"task '{tf.task}': cell '{cell}' has a single voice, so CIs that include it understate voice-to-voice uncertainty")
         answer_type = data.answer_types.get(tf.task, "multiple_choice")
         slices: list[SliceEstimates] = []
-        for (model, modality), _ in tf.rows.groupby(["model", "modality"], sort=True):
+        for model, modality in tf.rows.groupby(["model", "modality"], sort=True, observed=True).size().index:
             se = slice_estimates(tf, str(model), str(modality), answer_type, data.axes, declared)
-            slices.append(se)
+            slices.append(replace(se, rows=se.rows[["item_id"]], metrics=()))  # the text control needs estimates and items only
             out.records["group_metrics"].extend(contrasts.group_metric_records(se))
             if "gaps" in run:
                 out.records["gaps"].extend(contrasts.gap_records(se))
