@@ -173,7 +173,9 @@ def table_to_frame(table: pa.Table, categorical: Sequence[str] = ()) -> pd.DataF
     for f in table.schema:
         column = table.column(f.name)
         textual = pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-        if textual and (f.name in categorical or is_detail_column(f.name)):
+        if pa.types.is_dictionary(f.type):
+            data[f.name] = column.to_pandas()
+        elif textual and (f.name in categorical or is_detail_column(f.name)):
             data[f.name] = column.dictionary_encode().to_pandas()
         elif is_detail_column(f.name) and pa.types.is_integer(f.type):
             data[f.name] = _small_ints(column.to_pandas(types_mapper={f.type: pd.Int64Dtype()}.get))

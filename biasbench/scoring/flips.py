@@ -78,16 +78,15 @@ def flip_records(se: SliceEstimates, tf: TaskFrame) -> list[dict[str, Any]]:
     key_columns = ["item_id", "repeat"]
     if rows.duplicated(["item_id", "voice_id", "repeat"]).any():
         key_columns.append("permutation")
-    keys = pd.MultiIndex.from_frame(rows[key_columns].astype(str))
-    key_codes, key_index = pd.factorize(keys, sort=True)
+    key_values, key_codes = _key_codes(rows, key_columns, tf.items)
     cat_codes, _ = pd.factorize(pd.Series(answers), sort=True)
     voice_ids = sorted(rows["voice_id"].unique())
     voice_codes = pd.Index(voice_ids).get_indexer(rows["voice_id"])
-    codes = np.full((len(key_index), len(voice_ids)), -1, dtype=np.int64)
+    codes = np.full((len(key_values), len(voice_ids)), -1, dtype=np.int64)
     codes[key_codes, voice_codes] = cat_codes
     pairs = pair_tables(codes)
-    item_of_key = pd.Index(tf.items).get_indexer(key_index.get_level_values(0))
-    point_sums = pairs.reshape(len(key_index), -1).sum(axis=0, dtype=np.float64).reshape(1, 2, len(voice_ids), len(voice_ids))
+    item_of_key = key_values[:, 0]
+    point_sums = pairs.reshape(len(key_values), -1).sum(axis=0, dtype=np.float64).reshape(1, 2, len(voice_ids), len(voice_ids))
     weights = tf.weights
     rep_sums = None if weights is None else pair_sums(pairs, weights.items[item_of_key])
     task_voice = pd.Index(tf.voices).get_indexer(voice_ids)
@@ -106,6 +105,27 @@ def flip_records(se: SliceEstimates, tf: TaskFrame) -> list[dict[str, Any]]:
                 reps, items_only = flip_counts(rep_sums, same_group, np.ones((weights.n_boot, len(voice_ids)))), True
         records.extend(_records(se, grouping, point, reps, n_items, len(set(labels)), items_only))
     return records
+
+
+def _key_codes(rows: pd.DataFrame, key_columns: list[str], items: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys as rows of (task item code, repeat[, rotation]) in sorted order, each row's key index).
+
+    Integer codes instead of strings: the key order differs from sorting the strings, which changes no
+    number (every flip sum is a sum of integers, exact in any order)."""
+    parts = [pd.Index(items).get_indexer(rows["item_id"]).astype(np.int64)] + [rows[c].to_numpy(dtype=np.int64) for c in key_columns[1:]]
+    stacked = np.stack(parts, axis=1)
+    low = stacked.min(axis=0)
+    span = stacked.max(axis=0) - low + 1
+    flat = np.zeros(len(stacked), dtype=np.int64)
+    for j in range(stacked.shape[1]):
+        flat = flat * span[j] + (stacked[:, j] - low[j])
+    unique_flat, key_codes = np.unique(flat, return_inverse=True)
+    values = np.empty((len(unique_flat), stacked.shape[1]), dtype=np.int64)
+    rest = unique_flat.copy()
+    for j in reversed(range(stacked.shape[1])):
+        values[:, j] = rest % span[j] + low[j]
+        rest //= span[j]
+    return values, key_codes.reshape(-1)
 
 
 def _rates(counts: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from biasbench.core.details import from_json_column, is_detail_column, table_to_frame
@@ -149,7 +150,10 @@ def _read_results(run: RunDir, scoring: bool = False) -> pd.DataFrame:
             names = pq.read_schema(parquet).names
             wanted = [c for c in scoring_columns(names) if c in names]
             strings = [c for c in REQUIRED_COLUMNS if c not in NUMERIC_COLUMNS]
-            return table_to_frame(pq.read_table(parquet, columns=wanted), categorical=strings)
+            schema = pq.read_schema(parquet)
+            textual = [c for c in wanted if pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type)]
+            dictionary = [c for c in textual if c in strings or is_detail_column(c)]  # never materialise every row's string
+            return table_to_frame(pq.read_table(parquet, columns=wanted, read_dictionary=dictionary), categorical=strings)
         if csv.is_file():
             frame = pd.read_csv(csv, keep_default_na=False, na_values={"score": [""]}, dtype={"item_id": str, "voice_id": str})
             return frame[[c for c in scoring_columns(list(frame.columns)) if c in frame.columns]] if scoring else frame

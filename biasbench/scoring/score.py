@@ -179,11 +179,11 @@ def _headline_gaps(out: _Collector, frame: pd.DataFrame, data: RunData, tables: 
     from biasbench.scoring.headline import not_estimable_rows
 
     have = {(r["model"], r["task"]) for r in out.records["headline"]}
-    for (model, task), rows in frame.groupby(["model", "task"], sort=True):
+    audio_rows = (frame["modality"] == "audio").groupby([frame["model"], frame["task"]], sort=True, observed=True).sum()
+    for (model, task), n_audio in audio_rows.items():  # counts per model × task: no copy of the table
         if (str(model), str(task)) in have:
             continue
-        audio = rows[rows["modality"] == "audio"]
-        reason = "no audio rows: nothing to compare between voices" if audio.empty else "no scorable audio rows"
+        reason = "no audio rows: nothing to compare between voices" if n_audio == 0 else "no scorable audio rows"
         out.records["headline"].extend(not_estimable_rows({"model": str(model), "task": str(task), "modality": "audio", "metric": ""},
                                                           data.axes, reason))
         out.warn("not_estimable", f"{model} / {task}: {reason}; its headline is not_estimable")
