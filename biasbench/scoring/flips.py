@@ -46,13 +46,21 @@ def pair_tables(codes: np.ndarray) -> np.ndarray:
     return np.stack([agree & off_diagonal, both & off_diagonal], axis=1)
 
 
-def pair_sums(pairs: np.ndarray, key_weights: np.ndarray) -> np.ndarray:
-    """(replicates, 2, voices, voices) item-weighted sums of the pair tables; ``key_weights`` is (keys, R)."""
+def pair_sums(pairs: np.ndarray, key_weights: np.ndarray, rows: np.ndarray | None = None, chunk: int = 4096) -> np.ndarray:
+    """(replicates, 2, voices, voices) item-weighted sums of the pair tables; ``key_weights`` is (keys, R), or
+    (items, R) with ``rows`` giving each key's row of it (gathered a chunk of keys at a time: bounded memory)."""
     n_keys, _, n_voices, _ = pairs.shape
-    exact = key_weights.dtype == np.float32 and float(key_weights.sum(axis=0).max(initial=0.0)) < EXACT_FLOAT32
+    rows = np.arange(n_keys) if rows is None else np.asarray(rows)
+    per_replicate = np.zeros(key_weights.shape[1], dtype=np.float64)
+    for start in range(0, n_keys, chunk):
+        per_replicate += key_weights[rows[start:start + chunk]].sum(axis=0, dtype=np.float64)
+    exact = key_weights.dtype == np.float32 and float(per_replicate.max(initial=0.0)) < EXACT_FLOAT32
     dtype = np.float32 if exact else np.float64  # 0/1 tables × integer counts: float32 is exact below 2**24
-    flat = pairs.reshape(n_keys, -1).astype(dtype)
-    return (key_weights.astype(dtype).T @ flat).astype(np.float64).reshape(-1, 2, n_voices, n_voices)
+    out = np.zeros((key_weights.shape[1], 2 * n_voices * n_voices), dtype=dtype)
+    for start in range(0, n_keys, chunk):  # exact integer sums: the chunking changes no bit
+        flat = pairs[start:start + chunk].reshape(-1, 2 * n_voices * n_voices).astype(dtype)
+        out += key_weights[rows[start:start + chunk]].astype(dtype, copy=False).T @ flat
+    return out.astype(np.float64).reshape(-1, 2, n_voices, n_voices)
 
 
 def flip_counts(sums: np.ndarray, same_group: np.ndarray, voice_w: np.ndarray) -> np.ndarray:
@@ -88,7 +96,7 @@ def flip_records(se: SliceEstimates, tf: TaskFrame) -> list[dict[str, Any]]:
     item_of_key = key_values[:, 0]
     point_sums = pairs.reshape(len(key_values), -1).sum(axis=0, dtype=np.float64).reshape(1, 2, len(voice_ids), len(voice_ids))
     weights = tf.weights
-    rep_sums = None if weights is None else pair_sums(pairs, weights.items[item_of_key])
+    rep_sums = None if weights is None else pair_sums(pairs, weights.items, item_of_key)
     task_voice = pd.Index(tf.voices).get_indexer(voice_ids)
     n_items = len(np.unique(item_of_key[(codes >= 0).sum(axis=1) >= 2]))
     records = []
