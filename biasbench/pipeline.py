@@ -213,7 +213,11 @@ def run_experiment(
         log = ResponseLog(run.path)
         results: pd.DataFrame | None = None
         stamp = manifest.results_table
-        maybe_current = stamp is not None and stamp.unanswered == 0 and table_files_unchanged(run, stamp)
+        writer = next((inv for inv in history if stamp is not None and inv.index == stamp.invocation), None)
+        maybe_current = (  # a table written by an invocation that ended short of complete is rebuilt (conservative)
+            stamp is not None and writer is not None and writer.status == "complete" and stamp.unanswered == 0
+            and table_files_unchanged(run, stamp)
+        )
         current = False  # True once the table is found up to date (nothing asked, nothing rewritten)
         inputs = ""
 
