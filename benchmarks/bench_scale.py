@@ -174,6 +174,9 @@ def phase(name: str, config_path: Path, run_dir: Path) -> dict:
 
         config = load_config(config_path)
         if name == "scoring":
+            from biasbench.runner.stamps import Stamps
+
+            Stamps(run_dir).clear()  # scores and report are built again, not found up to date
             config = config.model_copy(update={"report": False})
         began = time.perf_counter()
         _score_and_report(config, RunDir(run_dir), strict=True)

@@ -104,7 +104,7 @@ def build_manifest(
         tasks=[
             TaskEntry.model_validate(
                 task.describe()
-                | {"n_items": len(task.items()), "n_excluded": len(task.exclusions()), "content_digest": task_content_digest(plan, task.name)}
+                | {"n_items": len(task.items()), "n_excluded": len(task.exclusions()), "content_digest": _content_digest(identity, plan, task.name)}
             )
             for task in plan.tasks
         ],
@@ -135,6 +135,12 @@ def build_manifest(
         platform=platform_info(),
         status="running",
     )
+
+
+def _content_digest(identity: dict[str, Any], plan: Plan, task_name: str) -> str:
+    """The task's content digest as the identity already holds it (one pass over the rows, not two)."""
+    recorded = identity.get("tasks", {}).get(task_name, {})
+    return str(recorded["content"]) if isinstance(recorded, dict) and "content" in recorded else task_content_digest(plan, task_name)
 
 
 def new_invocation(index: int, planned_rows: int) -> Invocation:
