@@ -71,8 +71,8 @@ class RunOutcome:
     table: pd.DataFrame | None = field(default=None, repr=False)
     """The tidy table as this invocation wrote it; None when it found the table up to date and left
     results.parquet as it was (:attr:`results` reads it on demand)."""
-    summary: str = ""
-    """Short printable summary."""
+    summary_text: str | None = None
+    """Short printable summary (None: formatted from ``summary_tables`` when first asked, see :attr:`summary`)."""
     warnings: tuple[str, ...] = ()
     """Things that qualify the numbers."""
     report_path: Path | None = None
@@ -81,6 +81,17 @@ class RunOutcome:
     """What ended the run short (None when complete); its exit code is the run's."""
     summary_tables: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
     """The score tables behind ``summary`` (summary, headline, calibration; the CLI renders them to the terminal's width)."""
+
+    @property
+    def summary(self) -> str:
+        """Short printable summary of the scores ('' when not scored); formatted on demand, so a resume that
+        finds everything up to date does not load the scorer."""
+        if self.summary_text is None:
+            from biasbench.scoring.score import format_terminal_summary
+
+            text = format_terminal_summary(self.summary_tables) if self.summary_tables is not None else ""
+            object.__setattr__(self, "summary_text", text)
+        return self.summary_text  # type: ignore[return-value]
 
     @property
     def results(self) -> pd.DataFrame:
@@ -258,7 +269,7 @@ def run_experiment(
                 manifest.status, manifest.missing_reason = status, stop.one_line() if stop is not None else ""
                 run.write_manifest(manifest)  # the report reads it: an incomplete run says so in summary.md
                 warnings = batching_notes(config, plan)
-                summary, report_path, summary_tables = "", None, None
+                summary, report_path, summary_tables = None, None, None
                 if shard is not None:
                     progress.skip(post_stage_units(config, plan))  # a shard's rows are scored once merged (biasbench merge)
                 elif status != "failed":
@@ -270,7 +281,8 @@ def run_experiment(
                     if config.understanding.enabled and clips:
                         warnings += _understanding(config, plan, clips, run, manifest, results, inputs, table_digest, phase, progress)
                     summary, report_path, more, summary_tables = _score_and_report(
-                        config, run, strict=status == "complete", phase=phase, progress=progress, table_digest=table_digest
+                        config, run, strict=status == "complete", phase=phase, progress=progress, table_digest=table_digest,
+                        summarize=False,
                     )
                     warnings += more
             invocation = invocation.model_copy(update={"phase": "done"})
@@ -421,12 +433,11 @@ def understanding_digest(run: RunDir) -> str:
 
 def _score_and_report(
     config: RunConfig, run: RunDir, *, strict: bool, phase: Callable[[str], None] = lambda name: None,
-    progress: RunProgress | None = None, table_digest: str | None = None,
-) -> tuple[str, Path | None, list[str], dict[str, pd.DataFrame] | None]:
+    progress: RunProgress | None = None, table_digest: str | None = None, summarize: bool = True,
+) -> tuple[str | None, Path | None, list[str], dict[str, pd.DataFrame] | None]:
     """Score and report; each is skipped when its inputs (results, code version, seed) are unchanged.
+    Without ``summarize`` the summary text is None (the caller formats it from the tables when needed).
     When the run is incomplete (``strict`` False), a failure here is a warning: the run's own stop reason is what matters."""
-    from biasbench.scoring.score import format_terminal_summary, score_run
-
     progress = progress if progress is not None else RunProgress(enabled=False)
     stamps = Stamps(run.path)
     try:
@@ -438,6 +449,8 @@ def _score_and_report(
             shown = {stem: pd.read_parquet(path) for stem in ("headline", "calibration")
                      if (path := run.score_table(stem)).is_file()}
         else:
+            from biasbench.scoring.score import score_run
+
             phase("scoring")
             with progress.stage("scoring"):
                 scored = score_run(run.path)
@@ -458,7 +471,11 @@ def _score_and_report(
         if strict:
             raise
         return "", None, [f"scores/report not built for the incomplete run: {exc.one_line()}"], None
-    summary = format_terminal_summary({"summary": summary_table, **shown})
+    summary = None
+    if summarize:
+        from biasbench.scoring.score import format_terminal_summary
+
+        summary = format_terminal_summary({"summary": summary_table, **shown})
     return summary, report_path if config.report else None, warnings, {"summary": summary_table, **shown}
 
 
@@ -548,5 +565,5 @@ def merge_shards(shard_dirs: list[Path], out: Path) -> MergeOutcome:
         config = RunConfig.model_validate(manifest.config)
         summary, report_path, warnings, tables = _score_and_report(config, run, strict=manifest.status == "complete")
     return MergeOutcome(
-        run.path, manifest.planned_rows, written, str(manifest.status), manifest.missing_reason, summary, tuple(warnings), report_path, tables
+        run.path, manifest.planned_rows, written, str(manifest.status), manifest.missing_reason, summary or "", tuple(warnings), report_path, tables
     )
