@@ -168,8 +168,10 @@ def run_experiment(
         manifest = build_manifest(config, full_plan, run, config_path, previous, identity)
         if previous is not None and previous.merged_from:  # a merged run resumed: keep where it came from
             manifest.merged_from, manifest.merge_digest = previous.merged_from, previous.merge_digest
-        if previous is not None:  # kept until this invocation rewrites the table (or finds it up to date)
-            manifest.results_table, manifest.understanding = previous.results_table, previous.understanding
+        if previous is not None:  # kept until this invocation rewrites the table (or the understanding step runs)
+            manifest.results_table = previous.results_table
+            if config.understanding.enabled:
+                manifest.understanding = previous.understanding
         if shard is not None and positions is not None:
             from biasbench.runner.shard import write_shard_file
 
