@@ -289,7 +289,7 @@ def main() -> None:
             need = NEEDS.get(name)
             load = os.getloadavg()[0]
             if need is not None and need in done and not done[need]:
-                print(f"{'':>10} {name:<11} {'skipped: needs ' + need:>33}", flush=True)
+                print(f"{label:>10} {name:<11} {'':>9} {'':>9} {'':>13} {load:>8.2f}  skipped: needs {need}", flush=True)
                 done[name] = False
                 continue
             if name == "setup" and (run_dir / "responses.jsonl").exists() and (run_dir / "manifest.json").exists():

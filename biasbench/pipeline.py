@@ -347,9 +347,7 @@ def _understanding(
 
 def post_stage_units(config: RunConfig, plan: Plan) -> int:
     """Steps after the model calls that the overall bar counts: audit, understanding, scoring, report."""
-    from biasbench.runner.clips import spoken_pairs
-
-    audio = bool(spoken_pairs(plan))
+    audio = any(row.modality == "audio" and row.voice is not None and row.spoken_text for row in plan.rows)
     return int(config.audit.enabled) + int(config.understanding.enabled and audio) + 1 + int(config.report)
 
 

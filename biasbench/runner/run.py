@@ -172,8 +172,9 @@ def synthesize(
     config: RunConfig, plan: Plan, run_dir: Path, progress: RunProgress
 ) -> tuple[dict[tuple[str, str], AudioPart], int, int, dict[str, Any]]:
     """Every clip the plan speaks: (clips, TTS calls, clips from cache, tts info for the manifest)."""
-    bar = progress.add("synthesis", len(spoken_pairs(plan)))
-    result = synthesize_plan(config, plan, run_dir, progress=lambda done, total: bar(0, completed=done))
+    pairs = spoken_pairs(plan)
+    bar = progress.add("synthesis", len(pairs))
+    result = synthesize_plan(config, plan, run_dir, progress=lambda done, total: bar(0, completed=done), pairs=pairs)
     if result is None:
         return {}, 0, 0, {}
     return dict(result.clips), result.backend_calls, result.cached, {"backends": dict(result.backends), "notes": list(result.notes)}
