@@ -149,3 +149,27 @@ def test_the_scorer_reads_only_the_columns_it_needs(typed_run, monkeypatch):
         categories = list(data.frame[column].cat.categories)
         assert categories == sorted(categories)
     assert data.frame["score"].dtype == np.float64
+
+
+def test_bounded_memory_helpers_give_the_same_numbers():
+    """Item counts built a replicate at a time and flip pair sums built a chunk of keys at a time equal the
+    whole-array forms they replaced, bit for bit."""
+    from biasbench.scoring.bootstrap import item_counts
+    from biasbench.scoring.flips import pair_sums, pair_tables
+
+    for n_items in (2, 37, 500):
+        draws = np.random.default_rng(5).integers(0, n_items, size=(300, n_items))
+        flat = draws + (np.arange(300) * n_items)[:, None]
+        whole = np.bincount(flat.ravel(), minlength=300 * n_items).reshape(300, n_items).T.astype(np.float32)
+        got = item_counts(n_items, 300, np.random.default_rng(5))
+        assert got.dtype == np.float32 and got.flags.c_contiguous and np.array_equal(got, whole)
+    rng = np.random.default_rng(1)
+    codes = rng.integers(-1, 3, size=(50, 6))
+    pairs = pair_tables(codes)
+    weights = item_counts(20, 40, rng)
+    item_of_key = rng.integers(0, 20, size=50)
+    gathered = weights[item_of_key]
+    want = (gathered.T @ pairs.reshape(50, -1).astype(np.float32)).astype(np.float64).reshape(-1, 2, 6, 6)
+    for chunk in (1, 7, 4096):
+        assert np.array_equal(pair_sums(pairs, weights, item_of_key, chunk=chunk), want)
+    assert np.array_equal(pair_sums(pairs, gathered), want)
