@@ -83,6 +83,15 @@ def test_typed_detail_columns_are_written_in_batches_and_equal_the_json(tmp_path
         pd.testing.assert_frame_equal(got[want.columns], want)
 
 
+def test_batches_left_by_a_killed_writer_are_removed_on_the_next_write(tmp_path):
+    stale = tmp_path / f"{results_module.PARTS_PREFIX}killed"
+    stale.mkdir()
+    (stale / "part-00000.parquet").write_bytes(b"half a batch")
+    results_module.write_results(tmp_path, [_row(0, DETAILS[0])])
+    assert not stale.exists() and not list(tmp_path.glob(f"{results_module.PARTS_PREFIX}*"))
+    assert len(pd.read_parquet(tmp_path / "results.parquet")) == 1
+
+
 def _copy_reference(folder: Path) -> Path:
     folder.mkdir(parents=True)
     shutil.copy(REFERENCE / "results.parquet", folder / "results.parquet")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import fields
 from pathlib import Path
@@ -99,6 +100,9 @@ def result_row(
     )
 
 
+PARTS_PREFIX = ".results-"
+"""Hidden folder in the run directory holding the record batches while the table is written."""
+
 BATCH_ROWS = 100_000
 """Rows per record batch when writing the tidy table (bounds the writer's memory)."""
 
@@ -108,7 +112,9 @@ def write_results(run_dir: Path, rows: Iterable[ResultRow]) -> pd.DataFrame:
     core.details) and results.csv (core.result columns), atomically, in record batches; return the
     table's core.result columns."""
     run_dir = Path(run_dir)
-    with tempfile.TemporaryDirectory(prefix=".results-", dir=run_dir) as tmp:
+    for stale in run_dir.glob(f"{PARTS_PREFIX}*"):  # left by a writer killed mid-write (the run lock makes it stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=PARTS_PREFIX, dir=run_dir) as tmp:
         parts = _write_parts(Path(tmp), rows)
         schema = _final_schema(parts)
         _atomic(run_dir / RESULTS_PARQUET, lambda p: _merge_parts(parts, schema, p))
