@@ -166,7 +166,7 @@ def phase(name: str, config_path: Path, run_dir: Path) -> dict:
         inputs = table_inputs_digest(run, output_identity(config, plan), plan, clips)
         manifest.results_table = stamp_table(run, inputs, table, calls=len({k for _, k in keys}), clips=len(clips), invocation=0)
         _table_digest(run, manifest)
-        notes = {"rows": len(table), "unanswered": int((table["outcome"] == "error").sum())}
+        notes = {"rows": table.rows, "unanswered": table.unanswered}
     elif name in ("scoring", "report"):
         from biasbench.config import load_config
         from biasbench.core.rundir import RunDir

@@ -42,7 +42,7 @@ from biasbench.runner.freshness import (
 from biasbench.runner.lock import RunLock
 from biasbench.runner.plan import Plan, load_plan
 from biasbench.runner.progress import ProgressEvent, RunProgress
-from biasbench.runner.results import write_exclusions
+from biasbench.runner.results import TableSummary, write_exclusions
 from biasbench.runner.shard import Shard
 from biasbench.runner.run import (
     batching_notes,
@@ -68,9 +68,9 @@ class RunOutcome:
     """The run directory."""
     stats: Invocation
     """This invocation's record (as written to the manifest)."""
-    table: pd.DataFrame | None = field(default=None, repr=False)
-    """The tidy table as this invocation wrote it; None when it found the table up to date and left
-    results.parquet as it was (:attr:`results` reads it on demand)."""
+    table: TableSummary | None = field(default=None, repr=False)
+    """The counts of the tidy table this invocation wrote; None when it found the table up to date and left
+    results.parquet as it was (:attr:`results` reads the rows on demand either way)."""
     summary_text: str | None = None
     """Short printable summary (None: formatted from ``summary_tables`` when first asked, see :attr:`summary`)."""
     warnings: tuple[str, ...] = ()
@@ -81,6 +81,8 @@ class RunOutcome:
     """What ended the run short (None when complete); its exit code is the run's."""
     summary_tables: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
     """The score tables behind ``summary`` (summary, headline, calibration; the CLI renders them to the terminal's width)."""
+    _frame: pd.DataFrame | None = field(default=None, init=False, repr=False)
+    """results.parquet once :attr:`results` has read it."""
 
     @property
     def summary(self) -> str:
@@ -95,10 +97,10 @@ class RunOutcome:
 
     @property
     def results(self) -> pd.DataFrame:
-        """The tidy table (read from results.parquet when this invocation did not rewrite it)."""
-        if self.table is None:
-            object.__setattr__(self, "table", pd.read_parquet(RunDir(self.run_dir).results_parquet))
-        return self.table  # type: ignore[return-value]
+        """The tidy table, read from results.parquet when first asked (a run does not keep its rows in memory)."""
+        if self._frame is None:
+            object.__setattr__(self, "_frame", pd.read_parquet(RunDir(self.run_dir).results_parquet))
+        return self._frame  # type: ignore[return-value]
 
     @property
     def status(self) -> str:
@@ -185,10 +187,10 @@ def run_experiment(
         for line in batching_notes(config, plan):
             echo(f"note: {line}")
 
-        def record(results: pd.DataFrame | None, status: str, reason: str, calls: tuple[int, int, int, int]) -> Invocation:
+        def record(results: TableSummary | None, status: str, reason: str, calls: tuple[int, int, int, int]) -> Invocation:
             tts_calls, clips_cached, model_calls, failed = calls
-            answered = int((results["outcome"] != "error").sum()) if results is not None else answered_before
-            from_log = int(results["cached"].sum()) if results is not None else 0
+            answered = results.answered if results is not None else answered_before
+            from_log = results.cached if results is not None else 0
             if current:  # the table was up to date: every row answered, by earlier invocations
                 answered = from_log = len(plan.rows)
             done = invocation.model_copy(
@@ -224,7 +226,7 @@ def run_experiment(
         synth = (0, 0)
         keys = None
         log = ResponseLog(run.path)
-        results: pd.DataFrame | None = None
+        results: TableSummary | None = None
         stamp = manifest.results_table
         writer = next((inv for inv in history if stamp is not None and inv.index == stamp.invocation), None)
         maybe_current = (  # a table written by an invocation that ended short of complete is rebuilt (conservative)
@@ -234,7 +236,7 @@ def run_experiment(
         current = False  # True once the table is found up to date (nothing asked, nothing rewritten)
         inputs = ""
 
-        def write_table() -> pd.DataFrame:
+        def write_table() -> TableSummary:
             assert keys is not None
             table = write_tidy_table(plan, run.path, keys, log, invocation.index)
             manifest.results_table = stamp_table(
@@ -265,6 +267,7 @@ def run_experiment(
                     jobs_by_model, keys = plan_jobs(config, plan, clips)
                     phase("model calls")
                     stopped = ask_models(config, plan, jobs_by_model, log, invocation.index, progress, echo, stats)
+                    del jobs_by_model  # one request per row: released before the table is built
                     phase("tables")
                     results = write_table()
                     status, stop = _verdict(results, stopped, stats)
@@ -319,7 +322,7 @@ def _table_digest(run: RunDir, manifest: Manifest) -> str:
 
 def _understanding(
     config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart], run: RunDir, manifest: Manifest,
-    results: pd.DataFrame | None, inputs: str, table_digest: str, phase: Callable[[str], None], progress: RunProgress,
+    results: TableSummary | None, inputs: str, table_digest: str, phase: Callable[[str], None], progress: RunProgress,
 ) -> list[str]:
     """understanding.csv, rebuilt only when its inputs changed (the table, the plan, its settings, the audit's
     transcripts, the cached model transcripts) or when a model's transcript is still missing (asked again)."""
@@ -335,7 +338,7 @@ def _understanding(
         return [str(line) for line in manifest.understanding.get("skipped", [])]
     phase("understanding")
     with progress.stage("understanding"):
-        table = results if results is not None else pd.read_parquet(run.results_parquet)
+        table = results.frame() if results is not None else pd.read_parquet(run.results_parquet)
         understood = collect_understanding(config, plan, clips, run.path, table)
     manifest.understanding = understood.manifest_entry()
     run.write_manifest(manifest)
@@ -359,10 +362,10 @@ def _open_overall(progress: RunProgress, config: RunConfig, plan: Plan, run_dir:
     progress.overall(work.total + post_stage_units(config, plan), work.finished, already={"synthesis": work.clips_cached})
 
 
-def _verdict(results: pd.DataFrame, stopped: BiasbenchError | None, stats: ExecutionStats) -> tuple[str, BiasbenchError | None]:
+def _verdict(results: TableSummary, stopped: BiasbenchError | None, stats: ExecutionStats) -> tuple[str, BiasbenchError | None]:
     """The run's status and, when short of complete, the error whose code and line the CLI shows."""
-    total = len(results)
-    missing = int((results["outcome"] == "error").sum())
+    total = results.rows
+    missing = results.unanswered
     answered = total - missing
     if stopped is None and missing == 0:
         return "complete", None
@@ -381,9 +384,8 @@ def _verdict(results: pd.DataFrame, stopped: BiasbenchError | None, stats: Execu
     )
 
 
-def _why_missing(results: pd.DataFrame, stats: ExecutionStats) -> str:
-    errors = results.loc[results["outcome"] == "error", "error"]
-    common = errors.value_counts().index[0] if not errors.empty else ""
+def _why_missing(results: TableSummary, stats: ExecutionStats) -> str:
+    common = results.errors[0][0] if results.errors else ""
     return f"requests failed after retries (most common error: {stats.last_error or common})"
 
 

@@ -11,7 +11,7 @@ from biasbench.core.hashing import stable_hash
 Role = Literal["system", "user", "assistant"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TextPart:
     """A piece of text in a message."""
 
@@ -22,7 +22,7 @@ class TextPart:
         return {"type": "text", "text": self.text}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AudioPart:
     """A clip in a message, referenced by file and content hash (never inlined in keys or logs)."""
 
@@ -43,7 +43,7 @@ class AudioPart:
 Part = Union[TextPart, AudioPart]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Message:
     """One chat turn."""
 
@@ -95,7 +95,7 @@ class GenerationParams:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestContext:
     """The oracle: who is speaking which item and where the correct option is. The runner attaches
     it only for adapters whose capabilities declare ``oracle=True`` (calibration instruments such
@@ -121,7 +121,7 @@ class RequestContext:
         return dict(self.labels).get(axis)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     """Everything a model is asked for one planned row."""
 

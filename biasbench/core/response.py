@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Mapping
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Usage:
     """Token counts reported by the backend (0 when unknown)."""
 
@@ -19,7 +21,7 @@ class Usage:
     """Audio input tokens when the backend reports them separately."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Response:
     """What came back for one request. Empty or error responses are never cached as answers."""
 
@@ -43,7 +45,8 @@ class Response:
     """Backend-specific details worth keeping."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+        # one shared read-only empty mapping: a run's millions of responses mostly carry no extras
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)) if self.extra else _NO_EXTRA)
 
     @property
     def ok(self) -> bool:
@@ -73,11 +76,23 @@ class Response:
             if not _is_instance(value, _FIELD_TYPES[name]):
                 raise ValueError(f"response field '{name}' has type {type(value).__name__}")
         usage = values.get("usage", {})
-        values["usage"] = Usage(**{name: usage[name] for name in _USAGE_FIELDS if name in usage})
-        for name in _USAGE_FIELDS:
-            if not _is_instance(getattr(values["usage"], name), (int,)):
+        counts = tuple(usage.get(name, 0) for name in _USAGE_FIELDS)
+        for name, count in zip(_USAGE_FIELDS, counts):
+            if not _is_instance(count, (int,)):
                 raise ValueError(f"response usage '{name}' is not an integer")
+        values["usage"] = _shared_usage(*counts)
+        if "finish_reason" in values:  # a handful of distinct values: one string each, not one per logged line
+            values["finish_reason"] = sys.intern(values["finish_reason"])
         return cls(**values)
+
+
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
+@lru_cache(maxsize=4096)
+def _shared_usage(input_tokens: int, output_tokens: int, audio_tokens: int) -> Usage:
+    """One (immutable) Usage per distinct count triple read back from a log, shared by the responses that have it."""
+    return Usage(input_tokens, output_tokens, audio_tokens)
 
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {

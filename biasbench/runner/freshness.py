@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
@@ -21,6 +21,9 @@ from biasbench.core.hashing import stable_hash
 from biasbench.core.messages import AudioPart
 from biasbench.core.rundir import FileMark, RunDir, TableStamp
 from biasbench.runner.plan import Plan
+
+if TYPE_CHECKING:
+    from biasbench.runner.results import TableSummary
 
 TABLE_SCHEME = 1
 """Bumped when the tidy table's rows change meaning for the same inputs (every stamp goes stale once)."""
@@ -87,15 +90,15 @@ def table_is_current(run: RunDir, stamp: TableStamp | None, inputs: str) -> bool
     return stamp is not None and stamp.inputs == inputs and stamp.unanswered == 0 and table_files_unchanged(run, stamp)
 
 
-def stamp_table(run: RunDir, inputs: str, results: pd.DataFrame, *, calls: int, clips: int, invocation: int) -> TableStamp:
+def stamp_table(run: RunDir, inputs: str, results: "TableSummary", *, calls: int, clips: int, invocation: int) -> TableStamp:
     """The stamp of a table just written (call after the log is closed and both files are written)."""
     return TableStamp(
         inputs=inputs,
         log=file_mark(run.log, tail=True),
         parquet=file_mark(run.results_parquet),
         csv=file_mark(run.results_csv),
-        rows=len(results),
-        unanswered=int((results["outcome"] == "error").sum()),
+        rows=results.rows,
+        unanswered=results.unanswered,
         calls=calls,
         clips=clips,
         invocation=invocation,

@@ -20,7 +20,7 @@ from biasbench.core.voice import Voice, VoicePool
 from biasbench.tasks.base import RenderedPrompt, Task
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedRow:
     """One model answer to obtain."""
 
@@ -190,12 +190,15 @@ def _rows(
         else {}
     )
     for item in items:
+        prompts: dict[tuple[str, int], RenderedPrompt] = {}  # one prompt per (modality, rotation), shared by every voice and repeat
         for modality in pairing.modalities:
             speakers: Sequence[Voice | None] = voices if modality == "audio" else [None]
             for voice in speakers:
                 rotations = assigned[(item.id, voice.id)] if voice is not None else text_rotations(task.config.rotations)
                 for rotation in rotations:
-                    prompt = task.render(item, modality, rotation)
+                    prompt = prompts.get((modality, rotation))
+                    if prompt is None:
+                        prompt = prompts[(modality, rotation)] = task.render(item, modality, rotation)
                     for repeat in range(repeats):
                         rows.append(PlannedRow(pairing.model.name, task.name, item, voice, modality, rotation, repeat, prompt))
     return rows

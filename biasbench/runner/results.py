@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import fields
+from collections import Counter
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -107,25 +108,71 @@ BATCH_ROWS = 100_000
 """Rows per record batch when writing the tidy table (bounds the writer's memory)."""
 
 
-def write_results(run_dir: Path, rows: Iterable[ResultRow]) -> pd.DataFrame:
+@dataclass(frozen=True)
+class TableSummary:
+    """What the pipeline needs of a tidy table just written (counts, not the rows: the table can have millions)."""
+
+    run_dir: Path
+    """The run directory holding results.parquet."""
+    rows: int
+    """Rows written (one per planned row)."""
+    unanswered: int
+    """Rows whose outcome is 'error' (no answer yet, or the last attempt failed)."""
+    cached: int
+    """Rows whose answer an earlier invocation wrote to the log."""
+    errors: tuple[tuple[str, int], ...] = ()
+    """The error texts of the unanswered rows with their counts, most common first (ties in row order)."""
+
+    def __len__(self) -> int:
+        return self.rows
+
+    @property
+    def answered(self) -> int:
+        return self.rows - self.unanswered
+
+    def frame(self) -> pd.DataFrame:
+        """The table's core.result columns, read from results.parquet (for the few callers that need rows)."""
+        return pd.read_parquet(Path(self.run_dir) / RESULTS_PARQUET, columns=list(RESULT_COLUMNS))
+
+
+class _Tally:
+    """Counts of the rows streaming past the writer (see :class:`TableSummary`)."""
+
+    def __init__(self) -> None:
+        self.rows = self.unanswered = self.cached = 0
+        self.errors: Counter[str] = Counter()
+
+    def add(self, row: ResultRow) -> None:
+        self.rows += 1
+        self.cached += bool(row.cached)
+        if row.outcome == "error":
+            self.unanswered += 1
+            self.errors[row.error] += 1
+
+    def summary(self, run_dir: Path) -> TableSummary:
+        return TableSummary(run_dir, self.rows, self.unanswered, self.cached, tuple(self.errors.most_common()))
+
+
+def write_results(run_dir: Path, rows: Iterable[ResultRow]) -> TableSummary:
     """Write results.parquet (the core.result columns, then every details key as a typed column, see
     core.details) and results.csv (core.result columns), atomically, in record batches; return the
-    table's core.result columns."""
+    table's counts (:meth:`TableSummary.frame` reads its rows)."""
     run_dir = Path(run_dir)
     for stale in run_dir.glob(f"{PARTS_PREFIX}*"):  # left by a writer killed mid-write (the run lock makes it stale)
         shutil.rmtree(stale, ignore_errors=True)
+    tally = _Tally()
     with tempfile.TemporaryDirectory(prefix=PARTS_PREFIX, dir=run_dir) as tmp:
-        parts = _write_parts(Path(tmp), rows)
+        parts = _write_parts(Path(tmp), rows, tally)
         schema = _final_schema(parts)
         _atomic(run_dir / RESULTS_PARQUET, lambda p: _merge_parts(parts, schema, p))
         _atomic(run_dir / RESULTS_CSV, lambda p: _csv_from_parts(parts, p))
-    return pd.read_parquet(run_dir / RESULTS_PARQUET, columns=list(RESULT_COLUMNS))
+    return tally.summary(run_dir)
 
 
 _CORE_SCHEMA = pa.schema([(f.name, _ARROW_TYPES.get(f.name, pa.string())) for f in fields(ResultRow)])
 
 
-def _write_parts(folder: Path, rows: Iterable[ResultRow]) -> list[tuple[Path, pa.Schema]]:
+def _write_parts(folder: Path, rows: Iterable[ResultRow], tally: _Tally) -> list[tuple[Path, pa.Schema]]:
     """One parquet file per batch of rows (core columns + that batch's typed detail columns)."""
     parts: list[tuple[Path, pa.Schema]] = []
     batch: list[ResultRow] = []
@@ -142,6 +189,7 @@ def _write_parts(folder: Path, rows: Iterable[ResultRow]) -> list[tuple[Path, pa
 
     for row in rows:
         batch.append(row)
+        tally.add(row)
         if len(batch) >= BATCH_ROWS:
             flush()
     if batch or not parts:

@@ -12,20 +12,18 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import pandas as pd
-
 from biasbench.config import RunConfig
 from biasbench.core.errors import BiasbenchError, ConfigError
 from biasbench.core.hashing import stable_hash
-from biasbench.core.messages import AudioPart
+from biasbench.core.messages import AudioPart, Request
 from biasbench.core.rundir import Invocation, Manifest, ModelEntry, RunDir, TaskEntry, differing_keys, now_iso
 from biasbench.runner.clips import spoken_pairs, synthesize_plan
 from biasbench.runner.executor import Budget, ExecutionStats, Job, execute
 from biasbench.runner.manifest import git_state, package_versions, platform_info
 from biasbench.runner.plan import Plan, PlannedRow
 from biasbench.runner.progress import RunProgress
-from biasbench.runner.requests import build_request, generation_params
-from biasbench.runner.results import result_row, write_results
+from biasbench.runner.requests import RepeatKeys, build_request, generation_params
+from biasbench.runner.results import TableSummary, result_row, write_results
 from biasbench.runner.store import ResponseLog
 
 NON_OUTPUT_SETTINGS = (
@@ -189,11 +187,18 @@ def plan_jobs(
     models = {model.name: model for model in config.models}
     fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
     params = {name: generation_params(config, model) for name, model in models.items()}
+    shared: tuple[tuple, Request, RepeatKeys] | None = None  # the last row's request: its repeats share it
     for row in plan.rows:
-        clip = clips.get((row.voice.id, row.spoken_text)) if row.voice is not None and row.spoken_text else None
-        oracle = plan.adapters[row.model].capabilities.oracle
-        request = build_request(row, clip, params[row.model], config.system_prompt, oracle=oracle)
-        key = request.key(fingerprints[row.model])
+        base = (row.model, row.task, row.item, row.voice, row.modality, row.rotation, row.prompt)
+        if shared is None or shared[0] != base:
+            clip = clips.get((row.voice.id, row.spoken_text)) if row.voice is not None and row.spoken_text else None
+            oracle = plan.adapters[row.model].capabilities.oracle
+            request = build_request(row, clip, params[row.model], config.system_prompt, oracle=oracle)
+            shared = (base, request, RepeatKeys(request, fingerprints[row.model]))
+        _, request, repeat_keys = shared
+        if request.repeat != row.repeat:  # same messages, params and oracle context (one copy), another repeat
+            request = Request(request.messages, request.params, row.repeat, request.context)
+        key = repeat_keys.key(row.repeat)
         jobs_by_model[row.model].append(Job(key, row, request))
         keys.append((row, key))
     return jobs_by_model, keys
@@ -240,15 +245,15 @@ def ask_models(
     return None
 
 
-def write_tidy_table(plan: Plan, run_dir: Path, keys: list[tuple[PlannedRow, str]], log: ResponseLog, invocation: int) -> pd.DataFrame:
-    """One scored row per planned row, from the latest answer (or error) in the log."""
-    state = log.read(repair=False)
+def write_tidy_table(plan: Plan, run_dir: Path, keys: list[tuple[PlannedRow, str]], log: ResponseLog, invocation: int) -> TableSummary:
+    """One scored row per planned row, from the latest answer (or error) in the log; returns the table's counts."""
+    latest = log.read_latest()
     task_of = {task.name: task for task in plan.tasks}
     fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
     rows = (  # a generator: write_results streams them in record batches
         result_row(
             Path(run_dir).name, row, task_of[row.task], plan.adapters[row.model].name, fingerprints[row.model], key,
-            state.answers.get(key) or state.last_seen.get(key), invocation, plan.pool.axes,
+            latest.get(key), invocation, plan.pool.axes,
         )
         for row, key in keys
     )

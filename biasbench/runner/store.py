@@ -29,7 +29,7 @@ _TAIL_BYTES = 4096
 """How many bytes before a known size must be unchanged for an incremental read."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LoggedResponse:
     """One line of the log."""
 
@@ -138,6 +138,40 @@ class ResponseLog:
             atomic_write(self.path, lambda tmp: tmp.write_bytes(b"".join(good)))
         return LogState(answers, last_seen, len(bad), quarantine)
 
+    def read_latest(self) -> dict[str, LoggedResponse]:
+        """Per key, the entry a table row is built from: its latest answer (Response.ok), else its latest line.
+        Read-only (nothing repaired; unreadable lines skipped, as ``read(repair=False)`` does) and lean: the
+        file is streamed line by line, one entry is kept per key and each entry's row identity is dropped (the
+        table takes it from the plan). After a clean :meth:`read` through this object only the lines appended
+        since are parsed; that read's state is handed over (and released), not copied."""
+        latest: dict[str, LoggedResponse] = {}
+        if not self.path.exists():
+            return latest
+        try:
+            with open(self.path, "rb") as handle:
+                known, self._known = self._known, None
+                if known is not None and known[0][0] == os.fstat(handle.fileno()).st_ino and self._prefix_mark(handle, known[0][1]) == known[0][2]:
+                    answers = known[1].answers
+                    latest = {key: answers.get(key) or entry for key, entry in known[1].last_seen.items()}
+                    handle.seek(known[0][1])
+                else:
+                    handle.seek(0)
+                del known
+                for line in handle:
+                    for raw in line.splitlines() if b"\r" in line else (line,):  # the lines read() sees
+                        entry = _parse_line(raw, keep_row=False) if raw.strip() else None
+                        if entry is None:
+                            continue
+                        if entry.response.ok:
+                            latest[entry.key] = entry
+                        else:
+                            held = latest.get(entry.key)
+                            if held is None or not held.response.ok:
+                                latest[entry.key] = entry
+        except OSError as exc:
+            raise storage_error(self.path, exc, "read") from None
+        return latest
+
     def append(self, entries: Iterable[LoggedResponse]) -> None:
         """Append entries and fsync (one flush per batch); a full disk is a one-line StorageError."""
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -174,8 +208,13 @@ class ResponseLog:
             self._handle = None
 
 
-def _parse_line(raw: bytes) -> LoggedResponse | None:
-    """The entry on one line, or None when it is not a well-typed entry."""
+_NO_ROW: dict[str, Any] = {}
+"""The row identity of entries read without it (:meth:`ResponseLog.read_latest`); shared, never written to."""
+
+
+def _parse_line(raw: bytes, keep_row: bool = True) -> LoggedResponse | None:
+    """The entry on one line, or None when it is not a well-typed entry (``keep_row=False``: its row identity
+    is checked but not kept)."""
     try:
         data = json.loads(raw)
         if not isinstance(data, dict):
@@ -187,6 +226,6 @@ def _parse_line(raw: bytes) -> LoggedResponse | None:
             return None
         if not isinstance(data["response"], dict):
             return None
-        return LoggedResponse(key=key, row=row, response=Response.from_json(data["response"]), invocation=invocation)
+        return LoggedResponse(key=key, row=row if keep_row else _NO_ROW, response=Response.from_json(data["response"]), invocation=invocation)
     except (ValueError, KeyError, TypeError, BiasbenchError):
         return None

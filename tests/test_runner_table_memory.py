@@ -1,0 +1,105 @@
+"""The lean plan and table paths (shared requests across repeats, a one-entry-per-key log read, a counted
+table) give exactly what the straightforward builders give: the same keys, requests and table bytes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from biasbench.config import parse_config
+from biasbench.core.messages import AudioPart
+from biasbench.core.response import Response, Usage
+from biasbench.runner.plan import load_plan
+from biasbench.runner.requests import build_request, generation_params
+from biasbench.runner.results import result_row, write_results
+from biasbench.runner.run import plan_jobs, write_tidy_table
+from biasbench.runner.store import LoggedResponse, ResponseLog
+
+MODELS = [
+    {"name": "oracle", "adapter": "simulated", "params": {"axis": "accent"}},  # gets the oracle context
+    {"name": "plain", "adapter": "simulated", "params": {"axis": "accent", "seed": 3}},
+]
+
+
+@pytest.fixture(scope="module")
+def planned():
+    config = parse_config({
+        "pool": "demo_espeak", "tasks": [{"name": "demo_mc", "params": {"n_items": 6}}], "models": MODELS,
+        "modalities": ["audio", "text"], "repeats": 3, "seed": 0,
+    })
+    plan = load_plan(config, Path("."))
+    clips = {  # requests reference clips by content hash only: no audio is needed to build them
+        (row.voice.id, row.spoken_text): AudioPart(f"{row.voice.id}.wav", hashlib.sha256(f"{row.voice.id}|{row.spoken_text}".encode()).hexdigest(), 16000, 1.0)
+        for row in plan.rows
+        if row.voice is not None and row.spoken_text
+    }
+    return config, plan, clips
+
+
+def test_plan_jobs_keys_and_requests_equal_one_request_built_per_row(planned):
+    config, plan, clips = planned
+    jobs, keys = plan_jobs(config, plan, clips)
+    assert [row for row, _ in keys] == list(plan.rows) and max(row.repeat for row in plan.rows) == 2
+    by_row = {id(job.row): job for model_jobs in jobs.values() for job in model_jobs}
+    models = {m.name: m for m in config.models}
+    for row, key in keys:
+        clip = clips.get((row.voice.id, row.spoken_text)) if row.voice is not None else None
+        oracle = plan.adapters[row.model].capabilities.oracle
+        request = build_request(row, clip, generation_params(config, models[row.model]), config.system_prompt, oracle=oracle)
+        assert key == request.key(plan.adapters[row.model].fingerprint())
+        job = by_row[id(row)]
+        assert job.key == key and job.request == request and job.request.context == request.context
+    assert len({key for _, key in keys}) == len(keys)  # repeats differ in key
+
+
+def _line(key: str, response: Response, invocation: int = 0) -> LoggedResponse:
+    return LoggedResponse(key, {"model": "m", "item_id": key[:6]}, response, invocation)
+
+
+def test_the_table_equals_the_one_built_from_the_whole_log_state(planned, tmp_path: Path):
+    config, plan, clips = planned
+    _, keys = plan_jobs(config, plan, clips)
+    run_dir = tmp_path / "run"
+    log = ResponseLog(run_dir)
+    answer = lambda text, **kw: Response(text=text, usage=Usage(7, 1), latency_s=0.25, **kw)  # noqa: E731
+    first = [_line(key, answer("B" if i % 3 else "Answer: C", finish_reason="length" if i % 5 == 0 else "stop"))
+             for i, (_, key) in enumerate(keys[::2])]
+    log.append(first)
+    log.read()  # a read before more lines are appended: the table's read takes over its state (the asking phase's)
+    odd = [key for _, key in keys[1::2]]
+    more = [
+        _line(keys[0][1], Response.failed("timeout")),  # an error after an answer: the answer stays
+        _line(odd[0], Response.failed("rate limited")), _line(odd[0], answer("D"), 1),  # error, then an answer
+        _line(odd[1], Response.failed("timeout")), _line(odd[1], Response(text="  ")),  # only failures: the last one
+        _line(odd[2], answer("A", extra={"id": "x"}), 1), _line(odd[2], answer("C"), 1),  # two answers: the later one
+    ]
+    log.append(more)
+    log.close()
+    with open(log.path, "ab") as handle:
+        handle.write(b"not json\n" + b'{"key": "' + odd[3].encode() + b'", "row": {}, "response": {"text": 5}}\n')
+    summary = write_tidy_table(plan, run_dir, keys, log, invocation=1)
+
+    state = ResponseLog(run_dir).read(repair=False)  # the reference: every line parsed, answers and last lines kept
+    reference_dir = tmp_path / "reference"
+    reference_dir.mkdir()
+    task_of = {task.name: task for task in plan.tasks}
+    write_results(reference_dir, (
+        result_row(run_dir.name, row, task_of[row.task], plan.adapters[row.model].name, plan.adapters[row.model].fingerprint(), key,
+                   state.answers.get(key) or state.last_seen.get(key), 1, plan.pool.axes)
+        for row, key in keys
+    ))
+    for name in ("results.parquet", "results.csv"):
+        assert (run_dir / name).read_bytes() == (reference_dir / name).read_bytes(), name
+
+    frame = pd.read_parquet(run_dir / "results.parquet")
+    errors = frame.loc[frame["outcome"] == "error", "error"]
+    assert (summary.rows, summary.unanswered, summary.cached) == (len(frame), len(errors), int(frame["cached"].sum()))
+    assert dict(summary.errors) == errors.value_counts().to_dict() and summary.errors[0][0] == errors.value_counts().index[0]
+    by_key = frame.set_index("response_key")
+    assert by_key.loc[keys[0][1], "response"] == "Answer: C" and by_key.loc[odd[0], "response"] == "D"
+    assert by_key.loc[odd[1], "outcome"] == "invalid" and by_key.loc[odd[2], "response"] == "C"
+    assert summary.unanswered == len(keys) - len(first) - 3 > 0  # odd[3] (an unreadable line) and the rest: unanswered
+    pd.testing.assert_frame_equal(summary.frame(), frame[summary.frame().columns])
