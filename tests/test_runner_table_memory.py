@@ -12,6 +12,7 @@ import pytest
 from biasbench.config import parse_config
 from biasbench.core.messages import AudioPart
 from biasbench.core.response import Response, Usage
+from biasbench.runner.freshness import frame_digest, parquet_digest
 from biasbench.runner.plan import load_plan
 from biasbench.runner.requests import build_request, generation_params
 from biasbench.runner.results import result_row, write_results
@@ -103,3 +104,5 @@ def test_the_table_equals_the_one_built_from_the_whole_log_state(planned, tmp_pa
     assert by_key.loc[odd[1], "outcome"] == "invalid" and by_key.loc[odd[2], "response"] == "C"
     assert summary.unanswered == len(keys) - len(first) - 3 > 0  # odd[3] (an unreadable line) and the rest: unanswered
     pd.testing.assert_frame_equal(summary.frame(), frame[summary.frame().columns])
+    # the table's content digest, taken one column at a time, is the whole frame's
+    assert parquet_digest(run_dir / "results.parquet") == frame_digest(frame)

@@ -13,7 +13,7 @@ TEXT_VOICE = "__text__"
 """Voice id of text-control rows (the item sent as text; no voice)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResultRow:
     """One scored answer. Column names are the public schema of results.parquet / results.csv."""
 

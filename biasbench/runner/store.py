@@ -36,7 +36,8 @@ class LoggedResponse:
     key: str
     """Response key (see Request.key)."""
     row: dict[str, Any]
-    """Identity of the planned row that asked (model, task, item, voice, modality, rotation, repeat)."""
+    """Identity of the planned row that asked (model, task, item, voice, modality, rotation, repeat); written to
+    the log for the record, empty in entries read back (nothing reads it, and it would cost ~0.6 KB a line)."""
     response: Response
     """What came back."""
     invocation: int
@@ -141,8 +142,7 @@ class ResponseLog:
     def read_latest(self) -> dict[str, LoggedResponse]:
         """Per key, the entry a table row is built from: its latest answer (Response.ok), else its latest line.
         Read-only (nothing repaired; unreadable lines skipped, as ``read(repair=False)`` does) and lean: the
-        file is streamed line by line, one entry is kept per key and each entry's row identity is dropped (the
-        table takes it from the plan). After a clean :meth:`read` through this object only the lines appended
+        file is streamed line by line and one entry is kept per key. After a clean :meth:`read` through this object only the lines appended
         since are parsed; that read's state is handed over (and released), not copied."""
         latest: dict[str, LoggedResponse] = {}
         if not self.path.exists():
@@ -159,7 +159,7 @@ class ResponseLog:
                 del known
                 for line in handle:
                     for raw in line.splitlines() if b"\r" in line else (line,):  # the lines read() sees
-                        entry = _parse_line(raw, keep_row=False) if raw.strip() else None
+                        entry = _parse_line(raw) if raw.strip() else None
                         if entry is None:
                             continue
                         if entry.response.ok:
@@ -209,12 +209,11 @@ class ResponseLog:
 
 
 _NO_ROW: dict[str, Any] = {}
-"""The row identity of entries read without it (:meth:`ResponseLog.read_latest`); shared, never written to."""
+"""The row identity of entries read back (checked, not kept: see :attr:`LoggedResponse.row`); shared, never written to."""
 
 
-def _parse_line(raw: bytes, keep_row: bool = True) -> LoggedResponse | None:
-    """The entry on one line, or None when it is not a well-typed entry (``keep_row=False``: its row identity
-    is checked but not kept)."""
+def _parse_line(raw: bytes) -> LoggedResponse | None:
+    """The entry on one line, or None when it is not a well-typed entry."""
     try:
         data = json.loads(raw)
         if not isinstance(data, dict):
@@ -226,6 +225,6 @@ def _parse_line(raw: bytes, keep_row: bool = True) -> LoggedResponse | None:
             return None
         if not isinstance(data["response"], dict):
             return None
-        return LoggedResponse(key=key, row=row if keep_row else _NO_ROW, response=Response.from_json(data["response"]), invocation=invocation)
+        return LoggedResponse(key=key, row=_NO_ROW, response=Response.from_json(data["response"]), invocation=invocation)
     except (ValueError, KeyError, TypeError, BiasbenchError):
         return None
