@@ -72,13 +72,13 @@ class Response:
         values = {name: data[name] for name in _FIELD_TYPES if name in data}
         if "text" not in values:
             raise ValueError("response has no 'text'")
-        for name, value in values.items():
-            if not _is_instance(value, _FIELD_TYPES[name]):
+        for name, value in values.items():  # the exact-type lookup is the fast path for what json.loads makes
+            if type(value) not in _EXACT_TYPES[name] and not _is_instance(value, _FIELD_TYPES[name]):
                 raise ValueError(f"response field '{name}' has type {type(value).__name__}")
         usage = values.get("usage", {})
-        counts = tuple(usage.get(name, 0) for name in _USAGE_FIELDS)
+        counts = (usage.get("input_tokens", 0), usage.get("output_tokens", 0), usage.get("audio_tokens", 0))
         for name, count in zip(_USAGE_FIELDS, counts):
-            if not _is_instance(count, (int,)):
+            if type(count) is not int and not _is_instance(count, (int,)):
                 raise ValueError(f"response usage '{name}' is not an integer")
         values["usage"] = _shared_usage(*counts)
         if "finish_reason" in values:  # a handful of distinct values: one string each, not one per logged line
@@ -108,6 +108,8 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 }
 """The JSON type each Response field must have when read back."""
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "audio_tokens")
+_EXACT_TYPES: dict[str, frozenset[type]] = {name: frozenset(types) for name, types in _FIELD_TYPES.items()}
+"""The exact types each field accepts (a value of one of them passes ``_is_instance``; bool is listed only where allowed)."""
 
 
 def _is_instance(value: Any, types: tuple[type, ...]) -> bool:

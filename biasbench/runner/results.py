@@ -56,12 +56,22 @@ def result_row(
     logged: LoggedResponse | None,
     invocation: int,
     axes: Sequence[str],
+    voice_columns: dict[str, tuple[dict[str, str], str]] | None = None,
 ) -> ResultRow:
-    """One tidy row."""
+    """One tidy row. ``voice_columns`` (voice id -> label columns and cell), when given, is filled on first use
+    and reused: a table computes them once per voice, not once per row."""
     response = logged.response if logged is not None else None
     outcome = score_response(task, row, response)
     voice = row.voice
-    labels = {axis: (voice.label(axis) or "") if voice is not None else "" for axis in ("gender", "race", "accent", "age_band")}
+    known = voice_columns.get(row.voice_id) if voice_columns is not None else None
+    if known is None:
+        known = (
+            {axis: (voice.label(axis) or "") if voice is not None else "" for axis in ("gender", "race", "accent", "age_band")},
+            "|".join(voice.cell(tuple(axes))) if voice is not None else "",
+        )
+        if voice_columns is not None:
+            voice_columns[row.voice_id] = known
+    labels, cell = known
     error = "" if response is not None and response.error is None else (response.error if response is not None else NOT_ANSWERED)
     return ResultRow(
         run_id=run_id,
@@ -77,7 +87,7 @@ def result_row(
         race=labels["race"],
         accent=labels["accent"],
         age_band=labels["age_band"],
-        cell="|".join(voice.cell(tuple(axes))) if voice is not None else "",
+        cell=cell,
         modality=row.modality,
         permutation=row.rotation,
         repeat=row.repeat,

@@ -250,10 +250,12 @@ def write_tidy_table(plan: Plan, run_dir: Path, keys: list[tuple[PlannedRow, str
     latest = log.read_latest()
     task_of = {task.name: task for task in plan.tasks}
     fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
+    run_id = Path(run_dir).name
+    voice_columns: dict[str, tuple[dict[str, str], str]] = {}
     rows = (  # a generator: write_results streams them in record batches
         result_row(
-            Path(run_dir).name, row, task_of[row.task], plan.adapters[row.model].name, fingerprints[row.model], key,
-            latest.get(key), invocation, plan.pool.axes,
+            run_id, row, task_of[row.task], plan.adapters[row.model].name, fingerprints[row.model], key,
+            latest.get(key), invocation, plan.pool.axes, voice_columns,
         )
         for row, key in keys
     )
