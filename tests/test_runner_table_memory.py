@@ -106,3 +106,17 @@ def test_the_table_equals_the_one_built_from_the_whole_log_state(planned, tmp_pa
     pd.testing.assert_frame_equal(summary.frame(), frame[summary.frame().columns])
     # the table's content digest, taken one column at a time, is the whole frame's
     assert parquet_digest(run_dir / "results.parquet") == frame_digest(frame)
+
+
+def test_count_work_counts_the_distinct_keys_plan_jobs_makes(planned, tmp_path: Path, monkeypatch):
+    from biasbench.runner.work import count_work
+    from biasbench.voices import synthesis
+
+    config, plan, clips = planned
+    monkeypatch.setattr(synthesis, "cached_clips", lambda *args, **kwargs: clips)  # every clip "in the cache"
+    _, keys = plan_jobs(config, plan, clips)
+    work = count_work(config, plan, tmp_path)
+    assert {m.model: m.calls for m in work.models} == {
+        name: len({key for row, key in keys if row.model == name}) for name in ("oracle", "plain")
+    }
+    assert all(m.answered == 0 for m in work.models) and work.rows == len(plan.rows)
