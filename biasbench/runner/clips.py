@@ -46,11 +46,16 @@ def synthesize_plan(
     *,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    on_ray: bool = False,
 ) -> Any:
     """Every clip the plan's audio rows need (cache: ``config.cache_dir`` or the run directory);
-    a ``SynthesisResult``, or None when the plan has no audio rows."""
+    a ``SynthesisResult``, or None when the plan has no audio rows. ``on_ray``: missing clips are made by
+    Ray tasks (the run's Ray session must be open; see :mod:`biasbench.runner.ray_synthesis`)."""
     from biasbench.voices.cache import AudioCache
     from biasbench.voices.synthesis import synthesize
+
+    if on_ray:
+        from biasbench.runner.ray_synthesis import synthesize_on_ray as synthesize
 
     needed = spoken_pairs(plan)
     if not needed:
