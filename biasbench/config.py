@@ -331,6 +331,10 @@ def config_problems(config: RunConfig, base_dir: Path) -> list[str]:
             problems.append(f"{what}: {exc.one_line()}")
             return None
 
+    if config.executor.kind == "ray":
+        from biasbench.core.deps import check_installed
+
+        check("executor", lambda: check_installed("ray", "ray", purpose="the Ray executor (executor: {kind: ray})"))
     pool = check(f"pool '{config.pool}'", lambda: load_pool(config.pool, base_dir=base_dir))
     if pool is not None and "audio" in config.modalities:
         voices = pool.voices if config.voice_split == "all" else pool.split(config.voice_split)

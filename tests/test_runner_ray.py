@@ -18,7 +18,7 @@ import pytest
 from biasbench.adapters.base import Adapter, Capabilities
 from biasbench.config import ExecutorConfig, parse_config
 from biasbench.core.deps import is_available
-from biasbench.core.errors import ConfigError
+from biasbench.core.errors import AdapterError, ConfigError
 from biasbench.core.response import Response
 
 ray = pytest.importorskip("ray", reason="needs ray for the Ray executor: pip install 'biasbench[ray]'")
@@ -240,6 +240,29 @@ def test_an_actor_that_dies_fails_its_batches_and_the_next_invocation_asks_them(
         assert 1 <= len(failed) <= 2 and failed["error"].str.startswith("Ray actor died").all()  # its batches in flight only
         second = run(config, folder / "dying")
     assert second.status == "complete" and second.stats.model_calls == len(failed)
+
+
+class UnloadableAdapter(Adapter):
+    """Cannot load its model (as a missing checkpoint): the error happens on the Ray worker."""
+
+    name = "unloadable-test"
+    capabilities = Capabilities(batch=True)
+
+    def load(self):
+        raise AdapterError("cannot load model 'nowhere' (no such checkpoint)", hint="check params.model")
+
+
+def test_a_model_that_cannot_load_on_the_actors_is_one_line(runs, folder):
+    import ray.cloudpickle
+
+    from biasbench.core import registry
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    config = config_for(folder, "cache-local", [{"name": "broken", "adapter": "unloadable-test"}], executor={"kind": "ray"})
+    with registry.adapters.registered("unloadable-test", f"{__name__}:UnloadableAdapter"):
+        outcome = run(config, folder / "unloadable")
+    assert outcome.status == "failed" and outcome.exit_code == 2 and outcome.stats.model_calls == 0
+    assert outcome.stop.one_line() == "cannot load model 'nowhere' (no such checkpoint) (check params.model)"
 
 
 def test_unreachable_address_is_one_line_and_exit_2(folder, tmp_path):
