@@ -290,6 +290,18 @@ def test_bad_executor_settings_are_one_line_config_errors(folder, executor, mess
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_requests_travel_with_absolute_clip_paths_and_the_same_key(tmp_path, monkeypatch):
+    from biasbench.core.messages import AudioPart
+    from biasbench.runner.ray_executor import shipped
+    from biasbench.testing.requests import make_request
+
+    monkeypatch.chdir(tmp_path)
+    request = make_request("Answer.", AudioPart("audio/ab/clip.flac", "0" * 64, 16000, 1.0))
+    sent = shipped(request)
+    assert sent.audio_parts()[0].path == str(tmp_path / "audio/ab/clip.flac") and sent.key("f") == request.key("f")
+    assert shipped(sent) is sent
+
+
 def test_actor_shape_defaults_and_limits():
     from biasbench.runner.ray_cluster import actor_shape
 

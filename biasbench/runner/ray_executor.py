@@ -19,13 +19,14 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from biasbench.adapters.base import Adapter
 from biasbench.config import ExecutorConfig
 from biasbench.core.errors import AdapterError, BiasbenchError
-from biasbench.core.messages import Request
+from biasbench.core.messages import AudioPart, Request
 from biasbench.core.response import Response
 from biasbench.runner.executor import Budget, ExecutionStats, Job, _audio_seconds, _check, _cost_bound, _entry
 from biasbench.runner.ray_cluster import ActorShape, actor_shape, require_ray
@@ -214,7 +215,7 @@ def _stream(
                 break
             batch = queue.popleft()
             actor = min(free, key=lambda i: load[i])
-            flights[actors[actor].generate.remote([job.request for job in batch])] = _Flight(actor, batch, bound)
+            flights[actors[actor].generate.remote([shipped(job.request) for job in batch])] = _Flight(actor, batch, bound)
             load[actor] += 1
         if not flights:
             break
@@ -255,6 +256,19 @@ def _stream(
         raise stop
     _check(adapter, budget, stats)
     return done, died
+
+
+def shipped(request: Request) -> Request:
+    """``request`` with every clip path absolute: a worker's current directory need not be the driver's."""
+    if all(Path(part.path).is_absolute() for part in request.audio_parts()):
+        return request
+    messages = tuple(
+        replace(message, parts=tuple(
+            replace(part, path=str(Path(part.path).resolve())) if isinstance(part, AudioPart) else part for part in message.parts
+        ))
+        for message in request.messages
+    )
+    return replace(request, messages=messages)
 
 
 def _failed(batch: list[Job], error: str, began: float) -> list[dict[str, Any]]:

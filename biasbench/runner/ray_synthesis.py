@@ -98,7 +98,7 @@ def _synthesize(
     params = {engine: backend.config.model_dump(mode="json") for engine, backend in backends.items()}
     refs = [
         task.remote(
-            job_chunk[0].voice.engine, params[job_chunk[0].voice.engine], str(cache.root), cache.audio_format,
+            job_chunk[0].voice.engine, params[job_chunk[0].voice.engine], str(cache.root.resolve()), cache.audio_format,
             [(job.voice.to_json(), job.text, job.key) for job in job_chunk], normalization,
         )
         for job_chunk in _chunks(pending, size)
