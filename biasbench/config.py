@@ -84,8 +84,9 @@ class ExecutorConfig(_Strict):
     kind: Literal["local", "ray"] = "local"
     """'local': this process; 'ray': local-model adapters as Ray actors (API adapters keep the local async path)."""
     address: str | None = None
-    """Ray cluster to join: 'auto' (the running cluster on this node), 'ray://host:10001' (Ray Client), or None
-    (start a local Ray instance unless this process already joined one)."""
+    """Ray cluster to join: 'auto' (the running cluster on this node), 'ray://host:10001' (Ray Client), 'host:6379'
+    (the head's GCS), or None (Ray's default: the cluster RAY_ADDRESS names, else a new local instance; a process
+    that already joined a cluster keeps it)."""
     num_gpus: float | None = Field(None, ge=0)
     """GPUs per actor (default: 1 when the cluster has GPUs, else 0)."""
     num_cpus: float | None = Field(None, ge=0)
@@ -94,6 +95,16 @@ class ExecutorConfig(_Strict):
     """Actors per model (default: the cluster's GPUs divided by ``num_gpus``; 2 CPU actors when it has no GPU)."""
     synthesis: bool = True
     """With kind 'ray', synthesize clips as Ray tasks over the cluster's CPUs (the cache dir must be shared)."""
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None or value == "auto":
+            return value
+        host, _, port = value.removeprefix("ray://").rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"'{value}' is not auto, ray://HOST:PORT, HOST:PORT or null (a local Ray instance)")
+        return value
 
 
 class RunConfig(_Strict):

@@ -282,7 +282,8 @@ def test_unreachable_address_is_one_line_and_exit_2(folder, tmp_path):
 
 @pytest.mark.parametrize(
     "executor, message",
-    [({"kind": "dask"}, "executor.kind"), ({"kind": "ray", "actor": 2}, "executor.actor"), ({"actors": 0}, "executor.actors")],
+    [({"kind": "dask"}, "executor.kind"), ({"kind": "ray", "actor": 2}, "executor.actor"), ({"actors": 0}, "executor.actors"),
+     ({"address": "nohost"}, "executor.address")],
 )
 def test_bad_executor_settings_are_one_line_config_errors(folder, executor, message):
     with pytest.raises(ConfigError) as caught:

@@ -67,16 +67,14 @@ def executor_session(config: ExecutorConfig) -> Iterator[None]:
             ray.shutdown()
 
 
-_HINT = "check executor.address (auto: a cluster started on this node with `ray start --head`; ray://HOST:10001; null: a local instance)"
+_HINT = "set executor.address to auto (a cluster started on this node by `ray start --head`), ray://HOST:10001, or null (a local instance)"
 
 
 def _probe(address: str | None) -> None:
     """Fail fast on an explicit host:port that nothing listens on (Ray itself retries for half a minute)."""
     if address is None or address == "auto":
         return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"executor.address '{address}' is not 'auto', 'ray://HOST:PORT' or 'HOST:PORT'", hint=_HINT)
+    host, _, port = address.removeprefix("ray://").rpartition(":")  # the config validated the form
     try:
         socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
