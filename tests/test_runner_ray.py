@@ -23,6 +23,7 @@ from biasbench.core.response import Response
 
 ray = pytest.importorskip("ray", reason="needs ray for the Ray executor: pip install 'biasbench[ray]'")
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(not is_available("espeakng_loader"), reason="needs espeak clips: pip install 'biasbench[tts]'"),
     pytest.mark.skipif(not is_available("torch") or not is_available("transformers"), reason="needs biasbench[hf] (torch, transformers)"),
 ]

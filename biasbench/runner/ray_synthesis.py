@@ -90,8 +90,8 @@ def _synthesize(
     limited: Counter[str] = Counter()
     by_key = {job.key: job for job in pending}
     calls = 0
-    for backend in backends.values():
-        backend.load()  # fail here, with the install hint, rather than in every task
+    for engine in sorted({job.voice.engine for job in pending}):
+        backends[engine].load()  # fail here, with the install hint, rather than in every task
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     size = max(1, min(MAX_CHUNK, len(pending) // (cpus * 4)))
     task = ray.remote(num_cpus=1)(speak_chunk)
