@@ -113,11 +113,11 @@ class Spy:
         self.driver_puts = 0
 
     def install(self, patch: pytest.MonkeyPatch) -> None:
-        from biasbench.runner import ray_executor
+        from biasbench.runner import run as runner
         from biasbench.runner.store import ResponseLog
         from biasbench.voices.cache import AudioCache
 
-        append, execute, put = ResponseLog.append, ray_executor.execute_on_ray, AudioCache.put
+        append, execute, put = ResponseLog.append, runner.execute_on_ray, AudioCache.put
 
         def spy_append(log, entries):
             entries = list(entries)
@@ -134,7 +134,7 @@ class Spy:
             return put(cache, key, audio)
 
         patch.setattr(ResponseLog, "append", spy_append)
-        patch.setattr(ray_executor, "execute_on_ray", spy_execute)
+        patch.setattr(runner, "execute_on_ray", spy_execute)
         patch.setattr(AudioCache, "put", spy_put)
 
 

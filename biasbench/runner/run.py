@@ -25,6 +25,7 @@ from biasbench.runner.manifest import git_state, package_versions, platform_info
 from biasbench.runner.plan import Plan, PlannedRow
 from biasbench.runner.progress import RunProgress
 from biasbench.runner.ray_cluster import executor_record
+from biasbench.runner.ray_executor import execute_on_ray, runs_on_ray
 from biasbench.runner.requests import build_request, generation_params
 from biasbench.runner.results import result_row, write_results
 from biasbench.runner.store import ResponseLog
@@ -221,9 +222,7 @@ def ask_models(
                 continue
             adapter = plan.adapters[model_name]
             advance = progress.add(f"model {model_name}", len(pending))
-            if config.executor.kind == "ray" and not adapter.capabilities.async_:  # API adapters keep the local async path
-                from biasbench.runner.ray_executor import execute_on_ray
-
+            if runs_on_ray(config.executor, adapter):  # local models as Ray actors; API adapters keep the async path below
                 params = next(model.params for model in config.models if model.name == model_name)
                 execute_on_ray(
                     adapter, model_name, params, pending, log, invocation, batch_size=config.batch_size,
