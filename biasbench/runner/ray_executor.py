@@ -28,7 +28,7 @@ from biasbench.config import ExecutorConfig
 from biasbench.core.errors import AdapterError, BiasbenchError
 from biasbench.core.messages import AudioPart, Request
 from biasbench.core.response import Response
-from biasbench.runner.executor import Budget, ExecutionStats, Job, _audio_seconds, _check, _cost_bound, _entry
+from biasbench.runner.executor import Budget, ExecutionStats, Job, _check, _cost_bound, _entry, plan_batches
 from biasbench.runner.ray_cluster import ActorShape, actor_shape, require_ray
 from biasbench.runner.store import ResponseLog
 
@@ -39,13 +39,6 @@ IN_FLIGHT_PER_ACTOR = 2
 def runs_on_ray(executor: ExecutorConfig, adapter: Adapter) -> bool:
     """True when ``adapter`` runs as Ray actors: the Ray executor and a local (not async/API) adapter."""
     return executor.kind == "ray" and not adapter.capabilities.async_
-
-
-def plan_batches(adapter: Adapter, jobs: Sequence[Job], batch_size: int) -> list[list[Job]]:
-    """The batches the local path asks (``executor._execute_batches``): sorted by audio length when batching."""
-    size = batch_size if adapter.capabilities.batch else 1
-    ordered = sorted(jobs, key=_audio_seconds) if size > 1 else list(jobs)
-    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
 
 
 class AdapterActor:
