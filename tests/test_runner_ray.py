@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -69,11 +70,24 @@ COMPARED = ["model", "task", "item_id", "voice_id", "modality", "permutation", "
 
 @pytest.fixture(scope="module")
 def ray_instance():
-    began = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 1024 * 1024)
-    print(f"\nray start-up: {time.perf_counter() - began:.1f} s")
-    yield ray
-    ray.shutdown()
+    """A local Ray instance started by the run's own session (as `biasbench run --executor ray` starts one), with
+    2 CPUs; it must keep the SIGTERM handler the CLI installs (SIGTERM ends a run like Ctrl-C)."""
+    from biasbench.runner.ray_cluster import executor_session
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt
+
+    original = signal.signal(signal.SIGTERM, on_sigterm)
+    facts: dict = {}
+    try:
+        began = time.perf_counter()
+        with executor_session(ExecutorConfig(kind="ray"), num_cpus=2, object_store_memory=100 * 1024 * 1024):
+            print(f"\nray start-up: {time.perf_counter() - began:.1f} s")
+            facts.update(started=ray.is_initialized(), sigterm_kept=signal.getsignal(signal.SIGTERM) is on_sigterm)
+            yield ray, facts
+        assert not ray.is_initialized(), "the session that started Ray must shut it down"  # checked at module end
+    finally:
+        signal.signal(signal.SIGTERM, original)
 
 
 @pytest.fixture(scope="module")
@@ -264,6 +278,11 @@ def test_a_model_that_cannot_load_on_the_actors_is_one_line(runs, folder):
         outcome = run(config, folder / "unloadable")
     assert outcome.status == "failed" and outcome.exit_code == 2 and outcome.stats.model_calls == 0
     assert outcome.stop.one_line() == "cannot load model 'nowhere' (no such checkpoint) (check params.model)"
+
+
+def test_the_session_that_started_ray_kept_the_runs_sigterm_handler(ray_instance):
+    _, facts = ray_instance
+    assert facts["started"] and facts["sigterm_kept"]  # ray.init's own handler (a bare exit) was undone
 
 
 def test_unreachable_address_is_one_line_and_exit_2(folder, tmp_path):

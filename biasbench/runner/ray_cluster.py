@@ -8,8 +8,10 @@ address that cannot be reached is a one-line error before any work starts, never
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
@@ -45,8 +47,9 @@ def ray_connected() -> bool:
 
 
 @contextmanager
-def executor_session(config: ExecutorConfig) -> Iterator[None]:
-    """Join (or start) the Ray cluster for the duration of a run; nothing for the local executor."""
+def executor_session(config: ExecutorConfig, **init: Any) -> Iterator[None]:
+    """Join (or start) the Ray cluster for the duration of a run; nothing for the local executor. ``init``:
+    further ``ray.init`` arguments when this call starts Ray (e.g. ``num_cpus`` for a small local instance)."""
     if config.kind != "ray":
         yield
         return
@@ -55,16 +58,26 @@ def executor_session(config: ExecutorConfig) -> Iterator[None]:
     if not ray.is_initialized():
         _probe(config.address)
         where = "start a local Ray instance" if config.address is None else f"connect to the Ray cluster at {config.address}"
+        on_sigterm = signal.getsignal(signal.SIGTERM)
         try:
-            ray.init(address=config.address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(**{"address": config.address, "include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING, **init})
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError ... all mean the same here
             raise RayUnavailableError(f"cannot {where}: {_first_line(exc)}", hint=_HINT) from None
+        finally:
+            _restore_sigterm(on_sigterm)
         started = True
     try:
         yield
     finally:
         if started:
             ray.shutdown()
+
+
+def _restore_sigterm(handler: Any) -> None:
+    """Undo ``ray.init``'s SIGTERM handler (a bare exit): a run stopped by SIGTERM (a scheduler's preemption)
+    must still end like Ctrl-C, with its invocation recorded and its table written (see cli.runs)."""
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 _HINT = "set executor.address to auto (a cluster started on this node by `ray start --head`), ray://HOST:10001, or null (a local instance)"
