@@ -65,7 +65,8 @@ ITEMS = (
     '{"id": "q3", "question": "Which is a fruit?", "choices": ["Apple", "Chair", "River", "Stone"], "answer": 0}\n'
 )
 ROWS = 3 * (4 + 1)  # items x (voices + the text control)
-COMPARED = ["model", "task", "item_id", "voice_id", "modality", "permutation", "repeat", "response_key", "response", "parsed", "outcome", "score"]
+COMPARED = ["model", "task", "item_id", "voice_id", "modality", "permutation", "repeat",
+            "response_key", "response", "parsed", "outcome", "score"]
 
 
 @pytest.fixture(scope="module")

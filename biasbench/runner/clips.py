@@ -52,10 +52,11 @@ def synthesize_plan(
     a ``SynthesisResult``, or None when the plan has no audio rows. ``on_ray``: missing clips are made by
     Ray tasks (the run's Ray session must be open; see :mod:`biasbench.runner.ray_synthesis`)."""
     from biasbench.voices.cache import AudioCache
-    from biasbench.voices.synthesis import synthesize
 
     if on_ray:
         from biasbench.runner.ray_synthesis import synthesize_on_ray as synthesize
+    else:
+        from biasbench.voices.synthesis import synthesize
 
     needed = spoken_pairs(plan)
     if not needed:

@@ -60,7 +60,8 @@ def executor_session(config: ExecutorConfig, **init: Any) -> Iterator[None]:
         where = "start a local Ray instance" if config.address is None else f"connect to the Ray cluster at {config.address}"
         on_sigterm = signal.getsignal(signal.SIGTERM)
         try:
-            ray.init(**{"address": config.address, "include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING, **init})
+            quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+            ray.init(**{"address": config.address, **quiet, **init})
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError ... all mean the same here
             raise RayUnavailableError(f"cannot {where}: {_first_line(exc)}", hint=_HINT) from None
         finally:

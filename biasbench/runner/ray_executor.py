@@ -135,7 +135,8 @@ def execute_on_ray(
     shape = actor_shape(executor, ray.cluster_resources())
     shape = ActorShape(min(shape.count, len(batches)), shape.num_cpus, shape.num_gpus)
     if shape.num_gpus > 0 and getattr(adapter.config, "device_map", "") is None:
-        echo(f"note: model '{model_name}': its actors hold GPUs but params.device_map is not set, so it runs on CPU (set device_map: cuda:0)")
+        echo(f"note: model '{model_name}': its actors hold GPUs but params.device_map is not set, "
+             "so it runs on CPU (set device_map: cuda:0)")
     remote = ray.remote(AdapterActor).options(num_cpus=shape.num_cpus, num_gpus=shape.num_gpus, max_restarts=0, max_task_retries=0)
     where = f"models['{model_name}'].params"
     actors = [remote.remote(type(adapter), dict(params), where) for _ in range(shape.count)]
