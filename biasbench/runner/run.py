@@ -258,13 +258,13 @@ def write_tidy_table(plan: Plan, run_dir: Path, keys: list[tuple[PlannedRow, str
     state = log.read(repair=False)
     task_of = {task.name: task for task in plan.tasks}
     fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
-    rows = [
+    rows = (  # a generator: write_results streams them in record batches
         result_row(
             Path(run_dir).name, row, task_of[row.task], plan.adapters[row.model].name, fingerprints[row.model], key,
             state.answers.get(key) or state.last_seen.get(key), invocation, plan.pool.axes,
         )
         for row, key in keys
-    ]
+    )
     return write_results(run_dir, rows)
 
 
