@@ -10,7 +10,6 @@ The API key is read from the environment in :meth:`load` only and never written 
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import re
 import time
@@ -21,6 +20,7 @@ from pydantic import Field, field_validator
 
 from biasbench.adapters.api_loop import run_on_api_loop, submit
 from biasbench.adapters.base import Adapter, Capabilities
+from biasbench.adapters.clip_payloads import CLIP_PAYLOADS
 from biasbench.adapters.pricing import Prices, estimate_cost, prices_for
 from biasbench.core.deps import require
 from biasbench.core.errors import AdapterError, ConfigError
@@ -442,10 +442,8 @@ class OpenAIAudioAdapter(OpenAICompatibleAdapter):
 
 
 def _wav_base64(part: AudioPart) -> str:
-    """The clip as base64 WAV (the API takes 'wav' or 'mp3' only): a FLAC clip is decoded losslessly."""
-    from biasbench.core.audio import wav_bytes_of_file
-
-    return base64.b64encode(wav_bytes_of_file(part.path)).decode("ascii")
+    """The clip as base64 WAV, encoded once per clip for the whole process (see :mod:`clip_payloads`)."""
+    return CLIP_PAYLOADS.base64_wav(part)
 
 
 def _usage(usage: Any) -> Usage:

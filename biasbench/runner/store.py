@@ -1,6 +1,17 @@
 """The append-only response log: one JSON line per answer, written as answers arrive.
 
-A crash loses at most the answers in flight. Reading repairs the log once: every line that cannot
+Two ways in. :meth:`ResponseLog.append` writes and fsyncs at once (a local model's batch).
+:meth:`ResponseLog.add` buffers (API answers, hundreds a second): the buffer is written and fsynced
+as one write when it holds ``flush_entries`` answers, when its oldest answer has waited
+``flush_interval_s`` (the executor flushes on that deadline even when no new answer arrives), and
+always at the end of the asking, on a stop, an error, Ctrl-C and :meth:`close`. The promise: **a crash
+(kill -9, power loss) loses at most the answers that arrived in the last ``flush_interval_s`` seconds
+(default 0.25 s; fewer when ``flush_entries`` came sooner) plus the requests in flight**; every answer
+written before is whole on disk. A lost answer is only asked again on resume: nothing is ever half-kept.
+A batch is one ``write`` of whole lines; a crash inside it leaves at most one torn last line, which the
+next read quarantines (below). A full disk is a one-line StorageError; the batches written before stay.
+
+Reading repairs the log once: every line that cannot
 be read back as an answer (a torn last write, garbage, a wrong value type such as a null or
 numeric ``text``) is moved to ``responses.quarantine.jsonl`` and counted, so it neither blocks a
 resume nor warns again on the next run. A valid last line that only lacks its newline is kept;
@@ -11,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +36,12 @@ from biasbench.core.rundir import RunDir
 LOG_NAME = RunDir.LOG
 QUARANTINE_NAME = RunDir.QUARANTINE
 """Where unreadable log lines go (kept for inspection, never read as answers)."""
+
+FLUSH_INTERVAL_S = 0.25
+"""Longest time a buffered answer waits before it is written and fsynced (what a crash can lose)."""
+
+FLUSH_ENTRIES = 256
+"""Buffered answers that trigger a write before the interval ends."""
 
 
 @dataclass(frozen=True)
@@ -64,10 +82,16 @@ class LogState:
 class ResponseLog:
     """Append-only JSONL log of responses in a run directory."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, flush_interval_s: float = FLUSH_INTERVAL_S, flush_entries: int = FLUSH_ENTRIES) -> None:
         self.path = Path(run_dir) / LOG_NAME
         self.quarantine_path = Path(run_dir) / QUARANTINE_NAME
+        self.flush_interval_s = flush_interval_s
+        """Longest wait of a buffered answer (see the module docstring)."""
+        self.flush_entries = max(1, flush_entries)
+        """Buffer size that triggers a write."""
         self._handle: Any = None
+        self._pending: list[bytes] = []
+        self._oldest: float | None = None
 
     def read(self, repair: bool = True) -> LogState:
         """Read every line. With ``repair``, unreadable lines move to the quarantine file and the
@@ -107,39 +131,84 @@ class ResponseLog:
         return LogState(answers, last_seen, len(bad), quarantine)
 
     def append(self, entries: Iterable[LoggedResponse]) -> None:
-        """Append entries and fsync (one flush per batch); a full disk is a one-line StorageError."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        lines = [
-            json.dumps(
-                {"key": e.key, "row": e.row, "response": e.response.to_json(), "invocation": e.invocation, "time": now},
-                ensure_ascii=False,
-                sort_keys=True,
-            )
-            + "\n"
-            for e in entries
-        ]
+        """Write ``entries`` (after anything buffered) and fsync now; a full disk is a one-line StorageError."""
+        self._pending.extend(_encode(entries))
+        self.flush()
+
+    def add(self, entries: Iterable[LoggedResponse]) -> None:
+        """Buffer ``entries``; written with their batch (see the module docstring for when)."""
+        lines = _encode(entries)
+        if not lines:
+            return
+        if not self._pending:
+            self._oldest = time.monotonic()
+        self._pending.extend(lines)
+        if len(self._pending) >= self.flush_entries:
+            self.flush()
+        else:
+            self.flush_if_due()
+
+    def seconds_until_due(self) -> float | None:
+        """Seconds until the buffer must be written (0: now); None when it is empty."""
+        if self._oldest is None:
+            return None
+        return max(0.0, self._oldest + self.flush_interval_s - time.monotonic())
+
+    def flush_if_due(self) -> None:
+        """Write the buffer when its oldest answer has waited ``flush_interval_s``."""
+        if self._oldest is not None and time.monotonic() - self._oldest >= self.flush_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every buffered line in one write and fsync; on failure the batch is not kept (it was
+        not on disk: resume asks again) and the error is one line."""
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending, self._oldest = [], None
         try:
             if self._handle is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = open(self.path, "a+b")
+                self._handle = open(self.path, "a+b", buffering=0)
                 if self._handle.tell() > 0:
                     self._handle.seek(-1, os.SEEK_END)
                     if self._handle.read(1) != b"\n":  # a kept final line without its newline
-                        self._handle.write(b"\n")
-            self._handle.write("".join(lines).encode("utf-8"))
-            self._handle.flush()
+                        data = b"\n" + data
+            view = memoryview(data)
+            while view:
+                view = view[self._handle.write(view) :]
             os.fsync(self._handle.fileno())
         except OSError as exc:
             self.close()
             raise storage_error(self.path, exc, "append to") from None
 
     def close(self) -> None:
-        if self._handle is not None:
-            try:
-                self._handle.close()
-            except OSError:  # the data that failed to flush was already reported by append
-                pass
-            self._handle = None
+        """Write what is buffered, then release the file."""
+        try:
+            self.flush()
+        finally:
+            if self._handle is not None:
+                try:
+                    self._handle.close()
+                except OSError:  # the data that failed to flush was already reported by flush
+                    pass
+                self._handle = None
+
+
+def _encode(entries: Iterable[LoggedResponse]) -> list[bytes]:
+    """One JSON line per entry, stamped with the time it was handed to the log."""
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return [
+        (
+            json.dumps(
+                {"key": e.key, "row": e.row, "response": e.response.to_json(), "invocation": e.invocation, "time": now},
+                ensure_ascii=False,
+                sort_keys=True,
+            )
+            + "\n"
+        ).encode("utf-8")
+        for e in entries
+    ]
 
 
 def _parse_line(raw: bytes) -> LoggedResponse | None:
