@@ -14,8 +14,9 @@ For each case (text, audio) and latency:
 - whole  : ``pipeline.run_experiment`` in-process (plan, clip lookup, ask, table, score, report) into a
            fresh run directory; audio clips are synthesized once into a shared ``cache_dir`` before any
            clock starts, so the whole run includes the clip-cache lookup but no synthesis.
-Each figure is taken ``--repeat`` times (interleaved) and printed with the 1-minute load average: the
-machine is shared and the ratios are noisy; the medians decide. Exit 1 when a zero-latency median ratio
+Each figure is taken ``--repeat`` times (interleaved) and printed with the 1-minute load average and the
+client process's CPU seconds (all threads; the server's are not counted): the machine is shared and wall
+ratios are noisy, CPU ratios much less so; the median wall ratios decide. Exit 1 when a zero-latency median ratio
 misses its target (asking <= 1.10 x bare, whole <= 1.15 x bare).
 
     python benchmarks/bench_api_concurrency.py [--text-requests 4000] [--audio-requests 1500]
@@ -66,6 +67,8 @@ class Figure:
 
     seconds: float
     """Wall time."""
+    cpu: float
+    """CPU seconds of this (client) process, every thread: less sensitive to other load than wall time."""
     load: float
     """1-minute load average when it ended."""
 
@@ -133,11 +136,11 @@ def bare_bodies(jobs: list[Job]) -> list[dict[str, Any]]:
     return [body(job.request) for job in jobs]
 
 
-def run_bare(base_url: str, bodies: list[dict[str, Any]], concurrency: int) -> float:
+def run_bare(base_url: str, bodies: list[dict[str, Any]], concurrency: int) -> Figure:
     import openai
 
     async def main() -> None:
-        client = openai.AsyncOpenAI(api_key=KEY, base_url=base_url, max_retries=0, timeout=120)
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=base_url, timeout=120)  # the SDK's default retries
         limit = asyncio.Semaphore(concurrency)
 
         async def one(body: dict[str, Any]) -> str:
@@ -152,21 +155,21 @@ def run_bare(base_url: str, bodies: list[dict[str, Any]], concurrency: int) -> f
         if not all(answers):
             raise SystemExit("the bare loop got an empty answer")
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     asyncio.run(main())
-    return time.perf_counter() - began
+    return Figure(time.perf_counter() - began, time.process_time() - cpu, os.getloadavg()[0])
 
 
 # ----- biasbench ---------------------------------------------------------------------------------
-def run_asking(config: RunConfig, folder: Path, out: Path) -> float:
+def run_asking(config: RunConfig, folder: Path, out: Path) -> Figure:
     jobs, adapter = prepared_jobs(config, folder)
     adapter.load()
     log = ResponseLog(out)
     stats = ExecutionStats()
     try:
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         execute(adapter, jobs, log, 0, batch_size=config.batch_size, concurrency=config.concurrency, budget=Budget(None, 0.0), stats=stats)
-        wall = time.perf_counter() - began
+        wall = Figure(time.perf_counter() - began, time.process_time() - cpu, os.getloadavg()[0])
     finally:
         log.close()
         adapter.close()
@@ -175,17 +178,13 @@ def run_asking(config: RunConfig, folder: Path, out: Path) -> float:
     return wall
 
 
-def run_whole(config: RunConfig, folder: Path, out: Path, requests: int) -> float:
-    began = time.perf_counter()
+def run_whole(config: RunConfig, folder: Path, out: Path, requests: int) -> Figure:
+    began, cpu = time.perf_counter(), time.process_time()
     outcome = run_experiment(config, out, folder, show_progress=False, echo=lambda line: None)
-    wall = time.perf_counter() - began
+    wall = Figure(time.perf_counter() - began, time.process_time() - cpu, os.getloadavg()[0])
     if outcome.stats.status != "complete" or outcome.stats.model_calls != requests:
         raise SystemExit(f"whole run: {outcome.stats.status}, {outcome.stats.model_calls} of {requests} model calls")
     return wall
-
-
-def figure(seconds: float) -> Figure:
-    return Figure(seconds, os.getloadavg()[0])
 
 
 def measure_case(modality: str, requests: int, latency: float, args: argparse.Namespace, voices: int) -> dict[str, Any]:
@@ -202,12 +201,12 @@ def measure_case(modality: str, requests: int, latency: float, args: argparse.Na
         run_bare(server.base_url, bodies[: args.concurrency], args.concurrency)  # warm-up (imports, first connections): untimed
         bare, asking, whole = [], [], []
         for index in range(args.repeat):
-            bare.append(figure(run_bare(server.base_url, bodies, args.concurrency)))
-            asking.append(figure(run_asking(config, folder, folder / f"asking-{index}")))
-            whole.append(figure(run_whole(config, folder, folder / f"run-{index}", n)))
+            bare.append(run_bare(server.base_url, bodies, args.concurrency))
+            asking.append(run_asking(config, folder, folder / f"asking-{index}"))
+            whole.append(run_whole(config, folder, folder / f"run-{index}", n))
             print(
-                f"  {modality} latency={latency:g}s repeat {index + 1}: bare {bare[-1].seconds:.2f} s (load {bare[-1].load:.1f}), "
-                f"asking {asking[-1].seconds:.2f} s (load {asking[-1].load:.1f}), whole {whole[-1].seconds:.2f} s (load {whole[-1].load:.1f})",
+                f"  {modality} latency={latency:g}s repeat {index + 1}: "
+                + ", ".join(f"{name} {f.seconds:.2f} s (cpu {f.cpu:.2f} s, load {f.load:.1f})" for name, f in (("bare", bare[-1]), ("asking", asking[-1]), ("whole", whole[-1]))),
                 flush=True,
             )
     return {
@@ -217,6 +216,8 @@ def measure_case(modality: str, requests: int, latency: float, args: argparse.Na
         "whole": statistics.median(f.seconds for f in whole),
         "asking_ratio": statistics.median(a.seconds / b.seconds for a, b in zip(asking, bare)),
         "whole_ratio": statistics.median(w.seconds / b.seconds for w, b in zip(whole, bare)),
+        "asking_cpu_ratio": statistics.median(a.cpu / b.cpu for a, b in zip(asking, bare)),
+        "whole_cpu_ratio": statistics.median(w.cpu / b.cpu for w, b in zip(whole, bare)),
         "load": statistics.median(f.load for f in bare + asking + whole),
     }
 
@@ -241,14 +242,18 @@ def main() -> int:
             full = args.text_requests if case == "text" else args.audio_requests
             rows.append(measure_case(case, full if latency == 0 else args.latent_requests, latency, args, voices))
     print(f"\nmedians of {args.repeat} repeat(s); cpus={os.cpu_count()}; load = median 1-minute load average over the figures")
-    header = f"{'case':<6} {'requests':>8} {'conc':>4} {'latency':>7} {'bare s':>8} {'asking s':>8} {'whole s':>8} {'ask/bare':>8} {'whole/bare':>10} {'load':>5}"
+    header = (
+        f"{'case':<6} {'requests':>8} {'conc':>4} {'latency':>7} {'bare s':>8} {'asking s':>8} {'whole s':>8} "
+        f"{'ask/bare':>8} {'whole/bare':>10} {'cpu ask/bare':>12} {'cpu whole/bare':>14} {'load':>5}"
+    )
     print(header)
     print("-" * len(header))
     failed = []
     for row in rows:
         print(
             f"{row['case']:<6} {row['requests']:>8} {args.concurrency:>4} {row['latency']:>7g} {row['bare']:>8.2f} {row['asking']:>8.2f} "
-            f"{row['whole']:>8.2f} {row['asking_ratio']:>8.3f} {row['whole_ratio']:>10.3f} {row['load']:>5.1f}"
+            f"{row['whole']:>8.2f} {row['asking_ratio']:>8.3f} {row['whole_ratio']:>10.3f} {row['asking_cpu_ratio']:>12.3f} "
+            f"{row['whole_cpu_ratio']:>14.3f} {row['load']:>5.1f}"
         )
         if row["latency"] == 0:
             for phase, target in TARGETS.items():

@@ -306,6 +306,10 @@ class OpenAICompatibleAdapter(Adapter):
         return estimate_cost(self.prices, prompts, max_new_tokens).usd
 
     # ----- calling ---------------------------------------------------------------------------
+    def prepare(self, requests: Sequence[Request]) -> None:
+        """Encode the requests' clips ahead of them, in a background thread (see :mod:`clip_payloads`)."""
+        CLIP_PAYLOADS.prefetch([part for request in requests for part in request.audio_parts()])
+
     async def agenerate(self, request: Request) -> Response:
         if self._openai is None:
             self.load()
@@ -402,6 +406,7 @@ class OpenAICompatibleAdapter(Adapter):
         )
 
     def close(self) -> None:
+        CLIP_PAYLOADS.stop_prefetch()
         replicas, self._replicas = self._replicas, []
         for replica in replicas:
             submit(replica.client.close()).result(timeout=30)
