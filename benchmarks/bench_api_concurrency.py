@@ -35,9 +35,10 @@ import os
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -71,6 +72,8 @@ class Figure:
     """CPU seconds of this (client) process, every thread: less sensitive to other load than wall time."""
     load: float
     """1-minute load average when it ended."""
+    phases: tuple[tuple[str, float], ...] = ()
+    """Whole run only: wall seconds per pipeline step (the rest is manifest, lock and set-up)."""
 
 
 # ----- the workload -----------------------------------------------------------------------------
@@ -178,13 +181,48 @@ def run_asking(config: RunConfig, folder: Path, out: Path) -> Figure:
     return wall
 
 
+WHOLE_STEPS = {
+    "load_plan": "plan", "synthesize": "clips", "plan_jobs": "jobs", "ask_models": "asking",
+    "write_tidy_table": "table", "_score_and_report": "score+report",
+}
+"""Pipeline steps timed inside the whole run (wrapped in ``biasbench.pipeline`` for the benchmark only)."""
+
+
+@contextmanager
+def timed_steps() -> Iterator[dict[str, float]]:
+    """Wall seconds spent in each of WHOLE_STEPS while the block runs."""
+    import biasbench.pipeline as pipeline
+
+    spent: dict[str, float] = {}
+    originals = {name: getattr(pipeline, name) for name in WHOLE_STEPS}
+
+    def timed(name: str, function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[WHOLE_STEPS[name]] = spent.get(WHOLE_STEPS[name], 0.0) + time.perf_counter() - began
+
+        return wrapper
+
+    for name, function in originals.items():
+        setattr(pipeline, name, timed(name, function))
+    try:
+        yield spent
+    finally:
+        for name, function in originals.items():
+            setattr(pipeline, name, function)
+
+
 def run_whole(config: RunConfig, folder: Path, out: Path, requests: int) -> Figure:
-    began, cpu = time.perf_counter(), time.process_time()
-    outcome = run_experiment(config, out, folder, show_progress=False, echo=lambda line: None)
-    wall = Figure(time.perf_counter() - began, time.process_time() - cpu, os.getloadavg()[0])
+    with timed_steps() as spent:
+        began, cpu = time.perf_counter(), time.process_time()
+        outcome = run_experiment(config, out, folder, show_progress=False, echo=lambda line: None)
+        wall, cpu = time.perf_counter() - began, time.process_time() - cpu
     if outcome.stats.status != "complete" or outcome.stats.model_calls != requests:
         raise SystemExit(f"whole run: {outcome.stats.status}, {outcome.stats.model_calls} of {requests} model calls")
-    return wall
+    return Figure(wall, cpu, os.getloadavg()[0], tuple(spent.items()))
 
 
 def measure_case(modality: str, requests: int, latency: float, args: argparse.Namespace, voices: int) -> dict[str, Any]:
@@ -219,6 +257,7 @@ def measure_case(modality: str, requests: int, latency: float, args: argparse.Na
         "asking_cpu_ratio": statistics.median(a.cpu / b.cpu for a, b in zip(asking, bare)),
         "whole_cpu_ratio": statistics.median(w.cpu / b.cpu for w, b in zip(whole, bare)),
         "load": statistics.median(f.load for f in bare + asking + whole),
+        "steps": {name: statistics.median(dict(f.phases).get(name, 0.0) for f in whole) for name in WHOLE_STEPS.values()},
     }
 
 
@@ -259,6 +298,10 @@ def main() -> int:
             for phase, target in TARGETS.items():
                 if row[f"{phase}_ratio"] > target:
                     failed.append(f"{row['case']} {phase}/bare {row[f'{phase}_ratio']:.3f} > {target}")
+    print("\nwhole run, median wall seconds per step (plan, clip lookup, jobs, asking, table, scoring + report):")
+    for row in rows:
+        steps = ", ".join(f"{name} {seconds:.2f}" for name, seconds in row["steps"].items())
+        print(f"  {row['case']:<6} latency {row['latency']:g}: {steps} (whole {row['whole']:.2f})")
     print("targets at zero latency: asking/bare <= 1.10, whole/bare <= 1.15 ->", "PASS" if not failed else "FAIL: " + "; ".join(failed))
     return 1 if failed else 0
 
