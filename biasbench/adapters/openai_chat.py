@@ -323,32 +323,42 @@ class OpenAICompatibleAdapter(Adapter):
         return [future.result() for future in futures]
 
     async def _agenerate(self, request: Request) -> Response:
-        tenacity = self._tenacity
         start = time.perf_counter()
         try:
             body = self.request_body(request)
         except OSError as exc:
             return Response.failed(f"cannot read audio: {exc}", time.perf_counter() - start)
-
-        def wait(state: Any) -> float:
-            exc = state.outcome.exception()
-            hinted = getattr(exc, "retry_after_s", None)
-            backoff = self.config.backoff_initial_s * 2 ** (state.attempt_number - 1)
-            return min(hinted if hinted is not None else backoff, self.config.backoff_max_s)
-
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.config.max_attempts),
-            wait=wait,
-            retry=tenacity.retry_if_exception_type(RetryableError),
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    completion = await self._call(body)
+            try:
+                completion = await self._call(body)  # the common case: no retry machinery per request
+            except RetryableError as first:
+                completion = await self._retry(body, first)
         except RetryableError as exc:
             return Response.failed(f"gave up after {self.config.max_attempts} attempts: {exc}", time.perf_counter() - start)
         return self.to_response(completion, time.perf_counter() - start)
+
+    def _backoff_s(self, failure: BaseException | None, attempt: int) -> float:
+        """Wait after failed attempt number ``attempt``: the server's Retry-After, else exponential backoff."""
+        hinted = getattr(failure, "retry_after_s", None)
+        backoff = self.config.backoff_initial_s * 2 ** (attempt - 1)
+        return min(hinted if hinted is not None else backoff, self.config.backoff_max_s)
+
+    async def _retry(self, body: dict[str, Any], first: RetryableError) -> Any:
+        """Attempts 2 .. ``max_attempts`` after the first failed retryably (tenacity); re-raises the last failure."""
+        if self.config.max_attempts <= 1:
+            raise first
+        tenacity = self._tenacity
+        await asyncio.sleep(self._backoff_s(first, 1))
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.config.max_attempts - 1),
+            wait=lambda state: self._backoff_s(state.outcome.exception(), state.attempt_number + 1),
+            retry=tenacity.retry_if_exception_type(RetryableError),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                completion = await self._call(body)
+        return completion
 
     async def _call(self, body: dict[str, Any]) -> Any:
         replica = pick_replica(self.replicas())

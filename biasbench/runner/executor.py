@@ -268,23 +268,32 @@ async def _execute_async(
             finally:
                 budget.settle(bound)
             stats.record(response)
+            if log.add([_entry(job, response, invocation)]):  # buffered: written with its batch (see ResponseLog)
+                due.set()
+            advance(1)
             try:
-                log.add([_entry(job, response, invocation)])  # buffered: written with its batch (see ResponseLog)
-                advance(1)
                 _check(adapter, budget, stats)
             except BiasbenchError as exc:
                 stop.append(exc)
 
+    due = asyncio.Event()
+
     async def flush_when_due() -> None:
-        """Write the buffered answers once the oldest has waited ``log.flush_interval_s``, even when no
-        new answer arrives to trigger it (a slow endpoint)."""
+        """Write the buffer when it fills, or once its oldest answer has waited ``log.flush_interval_s``
+        even when no new answer arrives (a slow endpoint). The write and fsync run in a thread: the
+        loop keeps serving requests meanwhile."""
         while not stop:
-            due = log.seconds_until_due()
-            await asyncio.sleep(log.flush_interval_s if due is None else due)
+            wait = log.seconds_until_due()
             try:
-                log.flush_if_due()
-            except BiasbenchError as exc:
-                stop.append(exc)
+                await asyncio.wait_for(due.wait(), log.flush_interval_s if wait is None else wait)
+            except asyncio.TimeoutError:
+                pass
+            due.clear()
+            if log.due():
+                try:
+                    await asyncio.to_thread(log.flush)
+                except BiasbenchError as exc:
+                    stop.append(exc)
 
     flusher = asyncio.ensure_future(flush_when_due())
     workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(jobs)))]

@@ -1,10 +1,10 @@
 """The append-only response log: one JSON line per answer, written as answers arrive.
 
 Two ways in. :meth:`ResponseLog.append` writes and fsyncs at once (a local model's batch).
-:meth:`ResponseLog.add` buffers (API answers, hundreds a second): the buffer is written and fsynced
-as one write when it holds ``flush_entries`` answers, when its oldest answer has waited
-``flush_interval_s`` (the executor flushes on that deadline even when no new answer arrives), and
-always at the end of the asking, on a stop, an error, Ctrl-C and :meth:`close`. The promise: **a crash
+:meth:`ResponseLog.add` buffers (API answers, hundreds a second): the executor has the buffer written
+and fsynced as one write, from a writer thread, when it holds ``flush_entries`` answers or its oldest
+answer has waited ``flush_interval_s`` (on that deadline even when no new answer arrives), and always
+at the end of the asking, on a stop, an error, Ctrl-C and :meth:`close`. The promise: **a crash
 (kill -9, power loss) loses at most the answers that arrived in the last ``flush_interval_s`` seconds
 (default 0.25 s; fewer when ``flush_entries`` came sooner) plus the requests in flight**; every answer
 written before is whole on disk. A lost answer is only asked again on resume: nothing is ever half-kept.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -92,6 +93,7 @@ class ResponseLog:
         self._handle: Any = None
         self._pending: list[bytes] = []
         self._oldest: float | None = None
+        self._lock = threading.RLock()
 
     def read(self, repair: bool = True) -> LogState:
         """Read every line. With ``repair``, unreadable lines move to the quarantine file and the
@@ -135,64 +137,71 @@ class ResponseLog:
         self._pending.extend(_encode(entries))
         self.flush()
 
-    def add(self, entries: Iterable[LoggedResponse]) -> None:
-        """Buffer ``entries``; written with their batch (see the module docstring for when)."""
+    def add(self, entries: Iterable[LoggedResponse]) -> bool:
+        """Buffer ``entries``; True when the buffer is due (see :meth:`due`). The caller writes it with
+        :meth:`flush` (the executor does so from a writer thread, so the fsync never blocks its event loop)."""
         lines = _encode(entries)
-        if not lines:
-            return
-        if not self._pending:
-            self._oldest = time.monotonic()
-        self._pending.extend(lines)
-        if len(self._pending) >= self.flush_entries:
-            self.flush()
-        else:
-            self.flush_if_due()
+        with self._lock:
+            if lines and not self._pending:
+                self._oldest = time.monotonic()
+            self._pending.extend(lines)
+        return self.due()
+
+    def due(self) -> bool:
+        """The buffer holds ``flush_entries`` answers, or its oldest has waited ``flush_interval_s``."""
+        oldest = self._oldest
+        return oldest is not None and (
+            len(self._pending) >= self.flush_entries or time.monotonic() - oldest >= self.flush_interval_s
+        )
 
     def seconds_until_due(self) -> float | None:
         """Seconds until the buffer must be written (0: now); None when it is empty."""
-        if self._oldest is None:
+        oldest = self._oldest
+        if oldest is None:
             return None
-        return max(0.0, self._oldest + self.flush_interval_s - time.monotonic())
+        return max(0.0, oldest + self.flush_interval_s - time.monotonic())
 
     def flush_if_due(self) -> None:
-        """Write the buffer when its oldest answer has waited ``flush_interval_s``."""
-        if self._oldest is not None and time.monotonic() - self._oldest >= self.flush_interval_s:
+        """Write the buffer when :meth:`due`."""
+        if self.due():
             self.flush()
 
     def flush(self) -> None:
-        """Write every buffered line in one write and fsync; on failure the batch is not kept (it was
-        not on disk: resume asks again) and the error is one line."""
-        if not self._pending:
-            return
-        data = b"".join(self._pending)
-        self._pending, self._oldest = [], None
-        try:
-            if self._handle is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = open(self.path, "a+b", buffering=0)
-                if self._handle.tell() > 0:
-                    self._handle.seek(-1, os.SEEK_END)
-                    if self._handle.read(1) != b"\n":  # a kept final line without its newline
-                        data = b"\n" + data
-            view = memoryview(data)
-            while view:
-                view = view[self._handle.write(view) :]
-            os.fsync(self._handle.fileno())
-        except OSError as exc:
-            self.close()
-            raise storage_error(self.path, exc, "append to") from None
+        """Write every buffered line in one write and fsync (thread-safe: batches never interleave); on
+        failure the batch is not kept (it was not on disk: resume asks again) and the error is one line."""
+        with self._lock:
+            if not self._pending:
+                return
+            data = b"".join(self._pending)
+            self._pending, self._oldest = [], None
+            try:
+                if self._handle is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._handle = open(self.path, "a+b", buffering=0)
+                    if self._handle.tell() > 0:
+                        self._handle.seek(-1, os.SEEK_END)
+                        if self._handle.read(1) != b"\n":  # a kept final line without its newline
+                            data = b"\n" + data
+                view = memoryview(data)
+                while view:
+                    view = view[self._handle.write(view) :]
+                os.fsync(self._handle.fileno())
+            except OSError as exc:
+                self.close()
+                raise storage_error(self.path, exc, "append to") from None
 
     def close(self) -> None:
         """Write what is buffered, then release the file."""
-        try:
-            self.flush()
-        finally:
-            if self._handle is not None:
-                try:
-                    self._handle.close()
-                except OSError:  # the data that failed to flush was already reported by flush
-                    pass
-                self._handle = None
+        with self._lock:
+            try:
+                self.flush()
+            finally:
+                if self._handle is not None:
+                    try:
+                        self._handle.close()
+                    except OSError:  # the data that failed to flush was already reported by flush
+                        pass
+                    self._handle = None
 
 
 def _encode(entries: Iterable[LoggedResponse]) -> list[bytes]:
