@@ -3,8 +3,10 @@
 The peer is what a user would write without biasbench: one ``AsyncOpenAI`` client, an
 ``asyncio.Semaphore(concurrency)`` and ``asyncio.gather`` over the same chat-completions bodies (same
 messages, same base64 WAV clips, same max_tokens and sampling fields; checked equal to what the
-biasbench adapter sends). The peer's clips are base64-encoded once per clip *before* its clock starts
-(it holds its data set in memory), so biasbench's own encoding is inside its figures.
+biasbench adapter sends). The peer reads each request's clip from a WAV file and base64-encodes it per
+request, as a bare loop does (``--peer-payloads in-memory``: every payload encoded before its clock
+starts, a stricter peer); biasbench reads its own clip cache (FLAC by default) and starts every
+measurement with an empty clip-payload cache, as a fresh process does.
 The loopback OpenAI-compatible server (``biasbench/testing/openai_server.py``) runs in its own process.
 
 For each case (text, audio) and latency:
@@ -42,6 +44,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from biasbench.adapters.clip_payloads import CLIP_PAYLOADS
 from biasbench.config import RunConfig
 from biasbench.core.audio import wav_bytes_of_file
 from biasbench.core.messages import AudioPart, Request, TextPart
@@ -113,14 +116,22 @@ def prepared_jobs(config: RunConfig, folder: Path) -> tuple[list[Job], Any]:
 
 
 # ----- the peer ---------------------------------------------------------------------------------
-def bare_bodies(jobs: list[Job]) -> list[dict[str, Any]]:
-    """Chat-completions bodies written by hand from each request; clips base64-encoded once each."""
+def bare_bodies(jobs: list[Job], folder: Path) -> tuple[list[dict[str, Any]], list[Path | None]]:
+    """Chat-completions bodies written by hand from each request, and the WAV file of each request's
+    clip (a copy of the cached clip, written before any clock): the peer reads and encodes it per request
+    (or, with ``--peer-payloads in-memory``, once up front). The bodies hold the base64 already, so they
+    can be checked equal to the adapter's."""
     encoded: dict[str, str] = {}
+    wav_of: dict[str, Path] = {}
+    (folder / "peer-clips").mkdir(exist_ok=True)
 
     def content(part: Any) -> dict[str, Any]:
         if isinstance(part, AudioPart):
             if part.path not in encoded:
-                encoded[part.path] = base64.b64encode(wav_bytes_of_file(part.path)).decode("ascii")
+                wav = wav_bytes_of_file(part.path)
+                wav_of[part.path] = folder / "peer-clips" / f"{part.sha256}.wav"
+                wav_of[part.path].write_bytes(wav)
+                encoded[part.path] = base64.b64encode(wav).decode("ascii")
             return {"type": "input_audio", "input_audio": {"data": encoded[part.path], "format": "wav"}}
         return {"type": "text", "text": part.text}
 
@@ -136,23 +147,37 @@ def bare_bodies(jobs: list[Job]) -> list[dict[str, Any]]:
             "extra_body": {"top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0},
         }
 
-    return [body(job.request) for job in jobs]
+    bodies = [body(job.request) for job in jobs]
+    clips = [wav_of[job.request.audio_parts()[0].path] if job.request.audio_parts() else None for job in jobs]
+    return bodies, clips
 
 
-def run_bare(base_url: str, bodies: list[dict[str, Any]], concurrency: int) -> Figure:
+def with_clip(body: dict[str, Any], data: str) -> dict[str, Any]:
+    """``body`` with its (one) audio part's data replaced by ``data``."""
+    messages = [
+        {**m, "content": [{**p, "input_audio": {"data": data, "format": "wav"}} if p["type"] == "input_audio" else p for p in m["content"]]}
+        if isinstance(m["content"], list) else m
+        for m in body["messages"]
+    ]
+    return {**body, "messages": messages}
+
+
+def run_bare(base_url: str, bodies: list[dict[str, Any]], clips: list[Path | None], concurrency: int, encode_per_request: bool) -> Figure:
     import openai
 
     async def main() -> None:
         client = openai.AsyncOpenAI(api_key=KEY, base_url=base_url, timeout=120)  # the SDK's default retries
         limit = asyncio.Semaphore(concurrency)
 
-        async def one(body: dict[str, Any]) -> str:
+        async def one(body: dict[str, Any], clip: Path | None) -> str:
             async with limit:
+                if encode_per_request and clip is not None:  # what a bare loop does: read the clip, encode it
+                    body = with_clip(body, base64.b64encode(clip.read_bytes()).decode("ascii"))
                 completion = await client.chat.completions.create(**body)
             return completion.choices[0].message.content or ""
 
         try:
-            answers = await asyncio.gather(*(one(body) for body in bodies))
+            answers = await asyncio.gather(*(one(body, clip) for body, clip in zip(bodies, clips)))
         finally:
             await client.close()
         if not all(answers):
@@ -165,6 +190,7 @@ def run_bare(base_url: str, bodies: list[dict[str, Any]], concurrency: int) -> F
 
 # ----- biasbench ---------------------------------------------------------------------------------
 def run_asking(config: RunConfig, folder: Path, out: Path) -> Figure:
+    CLIP_PAYLOADS.clear()  # as in a fresh process: no clip encoded yet
     jobs, adapter = prepared_jobs(config, folder)
     adapter.load()
     log = ResponseLog(out)
@@ -216,6 +242,7 @@ def timed_steps() -> Iterator[dict[str, float]]:
 
 
 def run_whole(config: RunConfig, folder: Path, out: Path, requests: int) -> Figure:
+    CLIP_PAYLOADS.clear()  # as in a fresh process: no clip encoded yet
     with timed_steps() as spent:
         began, cpu = time.perf_counter(), time.process_time()
         outcome = run_experiment(config, out, folder, show_progress=False, echo=lambda line: None)
@@ -231,15 +258,16 @@ def measure_case(modality: str, requests: int, latency: float, args: argparse.Na
         folder = Path(tmp)
         config = write_config(folder, modality, requests, voices, args.concurrency, server.base_url)
         jobs, adapter = prepared_jobs(config, folder)  # synthesizes audio once, before any clock
-        bodies = bare_bodies(jobs)
+        bodies, clips = bare_bodies(jobs, folder)
         for job, body in list(zip(jobs, bodies))[:5]:  # the peer sends what biasbench sends
             if adapter.request_body(job.request) != body:
                 raise SystemExit("the bare loop's body differs from the adapter's: the comparison would be unfair")
         n = len(jobs)
-        run_bare(server.base_url, bodies[: args.concurrency], args.concurrency)  # warm-up (imports, first connections): untimed
+        per_request = args.peer_payloads == "per-request"
+        run_bare(server.base_url, bodies[: args.concurrency], clips, args.concurrency, per_request)  # warm-up (imports, first connections): untimed
         bare, asking, whole = [], [], []
         for index in range(args.repeat):
-            bare.append(run_bare(server.base_url, bodies, args.concurrency))
+            bare.append(run_bare(server.base_url, bodies, clips, args.concurrency, per_request))
             asking.append(run_asking(config, folder, folder / f"asking-{index}"))
             whole.append(run_whole(config, folder, folder / f"run-{index}", n))
             print(
@@ -270,6 +298,10 @@ def main() -> int:
     parser.add_argument("--cases", nargs="+", choices=["text", "audio"], default=["text", "audio"])
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--peer-payloads", choices=["per-request", "in-memory"], default="per-request",
+        help="the bare loop reads and base64-encodes each request's WAV clip (default), or holds every payload in memory",
+    )
     args = parser.parse_args()
     os.environ["OPENAI_API_KEY"] = KEY
     from biasbench.voices.spec import load_pool
@@ -280,7 +312,7 @@ def main() -> int:
         for case in args.cases:
             full = args.text_requests if case == "text" else args.audio_requests
             rows.append(measure_case(case, full if latency == 0 else args.latent_requests, latency, args, voices))
-    print(f"\nmedians of {args.repeat} repeat(s); cpus={os.cpu_count()}; load = median 1-minute load average over the figures")
+    print(f"\nmedians of {args.repeat} repeat(s); cpus={os.cpu_count()}; peer payloads: {args.peer_payloads}; load = median 1-minute load average over the figures")
     header = (
         f"{'case':<6} {'requests':>8} {'conc':>4} {'latency':>7} {'bare s':>8} {'asking s':>8} {'whole s':>8} "
         f"{'ask/bare':>8} {'whole/bare':>10} {'cpu ask/bare':>12} {'cpu whole/bare':>14} {'load':>5}"
