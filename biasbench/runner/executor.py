@@ -124,6 +124,10 @@ class Budget:
         )
 
 
+FLUSH_POLL_S = 0.05
+"""How often the API path checks whether the log's buffer is full (the interval deadline is slept to exactly)."""
+
+
 class CircuitOpenError(AdapterError):
     """The endpoint kept failing: the run stopped early, finished rows kept."""
 
@@ -268,38 +272,35 @@ async def _execute_async(
             finally:
                 budget.settle(bound)
             stats.record(response)
-            if log.add([_entry(job, response, invocation)]):  # buffered: written with its batch (see ResponseLog)
-                due.set()
+            log.add([_entry(job, response, invocation)])  # buffered: written with its batch (see ResponseLog)
             advance(1)
             try:
                 _check(adapter, budget, stats)
             except BiasbenchError as exc:
                 stop.append(exc)
 
-    due = asyncio.Event()
-
     async def flush_when_due() -> None:
-        """Write the buffer when it fills, or once its oldest answer has waited ``log.flush_interval_s``
-        even when no new answer arrives (a slow endpoint). The write and fsync run in a thread: the
-        loop keeps serving requests meanwhile."""
-        while not stop:
+        """Write the buffer when it fills (checked every FLUSH_POLL_S) or once its oldest answer has waited
+        ``log.flush_interval_s``, even when no new answer arrives (a slow endpoint). The write and fsync
+        run in a thread: the loop keeps serving requests meanwhile. Plain sleeps only: cancelling an
+        ``asyncio.wait_for`` whose inner wait just completed swallows the cancellation on Python 3.11
+        (a run hung here that way); ``finished`` ends the loop even then."""
+        while not stop and not finished:
             wait = log.seconds_until_due()
-            try:
-                await asyncio.wait_for(due.wait(), log.flush_interval_s if wait is None else wait)
-            except asyncio.TimeoutError:
-                pass
-            due.clear()
+            await asyncio.sleep(min(FLUSH_POLL_S, log.flush_interval_s if wait is None else wait))
             if log.due():
                 try:
                     await asyncio.to_thread(log.flush)
                 except BiasbenchError as exc:
                     stop.append(exc)
 
+    finished: list[bool] = []
     flusher = asyncio.ensure_future(flush_when_due())
     workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(jobs)))]
     try:
         await asyncio.gather(*workers)
     finally:
+        finished.append(True)
         for task in (*workers, flusher):  # the shared loop outlives this call: leave nothing running on it
             task.cancel()
         await asyncio.gather(*workers, flusher, return_exceptions=True)

@@ -93,7 +93,10 @@ class ResponseLog:
         self._handle: Any = None
         self._pending: list[bytes] = []
         self._oldest: float | None = None
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
+        """Guards the buffer (held for microseconds)."""
+        self._write_lock = threading.RLock()
+        """Serializes writes and closing (held across a write + fsync)."""
 
     def read(self, repair: bool = True) -> LogState:
         """Read every line. With ``repair``, unreadable lines move to the quarantine file and the
@@ -167,13 +170,15 @@ class ResponseLog:
             self.flush()
 
     def flush(self) -> None:
-        """Write every buffered line in one write and fsync (thread-safe: batches never interleave); on
-        failure the batch is not kept (it was not on disk: resume asks again) and the error is one line."""
-        with self._lock:
-            if not self._pending:
-                return
-            data = b"".join(self._pending)
-            self._pending, self._oldest = [], None
+        """Write every buffered line in one write and fsync (thread-safe: batches never interleave, and
+        :meth:`add` never waits for a write); on failure the batch is not kept (it was not on disk:
+        resume asks again) and the error is one line."""
+        with self._write_lock:
+            with self._lock:
+                if not self._pending:
+                    return
+                data = b"".join(self._pending)
+                self._pending, self._oldest = [], None
             try:
                 if self._handle is None:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,7 +197,7 @@ class ResponseLog:
 
     def close(self) -> None:
         """Write what is buffered, then release the file."""
-        with self._lock:
+        with self._write_lock:
             try:
                 self.flush()
             finally:
