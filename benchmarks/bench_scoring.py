@@ -1,7 +1,13 @@
 """Scoring speed: 1,000,000 result rows, group metrics + 1,000-replicate two-way cluster bootstrap,
-against fairlearn MetricFrame(n_boot=1000) on the same rows.
+against fairlearn MetricFrame(n_boot=1000) on the same rows; and scoring at scale (``--rows``).
 
     python benchmarks/bench_scoring.py [--items 14042] [--models 3] [--fairlearn-boots 5 10] [--full]
+    python benchmarks/bench_scoring.py --rows 1000000 5000000 [--profile 1000000] [--keep DIR]
+
+``--rows``: for each N, a realistic run directory of about N rows (benchmarks/scale_rows.py: MMLU-like
+multiple-choice rows with the tasks' real details, 10% BBQ rows with its metrics) is written to disk,
+then a fresh Python process runs ``score_run`` on it (every table, n_boot 1000) and reports its wall
+time and peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``): building the rows is not measured.
 
 fairlearn takes far too long with 1,000 replicates, so it runs on *all* the rows with two small
 replicate counts (default 5 and 10) and its time at 1,000 replicates is extrapolated linearly in
@@ -12,7 +18,12 @@ output says so. Both sides compute the same groupings (gender, race, gender × r
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from dataclasses import replace
 
 import numpy as np
@@ -58,14 +69,71 @@ def fairlearn_time(frame: pd.DataFrame, n_boot: int, seed: int) -> float:
     return time.perf_counter() - start
 
 
+SCORE_CHILD = """
+import cProfile, pstats, resource, sys, time
+from pathlib import Path
+from biasbench.scoring.score import score_run
+run_dir, n_boot, profile = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+start = time.perf_counter()
+if profile:
+    profiler = cProfile.Profile()
+    profiler.runcall(score_run, run_dir, n_boot=n_boot)
+else:
+    score_run(run_dir, n_boot=n_boot)
+wall = time.perf_counter() - start
+print(f"RESULT wall_s={wall:.2f} peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}", flush=True)
+if profile:
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+"""
+
+
+def score_in_child(run_dir: Path, n_boot: int, profile: bool = False) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MB, output) of ``score_run(run_dir)`` in a fresh Python process."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", SCORE_CHILD, str(run_dir), str(n_boot), "1" if profile else "0"],
+                          capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"scoring failed:\n{done.stderr[-3000:]}")
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+    fields = dict(part.split("=") for part in line.split()[1:])
+    return float(fields["wall_s"]), float(fields["peak_rss_mb"]), done.stdout
+
+
+def scale(rows: list[int], n_boot: int, keep: Path | None, profile: set[int], old_format: bool = False) -> None:
+    """Write a run of each size and score it in a fresh process; print time and peak RSS."""
+    from scale_rows import write_run
+
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+    for n in rows:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = (keep or Path(tmp)) / f"run_{n}{'_old' if old_format else ''}"
+            if not (folder / "results.parquet").is_file():
+                start = time.perf_counter()
+                written = write_run(folder, n, typed_details=not old_format)
+                print(f"rows {written:,}: built and written in {time.perf_counter() - start:.1f} s (not measured)")
+            wall, rss, output = score_in_child(folder, n_boot, profile=n in profile)
+            print(f"rows {n:,}: score_run (every table, n_boot {n_boot}) in a fresh process: {wall:.1f} s, peak RSS {rss:,.0f} MB "
+                  f"(load average {os.getloadavg()[0]:.2f}; goal at 5M rows: <= 150 s, <= 3,072 MB)", flush=True)
+            if n in profile:
+                print(output)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", help="score realistic run directories of these sizes in a fresh process")
+    parser.add_argument("--profile", type=int, nargs="*", default=(), help="sizes (of --rows) to profile with cProfile")
+    parser.add_argument("--keep", type=Path, help="keep the run directories here (reused when present)")
+    parser.add_argument("--old-format", action="store_true", help="tables as written before the typed detail columns (details JSON only)")
     parser.add_argument("--items", type=int, default=14042)
     parser.add_argument("--models", type=int, default=3)
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--fairlearn-boots", type=int, nargs=2, default=(5, 10), help="two small n_boot values fairlearn runs with")
     parser.add_argument("--full", action="store_true", help="also time every score table (headline claims, flips, tests, ...)")
     args = parser.parse_args()
+    if args.rows:
+        scale(args.rows, args.n_boot, args.keep, set(args.profile), args.old_format)
+        return
 
     frame, manifest = build_rows(args.items, args.models)
     data = run_data(frame, manifest)

@@ -29,8 +29,16 @@ from biasbench.core.errors import (
 from biasbench.core.hashing import stable_hash
 from biasbench.core.jsonio import read_json_object
 from biasbench.core.messages import AudioPart
-from biasbench.core.rundir import Invocation, RunDir, now_iso
+from biasbench.core.rundir import Invocation, Manifest, RunDir, now_iso
 from biasbench.runner.executor import CircuitOpenError, ExecutionStats
+from biasbench.runner.freshness import (
+    file_mark,
+    results_content_digest,
+    stamp_table,
+    table_files_unchanged,
+    table_inputs_digest,
+    table_is_current,
+)
 from biasbench.runner.lock import RunLock
 from biasbench.runner.plan import Plan, load_plan
 from biasbench.runner.progress import ProgressEvent, RunProgress
@@ -60,10 +68,11 @@ class RunOutcome:
     """The run directory."""
     stats: Invocation
     """This invocation's record (as written to the manifest)."""
-    results: pd.DataFrame = field(repr=False)
-    """The tidy table."""
-    summary: str = ""
-    """Short printable summary."""
+    table: pd.DataFrame | None = field(default=None, repr=False)
+    """The tidy table as this invocation wrote it; None when it found the table up to date and left
+    results.parquet as it was (:attr:`results` reads it on demand)."""
+    summary_text: str | None = None
+    """Short printable summary (None: formatted from ``summary_tables`` when first asked, see :attr:`summary`)."""
     warnings: tuple[str, ...] = ()
     """Things that qualify the numbers."""
     report_path: Path | None = None
@@ -72,6 +81,24 @@ class RunOutcome:
     """What ended the run short (None when complete); its exit code is the run's."""
     summary_tables: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
     """The score tables behind ``summary`` (summary, headline, calibration; the CLI renders them to the terminal's width)."""
+
+    @property
+    def summary(self) -> str:
+        """Short printable summary of the scores ('' when not scored); formatted on demand, so a resume that
+        finds everything up to date does not load the scorer."""
+        if self.summary_text is None:
+            from biasbench.scoring.score import format_terminal_summary
+
+            text = format_terminal_summary(self.summary_tables) if self.summary_tables is not None else ""
+            object.__setattr__(self, "summary_text", text)
+        return self.summary_text  # type: ignore[return-value]
+
+    @property
+    def results(self) -> pd.DataFrame:
+        """The tidy table (read from results.parquet when this invocation did not rewrite it)."""
+        if self.table is None:
+            object.__setattr__(self, "table", pd.read_parquet(RunDir(self.run_dir).results_parquet))
+        return self.table  # type: ignore[return-value]
 
     @property
     def status(self) -> str:
@@ -141,6 +168,10 @@ def run_experiment(
         manifest = build_manifest(config, full_plan, run, config_path, previous, identity)
         if previous is not None and previous.merged_from:  # a merged run resumed: keep where it came from
             manifest.merged_from, manifest.merge_digest = previous.merged_from, previous.merge_digest
+        if previous is not None:  # kept until this invocation rewrites the table (or the understanding step runs)
+            manifest.results_table = previous.results_table
+            if config.understanding.enabled:
+                manifest.understanding = previous.understanding
         if shard is not None and positions is not None:
             from biasbench.runner.shard import write_shard_file
 
@@ -157,6 +188,9 @@ def run_experiment(
         def record(results: pd.DataFrame | None, status: str, reason: str, calls: tuple[int, int, int, int]) -> Invocation:
             tts_calls, clips_cached, model_calls, failed = calls
             answered = int((results["outcome"] != "error").sum()) if results is not None else answered_before
+            from_log = int(results["cached"].sum()) if results is not None else 0
+            if current:  # the table was up to date: every row answered, by earlier invocations
+                answered = from_log = len(plan.rows)
             done = invocation.model_copy(
                 update={
                     "finished": now_iso(),
@@ -167,7 +201,7 @@ def run_experiment(
                     "model_calls": model_calls,
                     "failed_requests": failed,
                     "rows_total": len(plan.rows),
-                    "rows_from_log": int(results["cached"].sum()) if results is not None else 0,
+                    "rows_from_log": from_log,
                     "rows_unanswered": len(plan.rows) - answered,
                     "wall_s": round(time.perf_counter() - started, 3),
                 }
@@ -191,24 +225,53 @@ def run_experiment(
         keys = None
         log = ResponseLog(run.path)
         results: pd.DataFrame | None = None
+        stamp = manifest.results_table
+        writer = next((inv for inv in history if stamp is not None and inv.index == stamp.invocation), None)
+        maybe_current = (  # a table written by an invocation that ended short of complete is rebuilt (conservative)
+            stamp is not None and writer is not None and writer.status == "complete" and stamp.unanswered == 0
+            and table_files_unchanged(run, stamp)
+        )
+        current = False  # True once the table is found up to date (nothing asked, nothing rewritten)
+        inputs = ""
+
+        def write_table() -> pd.DataFrame:
+            assert keys is not None
+            table = write_tidy_table(plan, run.path, keys, log, invocation.index)
+            manifest.results_table = stamp_table(
+                run, inputs, table, calls=len({key for _, key in keys}), clips=len(clips), invocation=invocation.index
+            )
+            return table
+
         try:
             with RunProgress(enabled=show_progress, listener=progress_listener, console=console) as progress:
-                if show_progress or progress_listener is not None:
+                overall = show_progress or progress_listener is not None
+                if overall and maybe_current and stamp is not None:  # every clip and answer done: no need to count
+                    work = stamp.clips + stamp.calls
+                    progress.overall(work + post_stage_units(config, plan), work, already={"synthesis": stamp.clips})
+                elif overall:
                     _open_overall(progress, config, plan, run.path)
                 phase("synthesis")
                 clips, tts_calls, clips_cached, tts_info = synthesize(config, plan, run.path, progress)
                 synth = (tts_calls, clips_cached)
                 manifest.tts = tts_info
-                jobs_by_model, keys = plan_jobs(config, plan, clips)
-                phase("model calls")
-                stopped = ask_models(config, plan, jobs_by_model, log, invocation.index, progress, echo, stats)
-                phase("tables")
-                results = write_tidy_table(plan, run.path, keys, log, invocation.index)
-                status, stop = _verdict(results, stopped, stats)
+                inputs = table_inputs_digest(run, identity, plan, clips)
+                current = maybe_current and table_is_current(run, stamp, inputs)
+                if current:
+                    stopped = None
+                    status, stop = "complete", None
+                else:
+                    if overall and maybe_current:  # the plan changed under an intact table: count the work after all
+                        _open_overall(progress, config, plan, run.path)
+                    jobs_by_model, keys = plan_jobs(config, plan, clips)
+                    phase("model calls")
+                    stopped = ask_models(config, plan, jobs_by_model, log, invocation.index, progress, echo, stats)
+                    phase("tables")
+                    results = write_table()
+                    status, stop = _verdict(results, stopped, stats)
                 manifest.status, manifest.missing_reason = status, stop.one_line() if stop is not None else ""
                 run.write_manifest(manifest)  # the report reads it: an incomplete run says so in summary.md
                 warnings = batching_notes(config, plan)
-                summary, report_path, summary_tables = "", None, None
+                summary, report_path, summary_tables = None, None, None
                 if shard is not None:
                     progress.skip(post_stage_units(config, plan))  # a shard's rows are scored once merged (biasbench merge)
                 elif status != "failed":
@@ -216,17 +279,12 @@ def run_experiment(
                         phase("audit")
                         with progress.stage("audit"):
                             warnings += _audit(config, plan, clips, run)
+                    table_digest = _table_digest(run, manifest)
                     if config.understanding.enabled and clips:
-                        from biasbench.runner.understanding import collect_understanding
-
-                        phase("understanding")
-                        with progress.stage("understanding"):
-                            understood = collect_understanding(config, plan, clips, run.path, results)
-                        manifest.understanding = understood.manifest_entry()
-                        run.write_manifest(manifest)
-                        warnings += list(understood.skipped)
+                        warnings += _understanding(config, plan, clips, run, manifest, results, inputs, table_digest, phase, progress)
                     summary, report_path, more, summary_tables = _score_and_report(
-                        config, run, strict=status == "complete", phase=phase, progress=progress
+                        config, run, strict=status == "complete", phase=phase, progress=progress, table_digest=table_digest,
+                        summarize=False,
                     )
                     warnings += more
             invocation = invocation.model_copy(update={"phase": "done"})
@@ -234,7 +292,7 @@ def run_experiment(
         except KeyboardInterrupt:
             log.close()
             if keys is not None and results is None:
-                results = write_tidy_table(plan, run.path, keys, log, invocation.index)
+                results = write_table()
             done = record(results, "interrupted", "interrupted (Ctrl-C or SIGTERM)", (*synth, stats.model_calls, stats.failed))
             raise RunInterruptedError(
                 f"{len(plan.rows) - done.rows_unanswered} of {len(plan.rows)} planned rows are answered and kept",
@@ -249,11 +307,47 @@ def run_experiment(
         return RunOutcome(run.path, done, results, summary, tuple(warnings), report_path, stop, summary_tables)
 
 
+def _table_digest(run: RunDir, manifest: Manifest) -> str:
+    """The content digest of results.parquet, computed once per table and kept in its stamp."""
+    stamp = manifest.results_table
+    digest = results_content_digest(run, stamp)
+    if stamp is not None and not stamp.content and file_mark(run.results_parquet) == stamp.parquet:
+        manifest.results_table = stamp.model_copy(update={"content": digest})
+        run.write_manifest(manifest)
+    return digest
+
+
+def _understanding(
+    config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart], run: RunDir, manifest: Manifest,
+    results: pd.DataFrame | None, inputs: str, table_digest: str, phase: Callable[[str], None], progress: RunProgress,
+) -> list[str]:
+    """understanding.csv, rebuilt only when its inputs changed (the table, the plan, its settings, the audit's
+    transcripts, the cached model transcripts) or when a model's transcript is still missing (asked again)."""
+    from biasbench.runner.understanding import collect_understanding
+
+    def digest() -> str:
+        marks = [file_mark(path).model_dump() for path in (run.voice_audit_csv, run.understanding_transcripts)]
+        return stable_hash(table_digest, inputs, config.understanding.model_dump(mode="json"), config.max_cost_usd, marks)
+
+    stamps = Stamps(run.path)
+    if manifest.understanding and stamps.fresh("understanding", digest(), run.understanding_csv):
+        progress.skip(1)
+        return [str(line) for line in manifest.understanding.get("skipped", [])]
+    phase("understanding")
+    with progress.stage("understanding"):
+        table = results if results is not None else pd.read_parquet(run.results_parquet)
+        understood = collect_understanding(config, plan, clips, run.path, table)
+    manifest.understanding = understood.manifest_entry()
+    run.write_manifest(manifest)
+    rows = understood.table
+    if not (rows["model"].isin(understood.transcribed) & (rows["source"] != "model")).any():
+        stamps.mark("understanding", digest())  # every transcript there: nothing left to ask
+    return list(understood.skipped)
+
+
 def post_stage_units(config: RunConfig, plan: Plan) -> int:
     """Steps after the model calls that the overall bar counts: audit, understanding, scoring, report."""
-    from biasbench.runner.clips import spoken_pairs
-
-    audio = bool(spoken_pairs(plan))
+    audio = any(row.modality == "audio" and row.voice is not None and row.spoken_text for row in plan.rows)
     return int(config.audit.enabled) + int(config.understanding.enabled and audio) + 1 + int(config.report)
 
 
@@ -316,16 +410,17 @@ def _audit(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart
 
 
 def results_digest(run: RunDir) -> str:
-    """Digest of the answers and outcomes (not of where they came from: the `cached` flag is left out)."""
-    frame = pd.read_parquet(run.results_parquet).drop(columns=["cached"])
-    return stable_hash(pd.util.hash_pandas_object(frame, index=False).sum().item(), list(frame.columns))
+    """Digest of the answers and outcomes (not of where they came from: the `cached` flag is left out); kept
+    in the manifest's table stamp while results.parquet is the file it describes."""
+    return results_content_digest(run)
 
 
-def _scores_digest(run: RunDir, seed: int) -> str:
+def _scores_digest(run: RunDir, seed: int, table_digest: str | None = None) -> str:
     from biasbench import __version__
     from biasbench.scoring.schema import SCORER_VERSION
 
-    return stable_hash(results_digest(run), understanding_digest(run), __version__, SCORER_VERSION, seed)
+    table = table_digest if table_digest is not None else results_digest(run)
+    return stable_hash(table, understanding_digest(run), __version__, SCORER_VERSION, seed)
 
 
 def understanding_digest(run: RunDir) -> str:
@@ -338,16 +433,15 @@ def understanding_digest(run: RunDir) -> str:
 
 def _score_and_report(
     config: RunConfig, run: RunDir, *, strict: bool, phase: Callable[[str], None] = lambda name: None,
-    progress: RunProgress | None = None,
-) -> tuple[str, Path | None, list[str], dict[str, pd.DataFrame] | None]:
+    progress: RunProgress | None = None, table_digest: str | None = None, summarize: bool = True,
+) -> tuple[str | None, Path | None, list[str], dict[str, pd.DataFrame] | None]:
     """Score and report; each is skipped when its inputs (results, code version, seed) are unchanged.
+    Without ``summarize`` the summary text is None (the caller formats it from the tables when needed).
     When the run is incomplete (``strict`` False), a failure here is a warning: the run's own stop reason is what matters."""
-    from biasbench.scoring.score import format_terminal_summary, score_run
-
     progress = progress if progress is not None else RunProgress(enabled=False)
     stamps = Stamps(run.path)
     try:
-        digest = _scores_digest(run, config.seed)
+        digest = _scores_digest(run, config.seed, table_digest)
         if stamps.fresh("scores", digest, run.summary_parquet, run.warnings_parquet):
             progress.skip(1)  # up to date: nothing to do, the step counts as finished
             summary_table = pd.read_parquet(run.summary_parquet)
@@ -355,6 +449,8 @@ def _score_and_report(
             shown = {stem: pd.read_parquet(path) for stem in ("headline", "calibration")
                      if (path := run.score_table(stem)).is_file()}
         else:
+            from biasbench.scoring.score import score_run
+
             phase("scoring")
             with progress.stage("scoring"):
                 scored = score_run(run.path)
@@ -375,7 +471,11 @@ def _score_and_report(
         if strict:
             raise
         return "", None, [f"scores/report not built for the incomplete run: {exc.one_line()}"], None
-    summary = format_terminal_summary({"summary": summary_table, **shown})
+    summary = None
+    if summarize:
+        from biasbench.scoring.score import format_terminal_summary
+
+        summary = format_terminal_summary({"summary": summary_table, **shown})
     return summary, report_path if config.report else None, warnings, {"summary": summary_table, **shown}
 
 
@@ -465,5 +565,5 @@ def merge_shards(shard_dirs: list[Path], out: Path) -> MergeOutcome:
         config = RunConfig.model_validate(manifest.config)
         summary, report_path, warnings, tables = _score_and_report(config, run, strict=manifest.status == "complete")
     return MergeOutcome(
-        run.path, manifest.planned_rows, written, str(manifest.status), manifest.missing_reason, summary, tuple(warnings), report_path, tables
+        run.path, manifest.planned_rows, written, str(manifest.status), manifest.missing_reason, summary or "", tuple(warnings), report_path, tables
     )

@@ -186,7 +186,7 @@ def test_ctrl_c_records_the_invocation_writes_the_table_and_prints_the_hint(tmp_
     pytest.importorskip("openai")
     from biasbench.testing.openai_server import OpenAITestServer
 
-    with OpenAITestServer(models=(MODEL,), api_key=None, latency_s=0.05) as server:
+    with OpenAITestServer(models=(MODEL,), api_key=None, latency_s=0.1) as server:
         config = write_config(tmp_path, api_model(server.base_url), concurrency=2)
         out = tmp_path / "out"
         process = subprocess.Popen(cli_command("run", str(config), "--out", str(out), "-q"), stderr=subprocess.PIPE, text=True)

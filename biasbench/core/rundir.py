@@ -120,6 +120,44 @@ class TaskEntry(_Open):
     """Digest of what was asked: item ids, rendered prompts, rotations, modalities, parser version."""
 
 
+class FileMark(_Open):
+    """A file as it was when something was built from it: a changed size or modification time (or tail) means
+    it changed since (cheap to check; a rename-over or an edit always changes one of them)."""
+
+    size: int = -1
+    """Bytes (-1: the file was absent)."""
+    mtime_ns: int = 0
+    """Modification time in nanoseconds."""
+    tail_sha256: str = ""
+    """sha256 of its last bytes ('' when not recorded): an append-only file's content, cheaply."""
+
+
+class TableStamp(_Open):
+    """What results.parquet and results.csv were last written from: a resume whose plan, clips and response log
+    are unchanged leaves them (and the steps that read them) as they are."""
+
+    inputs: str = ""
+    """Digest of what the rows were planned, asked and parsed with (config identity, items, clips, adapters, code)."""
+    log: FileMark = Field(default_factory=FileMark)
+    """responses.jsonl when the table was written."""
+    parquet: FileMark = Field(default_factory=FileMark)
+    """results.parquet as written."""
+    csv: FileMark = Field(default_factory=FileMark)
+    """results.csv as written."""
+    content: str = ""
+    """Digest of the table's answers and outcomes (its `cached` column left out); '' until first computed."""
+    rows: int = 0
+    """Rows of the table."""
+    unanswered: int = 0
+    """Rows without an answer (outcome 'error'): a resume asks them again, so the table is not final."""
+    calls: int = 0
+    """Distinct requests behind the rows (the overall progress bar's model work)."""
+    clips: int = 0
+    """Clips the rows speak."""
+    invocation: int = 0
+    """The invocation that wrote the table (its `cached` column is relative to that one)."""
+
+
 class Manifest(_Open):
     """manifest.json: what was run, with what, where and when."""
 
@@ -176,6 +214,8 @@ class Manifest(_Open):
     """The shard directories a `biasbench merge` built this run from (empty for a run made in one piece)."""
     merge_digest: str = ""
     """Digest of the merged shards' identities, tables and logs (re-merging the same inputs is a no-op)."""
+    results_table: TableStamp | None = None
+    """What the tidy table was last written from (None: unknown, e.g. a merge or an older writer: it is rebuilt)."""
 
     # ----- typed views used by scoring, reports and the leaderboard ------------------------------
     @property

@@ -46,13 +46,15 @@ def synthesize_plan(
     *,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    pairs: set[tuple[str, str]] | None = None,
 ) -> Any:
     """Every clip the plan's audio rows need (cache: ``config.cache_dir`` or the run directory);
-    a ``SynthesisResult``, or None when the plan has no audio rows."""
+    a ``SynthesisResult``, or None when the plan has no audio rows. ``pairs``: the plan's
+    :func:`spoken_pairs` when the caller already has them (one pass over a large plan, not two)."""
     from biasbench.voices.cache import AudioCache
     from biasbench.voices.synthesis import synthesize
 
-    needed = spoken_pairs(plan)
+    needed = pairs if pairs is not None else spoken_pairs(plan)
     if not needed:
         return None
     voice_ids = {voice_id for voice_id, _ in needed}

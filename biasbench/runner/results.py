@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from dataclasses import fields
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from biasbench.core.files import atomic_write
+from biasbench.core.details import JSON_PREFIX, as_json, detail_key, is_detail_column, typed_columns
 from biasbench.core.hashing import stable_hash
 from biasbench.core.item import Exclusion
 from biasbench.core.response import Response
@@ -22,6 +28,10 @@ RESULTS_PARQUET = RunDir.RESULTS_PARQUET
 RESULTS_CSV = RunDir.RESULTS_CSV
 EXCLUSIONS_CSV = RunDir.EXCLUSIONS_CSV
 EXCLUSION_COLUMNS = ("task", "item_id", "reason", "item_group")
+
+_ARROW_TYPES = {"permutation": pa.int64(), "repeat": pa.int64(), "score": pa.float64(), "latency_s": pa.float64(),
+                "cached": pa.bool_(), "input_tokens": pa.int64(), "output_tokens": pa.int64(), "cost_usd": pa.float64()}
+"""Arrow types of the non-string core.result columns."""
 
 NOT_ANSWERED = "not answered yet (run the same command again to resume)"
 
@@ -90,13 +100,99 @@ def result_row(
     )
 
 
-def write_results(run_dir: Path, rows: Sequence[ResultRow]) -> pd.DataFrame:
-    """Write results.parquet and results.csv (atomically) and return the table."""
-    frame = pd.DataFrame([row.to_record() for row in rows], columns=list(RESULT_COLUMNS))
-    frame["score"] = frame["score"].astype("float64")
-    _atomic(run_dir / RESULTS_PARQUET, lambda p: frame.to_parquet(p, index=False))
-    _atomic(run_dir / RESULTS_CSV, lambda p: frame.to_csv(p, index=False))
-    return frame
+PARTS_PREFIX = ".results-"
+"""Hidden folder in the run directory holding the record batches while the table is written."""
+
+BATCH_ROWS = 100_000
+"""Rows per record batch when writing the tidy table (bounds the writer's memory)."""
+
+
+def write_results(run_dir: Path, rows: Iterable[ResultRow]) -> pd.DataFrame:
+    """Write results.parquet (the core.result columns, then every details key as a typed column, see
+    core.details) and results.csv (core.result columns), atomically, in record batches; return the
+    table's core.result columns."""
+    run_dir = Path(run_dir)
+    for stale in run_dir.glob(f"{PARTS_PREFIX}*"):  # left by a writer killed mid-write (the run lock makes it stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=PARTS_PREFIX, dir=run_dir) as tmp:
+        parts = _write_parts(Path(tmp), rows)
+        schema = _final_schema(parts)
+        _atomic(run_dir / RESULTS_PARQUET, lambda p: _merge_parts(parts, schema, p))
+        _atomic(run_dir / RESULTS_CSV, lambda p: _csv_from_parts(parts, p))
+    return pd.read_parquet(run_dir / RESULTS_PARQUET, columns=list(RESULT_COLUMNS))
+
+
+_CORE_SCHEMA = pa.schema([(f.name, _ARROW_TYPES.get(f.name, pa.string())) for f in fields(ResultRow)])
+
+
+def _write_parts(folder: Path, rows: Iterable[ResultRow]) -> list[tuple[Path, pa.Schema]]:
+    """One parquet file per batch of rows (core columns + that batch's typed detail columns)."""
+    parts: list[tuple[Path, pa.Schema]] = []
+    batch: list[ResultRow] = []
+
+    def flush() -> None:
+        records = {name: [getattr(row, name) for row in batch] for name in RESULT_COLUMNS}
+        arrays = [pa.array(records[f.name], type=f.type) for f in _CORE_SCHEMA]
+        details = typed_columns(records["details"])
+        table = pa.Table.from_arrays([*arrays, *details.values()], names=[*RESULT_COLUMNS, *details])
+        path = folder / f"part-{len(parts):05d}.parquet"
+        pq.write_table(table, path)
+        parts.append((path, table.schema))
+        batch.clear()
+
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH_ROWS:
+            flush()
+    if batch or not parts:
+        flush()
+    return parts
+
+
+def _final_schema(parts: list[tuple[Path, pa.Schema]]) -> pa.Schema:
+    """Core columns, then one column per details key: typed when every batch agrees on its type, JSON otherwise."""
+    kinds: dict[str, set[tuple[str, pa.DataType]]] = {}
+    for _, schema in parts:
+        for f in schema:
+            if is_detail_column(f.name):
+                kinds.setdefault(detail_key(f.name), set()).add((f.name, f.type))
+    fields_ = list(_CORE_SCHEMA)
+    for key in sorted(kinds):
+        seen = kinds[key]
+        name, kind = next(iter(seen)) if len(seen) == 1 else (JSON_PREFIX + key, pa.string())
+        fields_.append(pa.field(name, kind))
+    return pa.schema(fields_)
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A batch in the final schema: absent keys as nulls, keys whose type differs across batches as JSON."""
+    by_key = {detail_key(n): n for n in table.column_names if is_detail_column(n)}
+    columns = []
+    for f in schema:
+        if not is_detail_column(f.name):
+            columns.append(table.column(f.name))
+            continue
+        have = by_key.get(detail_key(f.name))
+        if have is None:
+            columns.append(pa.nulls(table.num_rows, f.type))
+        elif have == f.name:
+            columns.append(table.column(have))
+        else:  # typed in this batch, JSON in the table
+            columns.append(as_json(table.column(have).combine_chunks()))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _merge_parts(parts: list[tuple[Path, pa.Schema]], schema: pa.Schema, path: Path) -> None:
+    with pq.ParquetWriter(path, schema) as writer:
+        for part, _ in parts:
+            writer.write_table(_conform(pq.read_table(part), schema))
+
+
+def _csv_from_parts(parts: list[tuple[Path, pa.Schema]], path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        for index, (part, _) in enumerate(parts):
+            frame = pq.read_table(part, columns=list(RESULT_COLUMNS)).to_pandas()
+            frame.to_csv(out, index=False, header=index == 0)
 
 
 def write_exclusions(run_dir: Path, exclusions: Mapping[str, Sequence[Exclusion]]) -> int:

@@ -104,7 +104,7 @@ def build_manifest(
         tasks=[
             TaskEntry.model_validate(
                 task.describe()
-                | {"n_items": len(task.items()), "n_excluded": len(task.exclusions()), "content_digest": task_content_digest(plan, task.name)}
+                | {"n_items": len(task.items()), "n_excluded": len(task.exclusions()), "content_digest": _content_digest(identity, plan, task.name)}
             )
             for task in plan.tasks
         ],
@@ -137,6 +137,12 @@ def build_manifest(
     )
 
 
+def _content_digest(identity: dict[str, Any], plan: Plan, task_name: str) -> str:
+    """The task's content digest as the identity already holds it (one pass over the rows, not two)."""
+    recorded = identity.get("tasks", {}).get(task_name, {})
+    return str(recorded["content"]) if isinstance(recorded, dict) and "content" in recorded else task_content_digest(plan, task_name)
+
+
 def new_invocation(index: int, planned_rows: int) -> Invocation:
     """The record of this invocation, written before any work starts (so a kill leaves it 'running')."""
     return Invocation(index=index, started=now_iso(), pid=os.getpid(), status="running", rows_total=planned_rows)
@@ -166,8 +172,9 @@ def synthesize(
     config: RunConfig, plan: Plan, run_dir: Path, progress: RunProgress
 ) -> tuple[dict[tuple[str, str], AudioPart], int, int, dict[str, Any]]:
     """Every clip the plan speaks: (clips, TTS calls, clips from cache, tts info for the manifest)."""
-    bar = progress.add("synthesis", len(spoken_pairs(plan)))
-    result = synthesize_plan(config, plan, run_dir, progress=lambda done, total: bar(0, completed=done))
+    pairs = spoken_pairs(plan)
+    bar = progress.add("synthesis", len(pairs))
+    result = synthesize_plan(config, plan, run_dir, progress=lambda done, total: bar(0, completed=done), pairs=pairs)
     if result is None:
         return {}, 0, 0, {}
     return dict(result.clips), result.backend_calls, result.cached, {"backends": dict(result.backends), "notes": list(result.notes)}
@@ -238,13 +245,13 @@ def write_tidy_table(plan: Plan, run_dir: Path, keys: list[tuple[PlannedRow, str
     state = log.read(repair=False)
     task_of = {task.name: task for task in plan.tasks}
     fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
-    rows = [
+    rows = (  # a generator: write_results streams them in record batches
         result_row(
             Path(run_dir).name, row, task_of[row.task], plan.adapters[row.model].name, fingerprints[row.model], key,
             state.answers.get(key) or state.last_seen.get(key), invocation, plan.pool.axes,
         )
         for row, key in keys
-    ]
+    )
     return write_results(run_dir, rows)
 
 

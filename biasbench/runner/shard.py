@@ -216,6 +216,7 @@ def merged_manifest(sources: Sequence[ShardSource], out: RunDir, digest: str) ->
                 for s in sources
             ],
             "merge_digest": digest,
+            "results_table": None,  # shard 0's table stamp describes shard 0's files, not these
             "status": status,
             "missing_reason": "; ".join(reasons),
             "invocations": [inv for s in sources for inv in s.manifest.invocations],

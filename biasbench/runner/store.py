@@ -20,6 +20,7 @@ fields this version does not know (a newer format) are ignored.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -37,6 +38,8 @@ from biasbench.core.rundir import RunDir
 LOG_NAME = RunDir.LOG
 QUARANTINE_NAME = RunDir.QUARANTINE
 """Where unreadable log lines go (kept for inspection, never read as answers)."""
+_TAIL_BYTES = 4096
+"""How many bytes before a known size must be unchanged for an incremental read."""
 
 FLUSH_INTERVAL_S = 0.25
 """Longest time a buffered answer waits before it is written and fsynced (what a crash can lose)."""
@@ -97,18 +100,47 @@ class ResponseLog:
         """Guards the buffer (held for microseconds)."""
         self._write_lock = threading.RLock()
         """Serializes writes and closing (held across a write + fsync)."""
+        self._known: tuple[tuple[int, int, str], LogState] | None = None
+        """(inode, size, hash of the bytes before ``size``) of the last clean read, and what it held: a later
+        read of the same file that only grew parses the appended lines alone."""
+
+    def _prefix_mark(self, handle: Any, size: int) -> str:
+        handle.seek(max(0, size - _TAIL_BYTES))
+        return hashlib.sha256(handle.read(min(size, _TAIL_BYTES))).hexdigest()
 
     def read(self, repair: bool = True) -> LogState:
         """Read every line. With ``repair``, unreadable lines move to the quarantine file and the
-        log is rewritten (atomically) without them, a missing final newline added."""
+        log is rewritten (atomically) without them, a missing final newline added. A second read through
+        the same ``ResponseLog`` of a log that was only appended to since (same file, the bytes it read
+        still in place) parses only the new lines."""
         answers: dict[str, LoggedResponse] = {}
         last_seen: dict[str, LoggedResponse] = {}
         if not self.path.exists():
             return LogState(answers, last_seen, 0)
+        start, mark = 0, None
         try:
-            data = self.path.read_bytes()
+            with open(self.path, "rb") as handle:
+                inode, known = os.fstat(handle.fileno()).st_ino, self._known
+                if known is not None and known[0][0] == inode and self._prefix_mark(handle, known[0][1]) == known[0][2]:
+                    start = known[0][1]
+                    answers, last_seen = dict(known[1].answers), dict(known[1].last_seen)
+                handle.seek(start)
+                data = handle.read()
+                if not data or data.endswith(b"\n"):
+                    mark = (inode, start + len(data), self._prefix_mark(handle, start + len(data)))
         except OSError as exc:
             raise storage_error(self.path, exc, "read") from None
+        self._known = None
+        state = self._parse(data, answers, last_seen, repair, previous=start)
+        if start and repair and (state.dropped_lines or mark is None):
+            return self.read(repair=True)  # something to repair: the whole file is read and rewritten
+        if mark is not None and not state.dropped_lines:
+            self._known = (mark, state)
+        return state
+
+    def _parse(self, data: bytes, answers: dict[str, LoggedResponse], last_seen: dict[str, LoggedResponse],
+               repair: bool, previous: int) -> LogState:
+        """Parse ``data`` (the log from byte ``previous`` on) into ``answers``/``last_seen``; repair as :meth:`read` says."""
         good: list[bytes] = []
         bad: list[bytes] = []
         for raw in data.splitlines(keepends=True):
@@ -123,7 +155,7 @@ class ResponseLog:
             if entry.response.ok:
                 answers[entry.key] = entry
         quarantine = None
-        if repair and (bad or not data.endswith(b"\n")) and data.strip():
+        if repair and not previous and (bad or not data.endswith(b"\n")) and data.strip():
             self.close()
             if bad:
                 try:

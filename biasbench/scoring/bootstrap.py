@@ -39,10 +39,11 @@ class BootstrapWeights:
 
 def item_counts(n_items: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """(n_items, n_boot) float32 counts of each item in each replicate's with-replacement draw of n_items."""
-    draws = rng.integers(0, n_items, size=(n_boot, n_items))
-    flat = draws + (np.arange(n_boot) * n_items)[:, None]  # each replicate's bins stay together (cache-friendly)
-    counts = np.bincount(flat.ravel(), minlength=n_boot * n_items).reshape(n_boot, n_items)
-    return np.ascontiguousarray(counts.T, dtype=np.float32)
+    draws = rng.integers(0, n_items, size=(n_boot, n_items))  # one call: the seeded stream stays the same
+    counts = np.empty((n_items, n_boot), dtype=np.float32)
+    for b in range(n_boot):  # one replicate at a time: no (n_boot, n_items) int64 temporaries beside the draws
+        counts[:, b] = np.bincount(draws[b], minlength=n_items)
+    return counts
 
 
 def voice_counts(cells: Sequence[str], n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, tuple[str, ...]]:

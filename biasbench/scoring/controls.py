@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
+from biasbench.core.details import detail_key, expanded, is_detail_column
 from biasbench.scoring.bootstrap import percentile_interval
 from biasbench.scoring.metrics import ANSWERED
 from biasbench.scoring.slices import SliceEstimates, TaskFrame
@@ -26,8 +26,8 @@ def text_control_records(slices: Sequence[SliceEstimates], tf: TaskFrame) -> lis
             continue
         t_est = text.groupings["overall"]
         m_t = t_est.metrics.index(text.headline)
-        items_audio = set(audio.rows["item_id"])
-        items_text = set(text.rows["item_id"])
+        items_audio = set(audio.rows["item_id"].unique())
+        items_text = set(text.rows["item_id"].unique())
         shared = len(items_audio & items_text)
         mismatch = items_audio != items_text
         for grouping in TEXT_CONTROL_GROUPINGS:
@@ -59,12 +59,31 @@ def _num(value: float | None) -> float | None:
 
 
 def _letter_index(letters: pd.Series) -> np.ndarray:
-    """'A' -> 0, 'B' -> 1, ...; -1 for anything that is not a single capital letter."""
-    text = letters.fillna("").astype(str)
-    ok = text.str.fullmatch(r"[A-Z]")
-    out = np.full(len(text), -1, dtype=np.int64)
-    out[ok.to_numpy()] = text[ok].map(lambda s: ord(s) - 65).to_numpy()
-    return out
+    """'A' -> 0, 'B' -> 1, ...; -1 for anything that is not a single capital letter (each distinct value looked at once)."""
+    codes, uniques = pd.factorize(letters, use_na_sentinel=True)
+    per_unique = np.array([ord(u) - 65 if isinstance(u, str) and len(u) == 1 and "A" <= u <= "Z" else -1 for u in uniques], dtype=np.int64)
+    return np.where(codes >= 0, per_unique[np.maximum(codes, 0)] if len(per_unique) else -1, -1)
+
+
+def _detail(rows: pd.DataFrame, key: str) -> pd.Series:
+    """One details key per row (NaN where absent): from the typed detail columns, or the details JSON of rows that have no typed columns."""
+    from biasbench.tasks.metrics import expand_details
+
+    names = [c for c in rows.columns if is_detail_column(c) and detail_key(c) == key]
+    if names:
+        values = expanded(rows, names)
+    elif "details" in rows.columns:
+        values = expand_details(rows[["details"]])
+    else:
+        values = pd.DataFrame(index=rows.index)
+    return values[key] if key in values.columns else pd.Series(np.nan, index=rows.index, dtype=object)
+
+
+def _option_counts(values: pd.Series) -> np.ndarray:
+    """int(n_choices or 0) per row (0 where absent), each distinct value converted once."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    per_unique = np.array([int(u or 0) for u in uniques], dtype=np.int64)
+    return np.where(codes >= 0, per_unique[np.maximum(codes, 0)] if len(per_unique) else 0, 0)
 
 
 def position_records(se: SliceEstimates) -> list[dict[str, Any]]:
@@ -75,9 +94,8 @@ def position_records(se: SliceEstimates) -> list[dict[str, Any]]:
     target = _letter_index(rows["target"])
     if (target < 0).all():
         return []
-    details = [json.loads(d) if d else {} for d in rows.get("details", pd.Series([""] * len(rows))).fillna("")]
-    declared = np.array([int(d.get("n_choices", 0) or 0) for d in details])
-    presented = _letter_index(pd.Series([d.get("presented", "") for d in details]))
+    declared = _option_counts(_detail(rows, "n_choices"))
+    presented = _letter_index(_detail(rows, "presented"))
     inferred = int(max(target.max(), _letter_index(rows["parsed"]).max(), presented.max())) + 1
     n = np.where(declared > 0, declared, inferred)
     note = "" if (declared > 0).all() else f"option count not in the rows' details: taken as {inferred} (the most letters seen)"

@@ -28,10 +28,10 @@ one after Rao–Wu resampling), flip CIs resample items only and say so (status 
 
 def answer_categories(rows: pd.DataFrame) -> pd.Series:
     """Per row: the parsed answer, '<invalid>' / '<refusal>', or '' for rows without an answer."""
-    outcome = rows["outcome"]
-    answer = rows["parsed"].where(rows["parsed"] != "", "")
-    answer = answer.mask(outcome == "invalid", "<invalid>").mask(outcome == "refusal", "<refusal>")
-    return answer.mask(outcome == "error", "")
+    outcome = rows["outcome"].to_numpy(dtype=object)
+    answer = rows["parsed"].to_numpy(dtype=object)  # categoricals: the strings themselves
+    answer = np.where(outcome == "invalid", "<invalid>", np.where(outcome == "refusal", "<refusal>", answer))
+    return pd.Series(np.where(outcome == "error", "", answer), index=rows.index, dtype=object)
 
 
 def pair_tables(codes: np.ndarray) -> np.ndarray:
@@ -46,13 +46,21 @@ def pair_tables(codes: np.ndarray) -> np.ndarray:
     return np.stack([agree & off_diagonal, both & off_diagonal], axis=1)
 
 
-def pair_sums(pairs: np.ndarray, key_weights: np.ndarray) -> np.ndarray:
-    """(replicates, 2, voices, voices) item-weighted sums of the pair tables; ``key_weights`` is (keys, R)."""
+def pair_sums(pairs: np.ndarray, key_weights: np.ndarray, rows: np.ndarray | None = None, chunk: int = 4096) -> np.ndarray:
+    """(replicates, 2, voices, voices) item-weighted sums of the pair tables; ``key_weights`` is (keys, R), or
+    (items, R) with ``rows`` giving each key's row of it (gathered a chunk of keys at a time: bounded memory)."""
     n_keys, _, n_voices, _ = pairs.shape
-    exact = key_weights.dtype == np.float32 and float(key_weights.sum(axis=0).max(initial=0.0)) < EXACT_FLOAT32
+    rows = np.arange(n_keys) if rows is None else np.asarray(rows)
+    per_replicate = np.zeros(key_weights.shape[1], dtype=np.float64)
+    for start in range(0, n_keys, chunk):
+        per_replicate += key_weights[rows[start:start + chunk]].sum(axis=0, dtype=np.float64)
+    exact = key_weights.dtype == np.float32 and float(per_replicate.max(initial=0.0)) < EXACT_FLOAT32
     dtype = np.float32 if exact else np.float64  # 0/1 tables × integer counts: float32 is exact below 2**24
-    flat = pairs.reshape(n_keys, -1).astype(dtype)
-    return (key_weights.astype(dtype).T @ flat).astype(np.float64).reshape(-1, 2, n_voices, n_voices)
+    out = np.zeros((key_weights.shape[1], 2 * n_voices * n_voices), dtype=dtype)
+    for start in range(0, n_keys, chunk):  # exact integer sums: the chunking changes no bit
+        flat = pairs[start:start + chunk].reshape(-1, 2 * n_voices * n_voices).astype(dtype)
+        out += key_weights[rows[start:start + chunk]].astype(dtype, copy=False).T @ flat
+    return out.astype(np.float64).reshape(-1, 2, n_voices, n_voices)
 
 
 def flip_counts(sums: np.ndarray, same_group: np.ndarray, voice_w: np.ndarray) -> np.ndarray:
@@ -78,18 +86,17 @@ def flip_records(se: SliceEstimates, tf: TaskFrame) -> list[dict[str, Any]]:
     key_columns = ["item_id", "repeat"]
     if rows.duplicated(["item_id", "voice_id", "repeat"]).any():
         key_columns.append("permutation")
-    keys = pd.MultiIndex.from_frame(rows[key_columns].astype(str))
-    key_codes, key_index = pd.factorize(keys, sort=True)
+    key_values, key_codes = _key_codes(rows, key_columns, tf.items)
     cat_codes, _ = pd.factorize(pd.Series(answers), sort=True)
     voice_ids = sorted(rows["voice_id"].unique())
     voice_codes = pd.Index(voice_ids).get_indexer(rows["voice_id"])
-    codes = np.full((len(key_index), len(voice_ids)), -1, dtype=np.int64)
+    codes = np.full((len(key_values), len(voice_ids)), -1, dtype=np.int64)
     codes[key_codes, voice_codes] = cat_codes
     pairs = pair_tables(codes)
-    item_of_key = pd.Index(tf.items).get_indexer(key_index.get_level_values(0))
-    point_sums = pairs.reshape(len(key_index), -1).sum(axis=0, dtype=np.float64).reshape(1, 2, len(voice_ids), len(voice_ids))
+    item_of_key = key_values[:, 0]
+    point_sums = pairs.reshape(len(key_values), -1).sum(axis=0, dtype=np.float64).reshape(1, 2, len(voice_ids), len(voice_ids))
     weights = tf.weights
-    rep_sums = None if weights is None else pair_sums(pairs, weights.items[item_of_key])
+    rep_sums = None if weights is None else pair_sums(pairs, weights.items, item_of_key)
     task_voice = pd.Index(tf.voices).get_indexer(voice_ids)
     n_items = len(np.unique(item_of_key[(codes >= 0).sum(axis=1) >= 2]))
     records = []
@@ -106,6 +113,27 @@ def flip_records(se: SliceEstimates, tf: TaskFrame) -> list[dict[str, Any]]:
                 reps, items_only = flip_counts(rep_sums, same_group, np.ones((weights.n_boot, len(voice_ids)))), True
         records.extend(_records(se, grouping, point, reps, n_items, len(set(labels)), items_only))
     return records
+
+
+def _key_codes(rows: pd.DataFrame, key_columns: list[str], items: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys as rows of (task item code, repeat[, rotation]) in sorted order, each row's key index).
+
+    Integer codes instead of strings: the key order differs from sorting the strings, which changes no
+    number (every flip sum is a sum of integers, exact in any order)."""
+    parts = [pd.Index(items).get_indexer(rows["item_id"]).astype(np.int64)] + [rows[c].to_numpy(dtype=np.int64) for c in key_columns[1:]]
+    stacked = np.stack(parts, axis=1)
+    low = stacked.min(axis=0)
+    span = stacked.max(axis=0) - low + 1
+    flat = np.zeros(len(stacked), dtype=np.int64)
+    for j in range(stacked.shape[1]):
+        flat = flat * span[j] + (stacked[:, j] - low[j])
+    unique_flat, key_codes = np.unique(flat, return_inverse=True)
+    values = np.empty((len(unique_flat), stacked.shape[1]), dtype=np.int64)
+    rest = unique_flat.copy()
+    for j in reversed(range(stacked.shape[1])):
+        values[:, j] = rest % span[j] + low[j]
+        rest //= span[j]
+    return values, key_codes.reshape(-1)
 
 
 def _rates(counts: np.ndarray) -> np.ndarray:

@@ -124,7 +124,7 @@ def _empty_reason(se: SliceEstimates, metric: str) -> str:
         return "no rows"
     m = overall.metrics.index(metric)
     if overall.den[m].sum() <= 0:
-        outcomes = se.rows["outcome"].value_counts().to_dict()
+        outcomes = {k: v for k, v in se.rows["outcome"].value_counts().to_dict().items() if v}  # categoricals list unused outcomes
         detail = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
         return f"no scorable rows ({detail or 'no rows'}): nothing to compare"
     if metric == "accuracy" and "invalid_rate" in overall.metrics:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
@@ -76,7 +76,7 @@ def score_run(run_dir: Path, *, n_boot: int = 1000, seed: int | None = None, **o
     ``seed`` defaults to the run's seed; ``options`` are further :class:`ScoringOptions` fields.
     """
     run_dir = Path(run_dir)
-    data = load_run(run_dir)
+    data = load_run(run_dir, scoring=True)
     result = score_data(data, ScoringOptions(n_boot=n_boot, seed=data.seed if seed is None else seed, **options))
     from biasbench.scoring.decomposition import run_decomposition, write_decomposition
     from biasbench.scoring.headline import join_dominant
@@ -125,9 +125,9 @@ def score_data(data: RunData, options: ScoringOptions = ScoringOptions(), analys
                     out.warn("one_voice", f"task '{tf.task}': cell '{cell}' has a single voice, so CIs that include it understate voice-to-voice uncertainty")
         answer_type = data.answer_types.get(tf.task, "multiple_choice")
         slices: list[SliceEstimates] = []
-        for (model, modality), _ in tf.rows.groupby(["model", "modality"], sort=True):
+        for model, modality in tf.rows.groupby(["model", "modality"], sort=True, observed=True).size().index:
             se = slice_estimates(tf, str(model), str(modality), answer_type, data.axes, declared)
-            slices.append(se)
+            slices.append(replace(se, rows=se.rows[["item_id"]], metrics=()))  # the text control needs estimates and items only
             out.records["group_metrics"].extend(contrasts.group_metric_records(se))
             if "gaps" in run:
                 out.records["gaps"].extend(contrasts.gap_records(se))
@@ -179,11 +179,11 @@ def _headline_gaps(out: _Collector, frame: pd.DataFrame, data: RunData, tables: 
     from biasbench.scoring.headline import not_estimable_rows
 
     have = {(r["model"], r["task"]) for r in out.records["headline"]}
-    for (model, task), rows in frame.groupby(["model", "task"], sort=True):
+    audio_rows = (frame["modality"] == "audio").groupby([frame["model"], frame["task"]], sort=True, observed=True).sum()
+    for (model, task), n_audio in audio_rows.items():  # counts per model × task: no copy of the table
         if (str(model), str(task)) in have:
             continue
-        audio = rows[rows["modality"] == "audio"]
-        reason = "no audio rows: nothing to compare between voices" if audio.empty else "no scorable audio rows"
+        reason = "no audio rows: nothing to compare between voices" if n_audio == 0 else "no scorable audio rows"
         out.records["headline"].extend(not_estimable_rows({"model": str(model), "task": str(task), "modality": "audio", "metric": ""},
                                                           data.axes, reason))
         out.warn("not_estimable", f"{model} / {task}: {reason}; its headline is not_estimable")

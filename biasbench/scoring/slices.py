@@ -61,8 +61,9 @@ class SliceEstimates:
 
 def task_frames(frame: pd.DataFrame, axes: Sequence[str], n_boot: int, seed: int) -> Iterator[TaskFrame]:
     """One :class:`TaskFrame` per task, sorted by name."""
-    for task, rows in frame.groupby("task", sort=True):
-        rows = rows.reset_index(drop=True)
+    codes, tasks = pd.factorize(frame["task"], sort=True)
+    for code, task in enumerate(tasks):  # one task's rows at a time (a group-by would sort a copy of the whole table)
+        rows = frame.take(np.flatnonzero(codes == code)).reset_index(drop=True)
         items = tuple(sorted(rows["item_id"].unique()))
         voices = tuple(sorted(rows["voice_id"].unique()))
         first = rows.drop_duplicates("voice_id").set_index("voice_id")

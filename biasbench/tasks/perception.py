@@ -23,10 +23,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from biasbench.core.details import is_detail_column
 from biasbench.core.item import Item
 from biasbench.scoring.direction import HIGHER_BETTER, LOWER_BETTER, declares
 from biasbench.tasks.base import RenderedPrompt, rotate
-from biasbench.tasks.metrics import ANSWERED
+from biasbench.tasks.metrics import ANSWERED, expand_details
 from biasbench.tasks.multiple_choice import Columns
 from biasbench.tasks.parsers import LETTERS
 from biasbench.tasks.speakable import spoken_form
@@ -69,6 +70,8 @@ def _judged(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Over answered rows whose speaker is labelled on the asked axis: (names the speaker's label, names any label,
     chose "can't tell") as boolean arrays."""
     rows = rows[rows["outcome"].isin(ANSWERED)]
+    if "details" not in rows.columns and any(is_detail_column(c) for c in rows.columns):
+        rows = expand_details(rows)  # the scorer's rows: details as typed columns (parsed when the table was written)
     if "details" in rows.columns:
         facts = [_parsed(d) for d in rows["details"].fillna("").astype(str)]
     else:  # the scorer's pre-parsed rows (details expanded into columns)

@@ -17,7 +17,17 @@ ANSWERED = ("correct", "incorrect", "scored")
 
 
 def expand_details(rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` with every key of the ``details`` JSON as a column (existing columns win)."""
+    """``rows`` with every key of the ``details`` JSON as a column (existing columns win).
+
+    Rows from the scorer carry the details as typed columns (biasbench.core.details, parsed when the
+    table was written): those become the key columns, with the values the JSON would give, and are dropped."""
+    from biasbench.core.details import expanded, is_detail_column
+
+    typed = [c for c in rows.columns if is_detail_column(c)]
+    if typed:
+        extra = expanded(rows, typed)
+        extra = extra[[c for c in extra.columns if c not in rows.columns]]
+        return pd.concat([rows.drop(columns=typed), extra], axis=1)
     if "details" not in rows.columns:
         return rows
     parsed = [_as_dict(value) for value in rows["details"]]
