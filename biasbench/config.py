@@ -77,6 +77,36 @@ class UnderstandingConfig(_Strict):
     (words not in a small stopword list) counts as not understood, whatever its WER."""
 
 
+class ExecutorConfig(_Strict):
+    """Where local-model adapters run: in this process, or as Ray actors (docs/scale.md, "Ray"). Never part of a
+    run's output identity: every executor gives the same answers, so a run may be resumed under another one."""
+
+    kind: Literal["local", "ray"] = "local"
+    """'local': this process; 'ray': local-model adapters as Ray actors (API adapters keep the local async path)."""
+    address: str | None = None
+    """Ray cluster to join: 'auto' (the running cluster on this node), 'ray://host:10001' (Ray Client), 'host:6379'
+    (the head's GCS), or None (Ray's default: the cluster RAY_ADDRESS names, else a new local instance; a process
+    that already joined a cluster keeps it)."""
+    num_gpus: float | None = Field(None, ge=0)
+    """GPUs per actor (default: 1 when the cluster has GPUs, else 0)."""
+    num_cpus: float | None = Field(None, ge=0)
+    """CPUs per actor (default: 1)."""
+    actors: int | None = Field(None, ge=1)
+    """Actors per model (default: the cluster's GPUs divided by ``num_gpus``; 2 CPU actors when it has no GPU)."""
+    synthesis: bool = True
+    """With kind 'ray', synthesize clips as Ray tasks over the cluster's CPUs (the cache dir must be shared)."""
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None or value == "auto":
+            return value
+        host, _, port = value.removeprefix("ray://").rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"'{value}' is not auto, ray://HOST:PORT, HOST:PORT or null (a local Ray instance)")
+        return value
+
+
 class RunConfig(_Strict):
     """Everything one `biasbench run` does."""
 
@@ -117,6 +147,8 @@ class RunConfig(_Strict):
     """Write the report at the end of the run."""
     system_prompt: str | None = None
     """Optional system message for every request (prompt-level mitigation baseline)."""
+    executor: ExecutorConfig = ExecutorConfig()
+    """Where local models run (this process, or Ray actors); never changes an answer (`run --executor ray`)."""
     limit: int | None = Field(None, ge=1)
     """At most this many items per task (seeded, stratified by the task's item groups); a limited run is its
     own configuration (output-affecting), never a resume of the full one (`run --limit`)."""
@@ -310,6 +342,10 @@ def config_problems(config: RunConfig, base_dir: Path) -> list[str]:
             problems.append(f"{what}: {exc.one_line()}")
             return None
 
+    if config.executor.kind == "ray":
+        from biasbench.core.deps import check_installed
+
+        check("executor", lambda: check_installed("ray", "ray", purpose="the Ray executor (executor: {kind: ray})"))
     pool = check(f"pool '{config.pool}'", lambda: load_pool(config.pool, base_dir=base_dir))
     if pool is not None and "audio" in config.modalities:
         voices = pool.voices if config.voice_split == "all" else pool.split(config.voice_split)

@@ -42,6 +42,7 @@ from biasbench.runner.freshness import (
 from biasbench.runner.lock import RunLock
 from biasbench.runner.plan import Plan, load_plan
 from biasbench.runner.progress import ProgressEvent, RunProgress
+from biasbench.runner.ray_cluster import executor_session
 from biasbench.runner.results import write_exclusions
 from biasbench.runner.shard import Shard
 from biasbench.runner.run import (
@@ -146,7 +147,7 @@ def run_experiment(
     run = RunDir(fresh_run_dir(run_dir) if new else run_dir)
     if new and run.path != Path(run_dir):
         echo(f"note: starting a fresh run directory {run.path}")
-    with RunLock(run.path):
+    with RunLock(run.path), executor_session(config.executor):  # a Ray cluster (executor: {kind: ray}) joined for the run
         plan = load_plan(config, base_dir)
         previous = run.read_manifest()
         identity = output_identity(config, plan)  # of the full plan: every shard carries the same task digests

@@ -29,6 +29,9 @@ def run(
     sets: list[str] = typer.Option([], "--set", help="Override a config value: path.to.key=value (YAML value; repeatable; validated like the YAML)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print rows, clips, calls, time and cost; write nothing."),
     verify_cache: bool = typer.Option(False, "--verify-cache", help="Re-hash every cached clip (else only its size is checked)."),
+    executor: Optional[str] = typer.Option(
+        None, "--executor", help="Where local models run: local, or ray (actors on a Ray cluster; sets executor.kind)."
+    ),
 ) -> None:
     """Synthesize the pool, ask every model, score per group and write the report (resumable).
 
@@ -43,6 +46,8 @@ def run(
         "seed": seed, "concurrency": concurrency, "batch_size": batch_size, "report": False if no_report else None, "limit": limit,
         "verify_cache": True if verify_cache else None,
     }
+    if executor is not None:
+        sets = [*sets, f"executor.kind={executor}"]
     cfg = load_config(config, sets=sets, models=_names(models), tasks=_names(tasks), **overrides)
     from biasbench.runner.shard import Shard
 

@@ -191,6 +191,8 @@ class Manifest(_Open):
     """Pairings left out, with why."""
     planned_rows: int = 0
     """Rows the plan asks for."""
+    executor: dict[str, Any] = Field(default_factory=dict)
+    """Where local models ran (kind, Ray address, cluster resources); informational, not part of the output identity."""
     tts: dict[str, Any] = Field(default_factory=dict)
     """Synthesis backends and notes."""
     understanding: dict[str, Any] = Field(default_factory=dict)

@@ -47,12 +47,19 @@ def synthesize_plan(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     pairs: set[tuple[str, str]] | None = None,
+    on_ray: bool = False,
 ) -> Any:
     """Every clip the plan's audio rows need (cache: ``config.cache_dir`` or the run directory);
     a ``SynthesisResult``, or None when the plan has no audio rows. ``pairs``: the plan's
-    :func:`spoken_pairs` when the caller already has them (one pass over a large plan, not two)."""
+    :func:`spoken_pairs` when the caller already has them (one pass over a large plan, not two).
+    ``on_ray``: missing clips are made by Ray tasks (the run's Ray session must be open; see
+    :mod:`biasbench.runner.ray_synthesis`)."""
     from biasbench.voices.cache import AudioCache
-    from biasbench.voices.synthesis import synthesize
+
+    if on_ray:
+        from biasbench.runner.ray_synthesis import synthesize_on_ray as synthesize
+    else:
+        from biasbench.voices.synthesis import synthesize
 
     needed = pairs if pairs is not None else spoken_pairs(plan)
     if not needed:

@@ -192,6 +192,14 @@ def _audio_seconds(job: Job) -> float:
     return sum(part.duration_s for part in job.request.audio_parts())
 
 
+def plan_batches(adapter: Adapter, jobs: Sequence[Job], batch_size: int) -> list[list[Job]]:
+    """The batches a local model is asked (sorted by audio length when batching); the Ray executor asks the
+    same ones, so answers seeded per batch (sampling) do not depend on the executor."""
+    size = batch_size if adapter.capabilities.batch else 1
+    ordered = sorted(jobs, key=_audio_seconds) if size > 1 else list(jobs)
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+
+
 def _execute_batches(
     adapter: Adapter,
     jobs: Sequence[Job],
@@ -202,11 +210,8 @@ def _execute_batches(
     stats: ExecutionStats,
     advance: Callable[[int], None],
 ) -> None:
-    size = batch_size if adapter.capabilities.batch else 1
-    ordered = sorted(jobs, key=_audio_seconds) if size > 1 else list(jobs)
-    for start in range(0, len(ordered), size):
+    for batch in plan_batches(adapter, jobs, batch_size):
         _check(adapter, budget, stats)
-        batch = ordered[start : start + size]
         bound = _cost_bound(adapter, batch) if budget.limit_usd is not None else 0.0
         if not budget.reserve(stats, bound):
             raise budget.stop_error(stats)

@@ -24,13 +24,15 @@ from biasbench.runner.executor import Budget, ExecutionStats, Job, execute
 from biasbench.runner.manifest import git_state, package_versions, platform_info
 from biasbench.runner.plan import Plan, PlannedRow
 from biasbench.runner.progress import RunProgress
+from biasbench.runner.ray_cluster import executor_record
+from biasbench.runner.ray_executor import execute_on_ray, runs_on_ray
 from biasbench.runner.requests import build_request, generation_params
 from biasbench.runner.results import result_row, write_results
 from biasbench.runner.store import ResponseLog
 
 NON_OUTPUT_SETTINGS = (
     "name", "description", "output", "cache_dir", "concurrency", "batch_size", "tts_workers", "max_cost_usd", "report", "audit",
-    "understanding", "audio_format", "verify_cache",
+    "understanding", "audio_format", "verify_cache", "executor",
 )
 """Run settings that never change an answer: a run directory may be resumed with them changed."""
 
@@ -129,6 +131,7 @@ def build_manifest(
         pairings=[{"model": p.model.name, "task": p.task.name, "modalities": list(p.modalities)} for p in plan.pairings],
         skipped=list(plan.skipped),
         planned_rows=len(plan.rows),
+        executor=executor_record(config.executor),
         tts=previous.tts if previous is not None else {},
         git=git_state(Path(__file__).resolve().parent),
         packages=package_versions(),
@@ -174,7 +177,10 @@ def synthesize(
     """Every clip the plan speaks: (clips, TTS calls, clips from cache, tts info for the manifest)."""
     pairs = spoken_pairs(plan)
     bar = progress.add("synthesis", len(pairs))
-    result = synthesize_plan(config, plan, run_dir, progress=lambda done, total: bar(0, completed=done), pairs=pairs)
+    on_ray = config.executor.kind == "ray" and config.executor.synthesis
+    result = synthesize_plan(
+        config, plan, run_dir, progress=lambda done, total: bar(0, completed=done), pairs=pairs, on_ray=on_ray
+    )
     if result is None:
         return {}, 0, 0, {}
     return dict(result.clips), result.backend_calls, result.cached, {"backends": dict(result.backends), "notes": list(result.notes)}
@@ -225,6 +231,13 @@ def ask_models(
                 continue
             adapter = plan.adapters[model_name]
             advance = progress.add(f"model {model_name}", len(pending))
+            if runs_on_ray(config.executor, adapter):  # local models as Ray actors; API adapters keep the async path below
+                params = next(model.params for model in config.models if model.name == model_name)
+                execute_on_ray(
+                    adapter, model_name, params, pending, log, invocation, batch_size=config.batch_size,
+                    executor=config.executor, budget=budget, stats=stats, advance=advance, echo=echo,
+                )
+                continue
             adapter.load()
             try:
                 execute(

@@ -1,0 +1,177 @@
+"""Synthesis as Ray tasks over the cluster's CPUs (``executor: {kind: ray, synthesis: true}``).
+
+The driver looks every clip up in the cache exactly as :func:`biasbench.voices.synthesis.synthesize` does
+(same keys, same twins); the missing ones are cut into chunks, and each Ray task speaks a chunk and writes
+its clips into the cache directory itself (``AudioCache.put``: the same atomic writes and sidecars). The
+driver then opens them as cached clips, so the cache directory must be on a filesystem every node shares
+(on one machine it always is). Engines that cannot run in many processes (``process_parallel`` False:
+model-based TTS holding a GPU) keep the local path.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any, Collection, Mapping, Sequence
+
+from biasbench.core.errors import BiasbenchError, DataError
+from biasbench.core.messages import AudioPart
+from biasbench.core.voice import Voice
+from biasbench.runner.ray_cluster import require_ray
+from biasbench.voices.cache import AudioCache
+from biasbench.voices.normalize import Normalization
+from biasbench.voices.synthesis import Progress, SynthesisResult
+
+MAX_CHUNK = 16
+"""Clips per Ray task at most (as the local worker pool's batches): small enough to spread, large enough
+that a task's start-up (importing the engine) is paid rarely."""
+
+
+def synthesize_on_ray(
+    voices: Sequence[Voice],
+    texts: Sequence[str],
+    cache: AudioCache,
+    *,
+    tts_params: Mapping[str, Mapping] | None = None,
+    workers: int | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    normalization: Normalization = Normalization(),
+    only: Collection[tuple[str, str]] | None = None,
+) -> SynthesisResult:
+    """:func:`biasbench.voices.synthesis.synthesize` with the missing clips made by Ray tasks (``workers`` is
+    ignored: the cluster's CPUs are the workers). Same clips, same keys, same cache files."""
+    from biasbench.voices import synthesis as local
+
+    voices = list({voice.id: voice for voice in voices}.values())
+    backends = local._backends(voices, tts_params or {}, seed)
+    if not all(backend.process_parallel for backend in backends.values()):
+        for backend in backends.values():
+            backend.close()
+        return local.synthesize(
+            voices, texts, cache, tts_params=tts_params, workers=workers, seed=seed, progress=progress,
+            normalization=normalization, only=only,
+        )
+    try:
+        texts = list(dict.fromkeys(texts))
+        wanted = [(voice, text) for voice in voices for text in texts if only is None or (voice.id, text) in only]
+        return _synthesize(wanted, cache, backends, progress, normalization)
+    finally:
+        for backend in backends.values():
+            backend.close()
+
+
+def _synthesize(
+    wanted: list[tuple[Voice, str]], cache: AudioCache, backends: dict[str, Any], progress: Progress | None, normalization: Normalization
+) -> SynthesisResult:
+    from biasbench.voices import synthesis as local
+
+    ray = require_ray()
+    clips: dict[tuple[str, str], AudioPart] = {}
+    pending: list[local._Job] = []
+    twins: dict[str, list[tuple[str, str]]] = {}
+    fingerprints = {engine: backend.fingerprint() for engine, backend in backends.items()}
+    normalization_json = normalization.to_json()
+    identities = {voice.id: local._voice_identity(voice) for voice, _ in wanted}
+    problems_before = len(cache.problems)
+    for voice, text in wanted:
+        key = local._clip_key(fingerprints[voice.engine], voice, text, identities[voice.id], normalization, normalization_json)
+        part = cache.get(key)
+        if part is not None:
+            clips[(voice.id, text)] = part
+        elif key in twins:
+            twins[key].append((voice.id, text))
+        else:
+            pending.append(local._Job(voice, text, key))
+            twins[key] = []
+    cached = len(clips)
+    counter = local._Counter(cached, len(wanted), progress)
+    notes: list[str] = list(dict.fromkeys(cache.problems[problems_before:]))
+    limited: Counter[str] = Counter()
+    by_key = {job.key: job for job in pending}
+    calls = 0
+    for engine in sorted({job.voice.engine for job in pending}):
+        backends[engine].load()  # fail here, with the install hint, rather than in every task
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    size = max(1, min(MAX_CHUNK, len(pending) // (cpus * 4)))
+    task = ray.remote(num_cpus=1)(speak_chunk)
+    params = {engine: backend.config.model_dump(mode="json") for engine, backend in backends.items()}
+    refs = [
+        task.remote(
+            job_chunk[0].voice.engine, params[job_chunk[0].voice.engine], str(cache.root.resolve()), cache.audio_format,
+            [(job.voice.to_json(), job.text, job.key) for job in job_chunk], normalization,
+        )
+        for job_chunk in _chunks(pending, size)
+    ]
+    try:
+        while refs:
+            (ready,), refs = ray.wait(refs, num_returns=1)
+            for key, peak_limited, job_notes, error in ray.get(ready):
+                if error is not None:
+                    raise DataError(error)
+                part = cache.get(key)
+                if part is None:
+                    raise DataError(
+                        f"a Ray task wrote clip {key} but it is not in the cache at {cache.root}",
+                        hint="on a multi-node cluster, cache_dir must be on a filesystem every node shares",
+                    )
+                job = by_key[key]
+                calls += 1
+                for pair in [(job.voice.id, job.text), *twins[key]]:
+                    clips[pair] = part
+                    counter.step()
+                limited[job.voice.id] += peak_limited
+                notes.extend(note for note in job_notes if note not in notes)
+    except BaseException:
+        for ref in refs:
+            ray.cancel(ref)
+        raise
+    notes.extend(
+        f"voice '{voice_id}': {n} clip(s) peak-limited below the {normalization.target_lufs} LUFS target"
+        for voice_id, n in sorted(limited.items()) if n
+    )
+    return SynthesisResult(
+        clips=clips, backend_calls=calls, cached=cached, notes=tuple(notes),
+        backends={name: backend.describe() for name, backend in backends.items()},
+    )
+
+
+def _chunks(jobs: list[Any], size: int) -> list[list[Any]]:
+    """Consecutive chunks of one engine each (a task builds one backend)."""
+    chunks: list[list[Any]] = []
+    for job in jobs:
+        if chunks and len(chunks[-1]) < size and chunks[-1][0].voice.engine == job.voice.engine:
+            chunks[-1].append(job)
+        else:
+            chunks.append([job])
+    return chunks
+
+
+def speak_chunk(
+    engine: str, params: dict[str, Any], root: str, audio_format: str, chunk: list[tuple[dict[str, Any], str, str]],
+    normalization: Normalization,
+) -> list[tuple[str, bool, list[str], str | None]]:
+    """A Ray task: speak ``chunk`` (voice JSON, text, key) and store each clip in the cache at ``root``.
+    Returns (key, peak limited, notes, None) per clip, or a last (key, False, [], one-line error) entry."""
+    from biasbench.core import registry
+    from biasbench.voices.spec import voice_from_json
+    from biasbench.voices.synthesis import speak_one
+
+    backend = registry.tts_backends.get(engine).from_params(params, f"tts.{engine}")
+    cache = AudioCache(Path(root), audio_format=audio_format)
+    out: list[tuple[str, bool, list[str], str | None]] = []
+    try:
+        backend.load()
+        for voice_json, text, key in chunk:
+            try:
+                clip = speak_one(backend, voice_from_json(voice_json), text, normalization)
+            except BiasbenchError as exc:
+                out.append((key, False, [], exc.one_line()))
+                break
+            cache.put(key, clip.audio)
+            out.append((key, bool(clip.peak_limited), backend.drain_notes(), None))
+    except BiasbenchError as exc:
+        out.append((chunk[0][2], False, [], exc.one_line()))
+    finally:
+        backend.close()
+    return out
