@@ -106,7 +106,7 @@ class Adapter(ABC):
             raise NotImplementedError(f"{type(self).__name__} implements neither generate nor agenerate")
         return (await asyncio.to_thread(self.generate, [request]))[0]
 
-    def prepare(self, requests: Sequence[Request]) -> None:
+    def warm_up(self, requests: Sequence[Request]) -> None:
         """Called once with every request about to be asked, in order (default: nothing). An API
         adapter may warm its caches in the background, e.g. encode audio clips ahead of the requests."""
 

@@ -306,7 +306,7 @@ class OpenAICompatibleAdapter(Adapter):
         return estimate_cost(self.prices, prompts, max_new_tokens).usd
 
     # ----- calling ---------------------------------------------------------------------------
-    def prepare(self, requests: Sequence[Request]) -> None:
+    def warm_up(self, requests: Sequence[Request]) -> None:
         """Encode the requests' clips ahead of them, in a background thread (see :mod:`clip_payloads`)."""
         CLIP_PAYLOADS.prefetch([part for request in requests for part in request.audio_parts()])
 

@@ -148,7 +148,7 @@ def execute(
     AdapterError after logging everything that finished."""
     if not jobs:
         return
-    adapter.prepare([job.request for job in jobs])
+    adapter.warm_up([job.request for job in jobs])
     if adapter.capabilities.async_:
         # on the shared API loop: the adapter awaits its HTTP calls directly (no hop per request);
         # works when the caller's thread runs a loop too (Jupyter)
