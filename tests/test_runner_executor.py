@@ -4,6 +4,7 @@ that keep finished rows, and a caller that already runs an event loop (Jupyter, 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -118,3 +119,97 @@ def test_the_openai_path_runs_inside_a_running_event_loop(tmp_path: Path, clip, 
     assert stats.model_calls == 6 and stats.failed == 0
     assert set(log.read().answers) == {job.key for job in jobs}
     assert direct[0].ok
+
+
+class SlowAfterFirst(Adapter):
+    """An API-like adapter: the first request answers at once, the others after ``delay_s``; records
+    the loop each request ran on and how many requests are still running."""
+
+    name = "slow-test"
+    capabilities = Capabilities(async_=True)
+
+    def __init__(self, config: Adapter.Config, delay_s: float = 0.0, fail_at: int | None = None) -> None:
+        super().__init__(config)
+        self.delay_s, self.fail_at = delay_s, fail_at
+        self.loops: list[object] = []
+        self.running = 0
+
+    async def agenerate(self, request: Request) -> Response:
+        index = len(self.loops)
+        self.loops.append(asyncio.get_running_loop())
+        self.running += 1
+        try:
+            if self.fail_at is not None and index == self.fail_at:
+                raise AdapterError("the endpoint refused the key")
+            if index:
+                await asyncio.sleep(self.delay_s)
+            return Response(text="B")
+        finally:
+            self.running -= 1
+
+
+def test_api_requests_run_on_the_shared_api_loop_without_a_hop(tmp_path: Path) -> None:
+    from biasbench.adapters.api_loop import api_loop
+
+    adapter, stats = SlowAfterFirst(SlowAfterFirst.Config()), ExecutionStats()
+    execute(adapter, _jobs(8), ResponseLog(tmp_path), 0, batch_size=1, concurrency=4, budget=Budget(None, 0.0), stats=stats)
+    assert stats.answered == 8 and set(map(id, adapter.loops)) == {id(api_loop())}
+    assert len(ResponseLog(tmp_path).read().answers) == 8
+
+
+def test_a_slow_endpoints_answers_reach_the_disk_within_the_flush_interval(tmp_path: Path) -> None:
+    """Answers are buffered, but one never waits for the next answer (or a full batch) to be written."""
+    import threading
+    import time
+
+    adapter = SlowAfterFirst(SlowAfterFirst.Config(), delay_s=2.0)
+    log, stats, jobs = ResponseLog(tmp_path, flush_interval_s=0.1, flush_entries=1000), ExecutionStats(), _jobs(3)
+    worker = threading.Thread(
+        target=execute, args=(adapter, jobs, log, 0), kwargs=dict(batch_size=1, concurrency=3, budget=Budget(None, 0.0), stats=stats)
+    )
+    worker.start()
+    path, on_disk = tmp_path / "responses.jsonl", []
+    deadline = time.monotonic() + 10
+    while not on_disk and time.monotonic() < deadline:
+        on_disk = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        answered_then = stats.answered
+        time.sleep(0.01)
+    worker.join()
+    assert [json.loads(line)["key"] for line in on_disk] == [jobs[0].key]
+    assert answered_then == 1  # written while the other two were still in flight
+    assert stats.answered == 3 and len(ResponseLog(tmp_path).read().answers) == 3
+
+
+def test_a_fatal_error_stops_the_asking_keeps_the_answers_in_flight_and_leaves_nothing_running(tmp_path: Path) -> None:
+    import time
+
+    adapter, stats, jobs = SlowAfterFirst(SlowAfterFirst.Config(), delay_s=0.3, fail_at=2), ExecutionStats(), _jobs(12)
+    with pytest.raises(AdapterError, match="refused the key"):
+        execute(adapter, jobs, ResponseLog(tmp_path), 0, batch_size=1, concurrency=3, budget=Budget(None, 0.0), stats=stats)
+    time.sleep(0.05)
+    assert adapter.running == 0  # nothing left running on the loop that outlives the call
+    assert len(adapter.loops) < len(jobs)  # no new request after the error
+    answers = ResponseLog(tmp_path).read().answers
+    assert stats.answered >= 2 and len(answers) == stats.answered  # paid answers in flight are kept on disk
+
+
+def test_ctrl_c_while_waiting_cancels_the_coroutine_and_lets_it_clean_up() -> None:
+    import os
+    import signal
+    import threading
+
+    from biasbench.adapters.api_loop import run_sync_on_api_loop
+
+    cleaned = threading.Event()
+
+    async def asking() -> None:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            await asyncio.sleep(0.05)  # e.g. writing buffered answers
+            cleaned.set()
+
+    threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()  # what Ctrl-C sends
+    with pytest.raises(KeyboardInterrupt):
+        run_sync_on_api_loop(asking())
+    assert cleaned.is_set()

@@ -133,3 +133,55 @@ def test_response_round_trip() -> None:
     failed = Response.failed("HTTP 429:\n  rate limited")
     assert Response.from_json(failed.to_json()) == failed and failed.error == "HTTP 429: rate limited" and not failed.ok
 
+
+
+def _on_disk(tmp_path: Path) -> list[str]:
+    path = tmp_path / "responses.jsonl"
+    return [json.loads(line)["key"] for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def test_buffered_answers_are_due_when_the_batch_fills(tmp_path: Path) -> None:
+    log = ResponseLog(tmp_path, flush_interval_s=60.0, flush_entries=3)
+    assert not log.add([_entry("k1")]) and not log.add([_entry("k2")])
+    log.flush_if_due()
+    assert _on_disk(tmp_path) == []  # buffered: neither the size nor the interval is reached
+    assert log.add([_entry("k3")])
+    log.flush_if_due()
+    assert _on_disk(tmp_path) == ["k1", "k2", "k3"]
+    log.add([_entry("k4")])
+    log.close()  # close writes what is buffered
+    assert _on_disk(tmp_path) == ["k1", "k2", "k3", "k4"]
+
+
+def test_a_buffered_answer_is_due_after_the_flush_interval(tmp_path: Path) -> None:
+    import time
+
+    log = ResponseLog(tmp_path, flush_interval_s=0.05, flush_entries=1000)
+    assert not log.add([_entry("k1")])
+    assert 0 < log.seconds_until_due() <= 0.05
+    log.flush_if_due()
+    assert _on_disk(tmp_path) == []  # not due yet
+    time.sleep(0.06)
+    assert log.due() and log.seconds_until_due() == 0.0
+    log.flush_if_due()
+    assert _on_disk(tmp_path) == ["k1"] and log.seconds_until_due() is None and not log.due()
+    log.close()
+
+
+def test_disk_full_during_a_batched_write_is_one_line_and_keeps_earlier_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = ResponseLog(tmp_path, flush_interval_s=60.0, flush_entries=2)
+    log.add([_entry("k1"), _entry("k2")])
+    log.flush()  # the first batch is written and synced
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("biasbench.runner.store.os.fsync", full)
+    log.add([_entry("k3"), _entry("k4")])
+    with pytest.raises(StorageError, match="disk is full") as caught:
+        log.flush()
+    assert "\n" not in caught.value.one_line()
+    monkeypatch.undo()
+    log.close()  # nothing left buffered: the failed batch is not retried behind the caller's back
+    state = ResponseLog(tmp_path).read()
+    assert {"k1", "k2"} <= set(state.answers) and state.dropped_lines == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import Any, Coroutine, TypeVar
 
 T = TypeVar("T")
@@ -28,6 +28,56 @@ def api_loop() -> asyncio.AbstractEventLoop:
             threading.Thread(target=loop.run_forever, name="biasbench-api-loop", daemon=True).start()
             _LOOP = loop
         return _LOOP
+
+
+def on_api_loop_thread() -> bool:
+    """True when called from the shared loop's own thread."""
+    loop = _LOOP
+    if loop is None or loop.is_closed():
+        return False
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def run_sync_on_api_loop(coro: Coroutine[Any, Any, T], *, cleanup_timeout_s: float = 30.0) -> T:
+    """Run ``coro`` on the shared loop and wait for it from this (synchronous) thread.
+
+    API adapters then await their HTTP calls directly, with no hop between loops per request. The
+    caller's thread may run an event loop of its own (Jupyter): it just waits, as with :func:`run_sync`.
+    An exception of ``coro`` is raised here; Ctrl-C (KeyboardInterrupt) while waiting cancels the
+    coroutine, waits up to ``cleanup_timeout_s`` for its ``finally`` blocks (e.g. writing buffered
+    answers), then propagates. Called from the shared loop's own thread it falls back to
+    :func:`run_sync` (waiting on itself would deadlock)."""
+    if on_api_loop_thread():
+        return run_sync(coro)
+    loop = api_loop()
+    outcome: "Future[T]" = Future()
+    task: list[asyncio.Task] = []
+
+    def deliver(done: "asyncio.Task[T]") -> None:
+        if done.cancelled():
+            outcome.set_exception(CancelledError())
+        elif done.exception() is not None:
+            outcome.set_exception(done.exception())  # type: ignore[arg-type]
+        else:
+            outcome.set_result(done.result())
+
+    def start() -> None:
+        task.append(loop.create_task(coro))
+        task[0].add_done_callback(deliver)
+
+    loop.call_soon_threadsafe(start)
+    try:
+        return outcome.result()
+    except KeyboardInterrupt:
+        loop.call_soon_threadsafe(lambda: task[0].cancel())  # runs after start(): callbacks keep their order
+        try:
+            outcome.exception(timeout=cleanup_timeout_s)
+        except Exception:  # a timeout or the cancellation itself: the interrupt is what the caller must see
+            pass
+        raise
 
 
 def submit(coro: Coroutine[Any, Any, T]) -> "Future[T]":

@@ -106,6 +106,10 @@ class Adapter(ABC):
             raise NotImplementedError(f"{type(self).__name__} implements neither generate nor agenerate")
         return (await asyncio.to_thread(self.generate, [request]))[0]
 
+    def warm_up(self, requests: Sequence[Request]) -> None:
+        """Called once with every request about to be asked, in order (default: nothing). An API
+        adapter may warm its caches in the background, e.g. encode audio clips ahead of the requests."""
+
     def estimate_cost_usd(self, prompts: Sequence[tuple[str | None, str]], max_new_tokens: int) -> float:
         """Upper-bound cost in USD of answering ``prompts`` = (spoken text or None, text part) pairs,
         before a run (`biasbench estimate-cost`). Local models cost nothing."""

@@ -10,7 +10,6 @@ The API key is read from the environment in :meth:`load` only and never written 
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import re
 import time
@@ -21,6 +20,7 @@ from pydantic import Field, field_validator
 
 from biasbench.adapters.api_loop import run_on_api_loop, submit
 from biasbench.adapters.base import Adapter, Capabilities
+from biasbench.adapters.clip_payloads import CLIP_PAYLOADS
 from biasbench.adapters.pricing import Prices, estimate_cost, prices_for
 from biasbench.core.deps import require
 from biasbench.core.errors import AdapterError, ConfigError
@@ -306,6 +306,10 @@ class OpenAICompatibleAdapter(Adapter):
         return estimate_cost(self.prices, prompts, max_new_tokens).usd
 
     # ----- calling ---------------------------------------------------------------------------
+    def warm_up(self, requests: Sequence[Request]) -> None:
+        """Encode the requests' clips ahead of them, in a background thread (see :mod:`clip_payloads`)."""
+        CLIP_PAYLOADS.prefetch([part for request in requests for part in request.audio_parts()])
+
     async def agenerate(self, request: Request) -> Response:
         if self._openai is None:
             self.load()
@@ -319,32 +323,42 @@ class OpenAICompatibleAdapter(Adapter):
         return [future.result() for future in futures]
 
     async def _agenerate(self, request: Request) -> Response:
-        tenacity = self._tenacity
         start = time.perf_counter()
         try:
             body = self.request_body(request)
         except OSError as exc:
             return Response.failed(f"cannot read audio: {exc}", time.perf_counter() - start)
-
-        def wait(state: Any) -> float:
-            exc = state.outcome.exception()
-            hinted = getattr(exc, "retry_after_s", None)
-            backoff = self.config.backoff_initial_s * 2 ** (state.attempt_number - 1)
-            return min(hinted if hinted is not None else backoff, self.config.backoff_max_s)
-
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.config.max_attempts),
-            wait=wait,
-            retry=tenacity.retry_if_exception_type(RetryableError),
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    completion = await self._call(body)
+            try:
+                completion = await self._call(body)  # the common case: no retry machinery per request
+            except RetryableError as first:
+                completion = await self._retry(body, first)
         except RetryableError as exc:
             return Response.failed(f"gave up after {self.config.max_attempts} attempts: {exc}", time.perf_counter() - start)
         return self.to_response(completion, time.perf_counter() - start)
+
+    def _backoff_s(self, failure: BaseException | None, attempt: int) -> float:
+        """Wait after failed attempt number ``attempt``: the server's Retry-After, else exponential backoff."""
+        hinted = getattr(failure, "retry_after_s", None)
+        backoff = self.config.backoff_initial_s * 2 ** (attempt - 1)
+        return min(hinted if hinted is not None else backoff, self.config.backoff_max_s)
+
+    async def _retry(self, body: dict[str, Any], first: RetryableError) -> Any:
+        """Attempts 2 .. ``max_attempts`` after the first failed retryably (tenacity); re-raises the last failure."""
+        if self.config.max_attempts <= 1:
+            raise first
+        tenacity = self._tenacity
+        await asyncio.sleep(self._backoff_s(first, 1))
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.config.max_attempts - 1),
+            wait=lambda state: self._backoff_s(state.outcome.exception(), state.attempt_number + 1),
+            retry=tenacity.retry_if_exception_type(RetryableError),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                completion = await self._call(body)
+        return completion
 
     async def _call(self, body: dict[str, Any]) -> Any:
         replica = pick_replica(self.replicas())
@@ -402,6 +416,7 @@ class OpenAICompatibleAdapter(Adapter):
         )
 
     def close(self) -> None:
+        CLIP_PAYLOADS.stop_prefetch()
         replicas, self._replicas = self._replicas, []
         for replica in replicas:
             submit(replica.client.close()).result(timeout=30)
@@ -442,10 +457,8 @@ class OpenAIAudioAdapter(OpenAICompatibleAdapter):
 
 
 def _wav_base64(part: AudioPart) -> str:
-    """The clip as base64 WAV (the API takes 'wav' or 'mp3' only): a FLAC clip is decoded losslessly."""
-    from biasbench.core.audio import wav_bytes_of_file
-
-    return base64.b64encode(wav_bytes_of_file(part.path)).decode("ascii")
+    """The clip as base64 WAV, encoded once per clip for the whole process (see :mod:`clip_payloads`)."""
+    return CLIP_PAYLOADS.base64_wav(part)
 
 
 def _usage(usage: Any) -> Usage:

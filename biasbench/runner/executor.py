@@ -1,6 +1,8 @@
 """Ask an adapter for every pending request: in batches (local models) or concurrently (APIs).
 
-Each answer is appended to the response log as it arrives; errors are logged but never cached,
+Each batch of a local model is appended to the response log (and fsynced) as it finishes; API answers
+are buffered and written in batches with a bounded delay (see :class:`ResponseLog`: a crash loses at
+most the answers of the last ``flush_interval_s`` seconds). Errors are logged but never cached,
 so a later invocation retries them. A cost budget stops the run cleanly, reserving the cost of the
 requests in flight so it is never exceeded; a circuit breaker stops a run whose endpoint keeps failing.
 """
@@ -14,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from biasbench.adapters.api_loop import run_sync
+from biasbench.adapters.api_loop import run_sync_on_api_loop
 from biasbench.adapters.base import Adapter
 from biasbench.adapters.pricing import WORDS_PER_SECOND
 from biasbench.core.errors import AdapterError, BiasbenchError, BudgetExceededError
@@ -122,6 +124,10 @@ class Budget:
         )
 
 
+FLUSH_POLL_S = 0.05
+"""How often the API path checks whether the log's buffer is full (the interval deadline is slept to exactly)."""
+
+
 class CircuitOpenError(AdapterError):
     """The endpoint kept failing: the run stopped early, finished rows kept."""
 
@@ -142,8 +148,11 @@ def execute(
     AdapterError after logging everything that finished."""
     if not jobs:
         return
+    adapter.warm_up([job.request for job in jobs])
     if adapter.capabilities.async_:
-        run_sync(_execute_async(adapter, jobs, log, invocation, concurrency, budget, stats, advance))  # works inside a running loop too
+        # on the shared API loop: the adapter awaits its HTTP calls directly (no hop per request);
+        # works when the caller's thread runs a loop too (Jupyter)
+        run_sync_on_api_loop(_execute_async(adapter, jobs, log, invocation, concurrency, budget, stats, advance))
     else:
         _execute_batches(adapter, jobs, log, invocation, batch_size, budget, stats, advance)
 
@@ -268,13 +277,38 @@ async def _execute_async(
             finally:
                 budget.settle(bound)
             stats.record(response)
-            log.append([_entry(job, response, invocation)])
+            log.add([_entry(job, response, invocation)])  # buffered: written with its batch (see ResponseLog)
             advance(1)
             try:
                 _check(adapter, budget, stats)
             except BiasbenchError as exc:
                 stop.append(exc)
 
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(jobs)))))
+    async def flush_when_due() -> None:
+        """Write the buffer when it fills (checked every FLUSH_POLL_S) or once its oldest answer has waited
+        ``log.flush_interval_s``, even when no new answer arrives (a slow endpoint). The write and fsync
+        run in a thread: the loop keeps serving requests meanwhile. Plain sleeps only: cancelling an
+        ``asyncio.wait_for`` whose inner wait just completed swallows the cancellation on Python 3.11
+        (a run hung here that way); ``finished`` ends the loop even then."""
+        while not stop and not finished:
+            wait = log.seconds_until_due()
+            await asyncio.sleep(min(FLUSH_POLL_S, log.flush_interval_s if wait is None else wait))
+            if log.due():
+                try:
+                    await asyncio.to_thread(log.flush)
+                except BiasbenchError as exc:
+                    stop.append(exc)
+
+    finished: list[bool] = []
+    flusher = asyncio.ensure_future(flush_when_due())
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(jobs)))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        finished.append(True)
+        for task in (*workers, flusher):  # the shared loop outlives this call: leave nothing running on it
+            task.cancel()
+        await asyncio.gather(*workers, flusher, return_exceptions=True)
+        log.flush()  # at the end, on a stop, on an error and on Ctrl-C (the cancelled coroutine lands here)
     if stop:
         raise stop[0]
