@@ -23,6 +23,7 @@ misses its target (asking <= 1.10 x bare, whole <= 1.15 x bare).
 
     python benchmarks/bench_api_concurrency.py [--text-requests 4000] [--audio-requests 1500]
         [--latencies 0 0.2] [--latent-requests 480] [--concurrency 16] [--repeat 3] [--cases text audio]
+        [--audio-format flac|wav]
     # the issue's sizes: --text-requests 18288 --audio-requests 4648
 """
 
@@ -80,7 +81,9 @@ class Figure:
 
 
 # ----- the workload -----------------------------------------------------------------------------
-def write_config(folder: Path, modality: str, requests: int, voices: int, concurrency: int, base_url: str) -> RunConfig:
+def write_config(
+    folder: Path, modality: str, requests: int, voices: int, concurrency: int, base_url: str, audio_format: str = "flac"
+) -> RunConfig:
     """A run asking about ``requests`` questions (text: one row per item; audio: voices x items x 2 rotations)."""
     rotations = AUDIO_ROTATIONS if modality == "audio" else 1
     n_items = requests if modality == "text" else math.ceil(requests / (voices * rotations))
@@ -103,6 +106,7 @@ def write_config(folder: Path, modality: str, requests: int, voices: int, concur
         "models": [{"name": "m", "adapter": "openai-compatible", "params": {"model": MODEL, "base_url": base_url, "concurrency_per_key": concurrency}}],
         "modalities": [modality], "seed": 0, "concurrency": concurrency, "generation": {"max_new_tokens": MAX_TOKENS},
         "cache_dir": str(folder / "clips"), "audit": {"enabled": False}, "understanding": {"enabled": False},
+        "audio_format": audio_format,
     }
     return RunConfig.model_validate(config)
 
@@ -256,7 +260,7 @@ def measure_case(modality: str, requests: int, latency: float, args: argparse.Na
     server_args = ("--model", MODEL, "--api-key", KEY, "--latency", str(latency))
     with tempfile.TemporaryDirectory() as tmp, ServerProcess(*server_args) as server:  # own process: no shared GIL
         folder = Path(tmp)
-        config = write_config(folder, modality, requests, voices, args.concurrency, server.base_url)
+        config = write_config(folder, modality, requests, voices, args.concurrency, server.base_url, args.audio_format)
         jobs, adapter = prepared_jobs(config, folder)  # synthesizes audio once, before any clock
         bodies, clips = bare_bodies(jobs, folder)
         for job, body in list(zip(jobs, bodies))[:5]:  # the peer sends what biasbench sends
@@ -302,6 +306,10 @@ def main() -> int:
         "--peer-payloads", choices=["per-request", "in-memory"], default="per-request",
         help="the bare loop reads and base64-encodes each request's WAV clip (default), or holds every payload in memory",
     )
+    parser.add_argument(
+        "--audio-format", choices=["flac", "wav"], default="flac",
+        help="how biasbench stores its clips (flac: the default, decoded once per clip when sent; wav: sent as stored)",
+    )
     args = parser.parse_args()
     os.environ["OPENAI_API_KEY"] = KEY
     from biasbench.voices.spec import load_pool
@@ -312,7 +320,7 @@ def main() -> int:
         for case in args.cases:
             full = args.text_requests if case == "text" else args.audio_requests
             rows.append(measure_case(case, full if latency == 0 else args.latent_requests, latency, args, voices))
-    print(f"\nmedians of {args.repeat} repeat(s); cpus={os.cpu_count()}; peer payloads: {args.peer_payloads}; load = median 1-minute load average over the figures")
+    print(f"\nmedians of {args.repeat} repeat(s); cpus={os.cpu_count()}; peer payloads: {args.peer_payloads}; biasbench clips: {args.audio_format}; load = median 1-minute load average over the figures")
     header = (
         f"{'case':<6} {'requests':>8} {'conc':>4} {'latency':>7} {'bare s':>8} {'asking s':>8} {'whole s':>8} "
         f"{'ask/bare':>8} {'whole/bare':>10} {'cpu ask/bare':>12} {'cpu whole/bare':>14} {'load':>5}"
