@@ -209,7 +209,11 @@ def test_ctrl_c_while_waiting_cancels_the_coroutine_and_lets_it_clean_up() -> No
             await asyncio.sleep(0.05)  # e.g. writing buffered answers
             cleaned.set()
 
-    threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()  # what Ctrl-C sends
-    with pytest.raises(KeyboardInterrupt):
-        run_sync_on_api_loop(asking())
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal starts Python (a background job ignores SIGINT)
+    try:
+        threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()  # what Ctrl-C sends
+        with pytest.raises(KeyboardInterrupt):
+            run_sync_on_api_loop(asking())
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     assert cleaned.is_set()

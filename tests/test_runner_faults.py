@@ -181,15 +181,27 @@ def test_budget_reserves_requests_in_flight(tmp_path, capsys):
 
 
 # ----- Ctrl-C and killed invocations -------------------------------------------------------------------------
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_records_the_invocation_writes_the_table_and_prints_the_hint(tmp_path, signum):
+def _sigint_as(disposition: signal.Handlers):
+    """A child's SIGINT as a terminal gives it (SIG_DFL: Ctrl-C works), or as a script's background job
+    inherits it (SIG_IGN), whatever this test process was started with."""
+    return lambda: signal.signal(signal.SIGINT, disposition)
+
+
+@pytest.mark.parametrize(
+    ("signum", "sigint"),
+    [(signal.SIGINT, signal.SIG_DFL), (signal.SIGTERM, signal.SIG_DFL), (signal.SIGTERM, signal.SIG_IGN)],
+    ids=["ctrl-c", "sigterm", "sigterm-in-a-background-job"],
+)
+def test_ctrl_c_records_the_invocation_writes_the_table_and_prints_the_hint(tmp_path, signum, sigint):
     pytest.importorskip("openai")
     from biasbench.testing.openai_server import OpenAITestServer
 
     with OpenAITestServer(models=(MODEL,), api_key=None, latency_s=0.1) as server:
         config = write_config(tmp_path, api_model(server.base_url), concurrency=2)
         out = tmp_path / "out"
-        process = subprocess.Popen(cli_command("run", str(config), "--out", str(out), "-q"), stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            cli_command("run", str(config), "--out", str(out), "-q"), stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_as(sigint)
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             log = out / "responses.jsonl"

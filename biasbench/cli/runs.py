@@ -218,11 +218,17 @@ def print_summary(tables: Any, console: Any = None) -> None:
         target.print(renderable, markup=False) if isinstance(renderable, str) else target.print(renderable)
 
 
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM → SIGINT: the same clean stop as Ctrl-C (asyncio's own SIGINT handling included)."""
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM ends like Ctrl-C: the SIGINT handler in force runs (asyncio's own included); when SIGINT is
+    ignored (a job started in the background of a script, e.g. a Slurm batch file, inherits that), the
+    KeyboardInterrupt is raised here, so a scheduler's SIGTERM still stops the run cleanly."""
     import signal
 
-    signal.raise_signal(signal.SIGINT)
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)  # default_int_handler raises; asyncio's cancels its main task and returns
+        return
+    raise KeyboardInterrupt
 
 
 def validate(config: Path = typer.Argument(..., help="Run config (YAML).")) -> None:
