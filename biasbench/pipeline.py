@@ -37,7 +37,6 @@ from biasbench.runner.freshness import (
     stamp_table,
     table_files_unchanged,
     table_inputs_digest,
-    table_is_current,
 )
 from biasbench.runner.lock import RunLock
 from biasbench.runner.plan import Plan, load_plan
@@ -258,7 +257,7 @@ def run_experiment(
                 synth = (tts_calls, clips_cached)
                 manifest.tts = tts_info
                 inputs = table_inputs_digest(run, identity, plan, clips)
-                current = maybe_current and table_is_current(run, stamp, inputs)
+                current = maybe_current and stamp is not None and stamp.inputs == inputs  # files checked above
                 if current:
                     stopped = None
                     status, stop = "complete", None

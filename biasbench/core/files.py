@@ -9,10 +9,11 @@ become one-line :class:`~biasbench.core.errors.StorageError`.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from biasbench.core.errors import StorageError
 
@@ -107,3 +108,14 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+TAIL_BYTES = 4096
+"""How many bytes before a file's (known) end :func:`tail_sha256` hashes."""
+
+
+def tail_sha256(handle: Any, size: int) -> str:
+    """sha256 of the last :data:`TAIL_BYTES` bytes before byte ``size`` of an open binary file: a cheap mark
+    that an append-only file (the response log) still holds what was there at ``size``."""
+    handle.seek(max(0, size - TAIL_BYTES))
+    return hashlib.sha256(handle.read(min(size, TAIL_BYTES))).hexdigest()

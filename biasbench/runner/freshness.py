@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
+from biasbench.core.files import tail_sha256
 from biasbench.core.hashing import stable_hash
 from biasbench.core.messages import AudioPart
 from biasbench.core.rundir import FileMark, RunDir, TableStamp
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 
 TABLE_SCHEME = 1
 """Bumped when the tidy table's rows change meaning for the same inputs (every stamp goes stale once)."""
-TAIL_BYTES = 4096
-"""How much of the log's end its mark hashes."""
 
 
 def file_mark(path: Path, *, tail: bool = False) -> FileMark:
@@ -40,8 +39,7 @@ def file_mark(path: Path, *, tail: bool = False) -> FileMark:
     tail_sha = ""
     if tail:
         with open(path, "rb") as handle:
-            handle.seek(max(0, info.st_size - TAIL_BYTES))
-            tail_sha = hashlib.sha256(handle.read()).hexdigest()
+            tail_sha = tail_sha256(handle, info.st_size)
     return FileMark(size=info.st_size, mtime_ns=info.st_mtime_ns, tail_sha256=tail_sha)
 
 
@@ -82,12 +80,6 @@ def table_files_unchanged(run: RunDir, stamp: TableStamp) -> bool:
         and stamp.csv.size > 0
         and file_mark(run.log, tail=True) == stamp.log
     )
-
-
-def table_is_current(run: RunDir, stamp: TableStamp | None, inputs: str) -> bool:
-    """True when the table needs neither asking nor rewriting: written from ``inputs`` and the log as it is now,
-    both files untouched since, and every row answered (an unanswered row is asked again)."""
-    return stamp is not None and stamp.inputs == inputs and stamp.unanswered == 0 and table_files_unchanged(run, stamp)
 
 
 def stamp_table(run: RunDir, inputs: str, results: "TableSummary", *, calls: int, clips: int, invocation: int) -> TableStamp:

@@ -20,7 +20,6 @@ fields this version does not know (a newer format) are ignored.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -31,15 +30,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from biasbench.core.errors import BiasbenchError
-from biasbench.core.files import atomic_write, storage_error
+from biasbench.core.files import atomic_write, storage_error, tail_sha256
 from biasbench.core.response import Response
 from biasbench.core.rundir import RunDir
 
 LOG_NAME = RunDir.LOG
 QUARANTINE_NAME = RunDir.QUARANTINE
 """Where unreadable log lines go (kept for inspection, never read as answers)."""
-_TAIL_BYTES = 4096
-"""How many bytes before a known size must be unchanged for an incremental read."""
 
 FLUSH_INTERVAL_S = 0.25
 """Longest time a buffered answer waits before it is written and fsynced (what a crash can lose)."""
@@ -105,10 +102,6 @@ class ResponseLog:
         """(inode, size, hash of the bytes before ``size``) of the last clean read, and what it held: a later
         read of the same file that only grew parses the appended lines alone."""
 
-    def _prefix_mark(self, handle: Any, size: int) -> str:
-        handle.seek(max(0, size - _TAIL_BYTES))
-        return hashlib.sha256(handle.read(min(size, _TAIL_BYTES))).hexdigest()
-
     def read(self, repair: bool = True) -> LogState:
         """Read every line. With ``repair``, unreadable lines move to the quarantine file and the
         log is rewritten (atomically) without them, a missing final newline added. A second read through
@@ -122,13 +115,13 @@ class ResponseLog:
         try:
             with open(self.path, "rb") as handle:
                 inode, known = os.fstat(handle.fileno()).st_ino, self._known
-                if known is not None and known[0][0] == inode and self._prefix_mark(handle, known[0][1]) == known[0][2]:
+                if known is not None and known[0][0] == inode and tail_sha256(handle, known[0][1]) == known[0][2]:
                     start = known[0][1]
                     answers, last_seen = dict(known[1].answers), dict(known[1].last_seen)
                 handle.seek(start)
                 data = handle.read()
                 if not data or data.endswith(b"\n"):
-                    mark = (inode, start + len(data), self._prefix_mark(handle, start + len(data)))
+                    mark = (inode, start + len(data), tail_sha256(handle, start + len(data)))
         except OSError as exc:
             raise storage_error(self.path, exc, "read") from None
         self._known = None
@@ -179,7 +172,7 @@ class ResponseLog:
         try:
             with open(self.path, "rb") as handle:
                 known, self._known = self._known, None
-                if known is not None and known[0][0] == os.fstat(handle.fileno()).st_ino and self._prefix_mark(handle, known[0][1]) == known[0][2]:
+                if known is not None and known[0][0] == os.fstat(handle.fileno()).st_ino and tail_sha256(handle, known[0][1]) == known[0][2]:
                     answers = known[1].answers
                     latest = {key: answers.get(key) or entry for key, entry in known[1].last_seen.items()}
                     handle.seek(known[0][1])
