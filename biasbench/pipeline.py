@@ -350,7 +350,9 @@ def _understanding(
 
 def post_stage_units(config: RunConfig, plan: Plan) -> int:
     """Steps after the model calls that the overall bar counts: audit, understanding, scoring, report."""
-    audio = any(row.modality == "audio" and row.voice is not None and row.spoken_text for row in plan.rows)
+    from biasbench.runner.clips import speaks
+
+    audio = speaks(plan)
     return int(config.audit.enabled) + int(config.understanding.enabled and audio) + 1 + int(config.report)
 
 

@@ -37,15 +37,15 @@ class ExportSummary:
 
 def export_run(run_dir: Path, out_dir: Path, *, base_dir: Path | None = None, echo: Callable[[str], None] = print) -> ExportSummary:
     """Export the audio rows of ``run_dir`` to ``out_dir`` (a `datasets` dataset + README.md card)."""
-    from biasbench.runner.clips import open_finished_run, synthesize_plan
+    from biasbench.runner.clips import is_spoken, open_finished_run, synthesize_plan
 
     datasets = require("datasets", "finetune", purpose="exporting a spoken dataset")
     run = open_finished_run(Path(run_dir), base_dir)
     run_dir, manifest, plan = run.run_dir, run.manifest, run.plan
     rows = {}
     for row in plan.rows:
-        if row.modality == "audio" and row.voice is not None and row.spoken_text:
-            rows.setdefault((row.task, row.item.id, row.rotation, row.voice.id), row)
+        if is_spoken(row):
+            rows.setdefault((row.task, row.item.id, row.rotation, row.voice.id), row)  # type: ignore[union-attr]
     result = synthesize_plan(run.config, plan, run_dir)
     if result is None:
         raise DataError(f"run {run_dir} has no audio rows to export")

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from biasbench.config import RunConfig, parse_config
 from biasbench.core.rundir import Manifest
 from biasbench.runner.manifest import require_manifest
-from biasbench.runner.plan import Plan, load_plan
+from biasbench.runner.plan import Plan, PlannedRow, load_plan
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,13 +30,19 @@ class FinishedRun:
     """The plan rebuilt from that config (specs resolved from ``base_dir``)."""
 
 
+def is_spoken(row: PlannedRow) -> bool:
+    """True when ``row`` asks with a clip (an audio row with a voice and a text to speak)."""
+    return row.modality == "audio" and row.voice is not None and bool(row.spoken_text)
+
+
 def spoken_pairs(plan: Plan) -> set[tuple[str, str]]:
     """(voice id, spoken text) of every audio row in the plan."""
-    return {
-        (row.voice.id, row.spoken_text)
-        for row in plan.rows
-        if row.modality == "audio" and row.voice is not None and row.spoken_text
-    }
+    return {(row.voice.id, row.spoken_text) for row in plan.rows if is_spoken(row)}  # type: ignore[union-attr]
+
+
+def speaks(plan: Plan) -> bool:
+    """True when any row of the plan is spoken (stops at the first)."""
+    return any(is_spoken(row) for row in plan.rows)
 
 
 def synthesize_plan(
