@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from biasbench.config import GenerationConfig, ModelRef, RunConfig
 from biasbench.core.hashing import canonical_json
 from biasbench.core.messages import AudioPart, GenerationParams, Message, Part, Request, RequestContext, TextPart
 from biasbench.runner.plan import PlannedRow
 from biasbench.tasks.base import to_presented_index
+
+if TYPE_CHECKING:
+    from biasbench.runner.plan import Plan
 
 
 def generation_params(config: RunConfig, model: ModelRef) -> GenerationParams:
@@ -76,3 +80,28 @@ class RepeatKeys:
         digest = self._prefix.copy()
         digest.update(f"{int(repeat)}]".encode("ascii"))
         return digest.hexdigest()
+
+
+class RowRequests:
+    """Each planned row's request and response key, for one run. Consecutive rows that differ only in their
+    repeat (the plan puts a prompt's repeats together) share one request's messages and one hashed key
+    prefix (:class:`RepeatKeys`): millions of rows cost one request per prompt, not one per row."""
+
+    def __init__(self, config: RunConfig, plan: "Plan") -> None:
+        self._config = config
+        self._adapters = plan.adapters
+        self._params = {model.name: generation_params(config, model) for model in config.models}
+        self._fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
+        self._shared: tuple[tuple, Request, RepeatKeys] | None = None
+
+    def __call__(self, row: PlannedRow, clip: AudioPart | None) -> tuple[Request, str]:
+        """(request, response key) of ``row`` asked with ``clip``."""
+        base = (row.model, row.task, row.item, row.voice, row.modality, row.rotation, row.prompt)
+        if self._shared is None or self._shared[0] != base:
+            oracle = self._adapters[row.model].capabilities.oracle
+            request = build_request(row, clip, self._params[row.model], self._config.system_prompt, oracle=oracle)
+            self._shared = (base, request, RepeatKeys(request, self._fingerprints[row.model]))
+        _, request, repeat_keys = self._shared
+        if request.repeat != row.repeat:  # same messages, params and oracle context (one copy), another repeat
+            request = Request(request.messages, request.params, row.repeat, request.context)
+        return request, repeat_keys.key(row.repeat)

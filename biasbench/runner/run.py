@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 from biasbench.config import RunConfig
 from biasbench.core.errors import BiasbenchError, ConfigError
 from biasbench.core.hashing import stable_hash
-from biasbench.core.messages import AudioPart, Request
+from biasbench.core.messages import AudioPart
 from biasbench.core.rundir import Invocation, Manifest, ModelEntry, RunDir, TaskEntry, differing_keys, now_iso
 from biasbench.runner.clips import spoken_pairs, synthesize_plan
 from biasbench.runner.executor import Budget, ExecutionStats, Job, execute
@@ -24,7 +24,7 @@ from biasbench.runner.plan import Plan, PlannedRow
 from biasbench.runner.progress import RunProgress
 from biasbench.runner.ray_cluster import executor_record
 from biasbench.runner.ray_executor import execute_on_ray, runs_on_ray
-from biasbench.runner.requests import RepeatKeys, build_request, generation_params
+from biasbench.runner.requests import RowRequests
 from biasbench.runner.results import TableSummary, result_row, write_results
 from biasbench.runner.store import ResponseLog
 
@@ -190,21 +190,10 @@ def plan_jobs(
     """Requests per model, and every planned row with its response key (in plan order)."""
     jobs_by_model: dict[str, list[Job]] = defaultdict(list)
     keys = []
-    models = {model.name: model for model in config.models}
-    fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
-    params = {name: generation_params(config, model) for name, model in models.items()}
-    shared: tuple[tuple, Request, RepeatKeys] | None = None  # the last row's request: its repeats share it
+    requests = RowRequests(config, plan)
     for row in plan.rows:
-        base = (row.model, row.task, row.item, row.voice, row.modality, row.rotation, row.prompt)
-        if shared is None or shared[0] != base:
-            clip = clips.get((row.voice.id, row.spoken_text)) if row.voice is not None and row.spoken_text else None
-            oracle = plan.adapters[row.model].capabilities.oracle
-            request = build_request(row, clip, params[row.model], config.system_prompt, oracle=oracle)
-            shared = (base, request, RepeatKeys(request, fingerprints[row.model]))
-        _, request, repeat_keys = shared
-        if request.repeat != row.repeat:  # same messages, params and oracle context (one copy), another repeat
-            request = Request(request.messages, request.params, row.repeat, request.context)
-        key = repeat_keys.key(row.repeat)
+        clip = clips.get((row.voice.id, row.spoken_text)) if row.voice is not None and row.spoken_text else None
+        request, key = requests(row, clip)
         jobs_by_model[row.model].append(Job(key, row, request))
         keys.append((row, key))
     return jobs_by_model, keys

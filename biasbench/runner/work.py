@@ -53,7 +53,7 @@ class PlannedWork:
 
 def count_work(config: RunConfig, plan: Plan, run_dir: Path) -> PlannedWork:
     """Count the plan's clips and requests and which are done in ``run_dir`` (which may not exist)."""
-    from biasbench.runner.requests import RepeatKeys, build_request, generation_params
+    from biasbench.runner.requests import RowRequests
     from biasbench.runner.store import ResponseLog
     from biasbench.voices.cache import AudioCache
     from biasbench.voices.synthesis import cached_clips
@@ -62,22 +62,15 @@ def count_work(config: RunConfig, plan: Plan, run_dir: Path) -> PlannedWork:
     cache_root = Path(config.cache_dir) if config.cache_dir else Path(run_dir)
     found = cached_clips(plan.voices, pairs, AudioCache(cache_root), tts_params=config.tts, seed=config.seed) if pairs else {}
     answers = ResponseLog(Path(run_dir)).read(repair=False).answers
-    refs = {model.name: model for model in config.models}
-    fingerprints = {name: adapter.fingerprint() for name, adapter in plan.adapters.items()}
+    requests = RowRequests(config, plan)
     calls: dict[str, set[str]] = {model.name: set() for model in config.models}
     unclipped: dict[str, set[str]] = {model.name: set() for model in config.models}
-    shared: tuple[tuple, RepeatKeys] | None = None  # the last row's key prefix: its repeats share it (see plan_jobs)
     for row in plan.rows:
         clip = found.get((row.voice.id, row.spoken_text)) if row.voice is not None and row.spoken_text else None
         if row.modality == "audio" and clip is None:  # not synthesized yet: not answered either
             unclipped[row.model].add(repr((row.voice_id, row.spoken_text, row.text, row.rotation, row.repeat)))
             continue
-        base = (row.model, row.task, row.item, row.voice, row.modality, row.rotation, row.prompt)
-        if shared is None or shared[0] != base:
-            params = generation_params(config, refs[row.model])
-            request = build_request(row, clip, params, config.system_prompt, oracle=plan.adapters[row.model].capabilities.oracle)
-            shared = (base, RepeatKeys(request, fingerprints[row.model]))
-        calls[row.model].add(shared[1].key(row.repeat))
+        calls[row.model].add(requests(row, clip)[1])
     models = tuple(
         ModelWork(name, len(calls[name]) + len(unclipped[name]), sum(1 for key in calls[name] if key in answers))
         for name in calls
