@@ -10,12 +10,10 @@ model-based TTS holding a GPU) keep the local path.
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any, Collection, Mapping, Sequence
 
 from biasbench.core.errors import BiasbenchError, DataError
-from biasbench.core.messages import AudioPart
 from biasbench.core.voice import Voice
 from biasbench.runner.ray_cluster import require_ray
 from biasbench.voices.cache import AudioCache
@@ -67,29 +65,9 @@ def _synthesize(
     from biasbench.voices import synthesis as local
 
     ray = require_ray()
-    clips: dict[tuple[str, str], AudioPart] = {}
-    pending: list[local._Job] = []
-    twins: dict[str, list[tuple[str, str]]] = {}
-    fingerprints = {engine: backend.fingerprint() for engine, backend in backends.items()}
-    normalization_json = normalization.to_json()
-    identities = {voice.id: local._voice_identity(voice) for voice, _ in wanted}
-    problems_before = len(cache.problems)
-    for voice, text in wanted:
-        key = local._clip_key(fingerprints[voice.engine], voice, text, identities[voice.id], normalization, normalization_json)
-        part = cache.get(key)
-        if part is not None:
-            clips[(voice.id, text)] = part
-        elif key in twins:
-            twins[key].append((voice.id, text))
-        else:
-            pending.append(local._Job(voice, text, key))
-            twins[key] = []
-    cached = len(clips)
-    counter = local._Counter(cached, len(wanted), progress)
-    notes: list[str] = list(dict.fromkeys(cache.problems[problems_before:]))
-    limited: Counter[str] = Counter()
+    state = local._Synthesis(wanted, cache, backends, progress, normalization)
+    pending = state.pending
     by_key = {job.key: job for job in pending}
-    calls = 0
     for engine in sorted({job.voice.engine for job in pending}):
         backends[engine].load()  # fail here, with the install hint, rather than in every task
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -115,25 +93,12 @@ def _synthesize(
                         f"a Ray task wrote clip {key} but it is not in the cache at {cache.root}",
                         hint="on a multi-node cluster, cache_dir must be on a filesystem every node shares",
                     )
-                job = by_key[key]
-                calls += 1
-                for pair in [(job.voice.id, job.text), *twins[key]]:
-                    clips[pair] = part
-                    counter.step()
-                limited[job.voice.id] += peak_limited
-                notes.extend(note for note in job_notes if note not in notes)
+                state.made(by_key[key], part, peak_limited, job_notes)
     except BaseException:
         for ref in refs:
             ray.cancel(ref)
         raise
-    notes.extend(
-        f"voice '{voice_id}': {n} clip(s) peak-limited below the {normalization.target_lufs} LUFS target"
-        for voice_id, n in sorted(limited.items()) if n
-    )
-    return SynthesisResult(
-        clips=clips, backend_calls=calls, cached=cached, notes=tuple(notes),
-        backends={name: backend.describe() for name, backend in backends.items()},
-    )
+    return state.result()
 
 
 def _chunks(jobs: list[Any], size: int) -> list[list[Any]]:

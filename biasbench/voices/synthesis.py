@@ -83,6 +83,71 @@ def synthesize(
             backend.close()
 
 
+class _Synthesis:
+    """The bookkeeping every synthesizer shares (this process's pools, Ray tasks): which wanted clips the cache
+    holds, which must be made (one job per distinct key; ``twins`` are more pairs sharing a key, whitespace
+    variants), progress, notes, and the result."""
+
+    def __init__(
+        self, wanted: list[tuple[Voice, str]], cache: AudioCache, backends: dict[str, Any], progress: Progress | None,
+        normalization: Normalization,
+    ) -> None:
+        self.backends, self.normalization = backends, normalization
+        self.clips: dict[tuple[str, str], AudioPart] = {}
+        self.pending: list[_Job] = []
+        self.twins: dict[str, list[tuple[str, str]]] = {}
+        fingerprints = {engine: backend.fingerprint() for engine, backend in backends.items()}
+        normalization_json = normalization.to_json()
+        identities = {voice.id: _voice_identity(voice) for voice, _ in wanted}
+        problems_before = len(cache.problems)
+        for voice, text in wanted:
+            key = _clip_key(fingerprints[voice.engine], voice, text, identities[voice.id], normalization, normalization_json)
+            part = cache.get(key)
+            if part is not None:
+                self.clips[(voice.id, text)] = part
+            elif key in self.twins:
+                self.twins[key].append((voice.id, text))
+            else:
+                self.pending.append(_Job(voice, text, key))
+                self.twins[key] = []
+        self.cached = len(self.clips)
+        self.counter = _Counter(self.cached, len(wanted), progress)
+        self.notes: list[str] = list(dict.fromkeys(cache.problems[problems_before:]))  # corrupt clips, made again below
+        if self.notes:  # one line on stderr however many: the notes (and the run manifest) list them all
+            warnings.warn(f"{len(self.notes)} cached clip(s) corrupt, synthesized again; first: {self.notes[0]}", RuntimeWarning, stacklevel=4)
+        self.limited: Counter[str] = Counter()
+        self.calls = 0
+
+    def by_engine(self) -> dict[str, list[_Job]]:
+        """The pending jobs per engine (engines in the order they first appear)."""
+        grouped: dict[str, list[_Job]] = defaultdict(list)
+        for job in self.pending:
+            grouped[job.voice.engine].append(job)
+        return grouped
+
+    def made(self, job: _Job, part: AudioPart, peak_limited: bool, notes: Sequence[str]) -> None:
+        """Record a clip just synthesized and cached for ``job`` (and its twins)."""
+        self.calls += 1
+        for pair in [(job.voice.id, job.text), *self.twins[job.key]]:
+            self.clips[pair] = part
+            self.counter.step()
+        self.limited[job.voice.id] += peak_limited
+        self.notes.extend(note for note in notes if note not in self.notes)
+
+    def result(self) -> SynthesisResult:
+        notes = self.notes + [
+            f"voice '{voice_id}': {n} clip(s) peak-limited below the {self.normalization.target_lufs} LUFS target"
+            for voice_id, n in sorted(self.limited.items()) if n
+        ]
+        return SynthesisResult(
+            clips=self.clips,
+            backend_calls=self.calls,
+            cached=self.cached,
+            notes=tuple(notes),
+            backends={name: backend.describe() for name, backend in self.backends.items()},
+        )
+
+
 def _synthesize(
     wanted: list[tuple[Voice, str]],
     cache: AudioCache,
@@ -91,54 +156,14 @@ def _synthesize(
     progress: Progress | None,
     normalization: Normalization,
 ) -> SynthesisResult:
-    clips: dict[tuple[str, str], AudioPart] = {}
-    pending: dict[str, list[_Job]] = defaultdict(list)
-    twins: dict[str, list[tuple[str, str]]] = {}  # key -> more (voice, text) pairs sharing the clip (whitespace variants)
-    fingerprints = {engine: backend.fingerprint() for engine, backend in backends.items()}
-    normalization_json = normalization.to_json()
-    identities = {voice.id: _voice_identity(voice) for voice, _ in wanted}
-    problems_before = len(cache.problems)
-    for voice, text in wanted:
-        key = _clip_key(fingerprints[voice.engine], voice, text, identities[voice.id], normalization, normalization_json)
-        part = cache.get(key)
-        if part is not None:
-            clips[(voice.id, text)] = part
-        elif key in twins:
-            twins[key].append((voice.id, text))
-        else:
-            pending[voice.engine].append(_Job(voice, text, key))
-            twins[key] = []
-    total = len(wanted)
-    cached = len(clips)
-    counter = _Counter(cached, total, progress)
-    notes: list[str] = list(dict.fromkeys(cache.problems[problems_before:]))  # corrupt clips, made again below
-    if notes:  # one line on stderr however many: the notes (and the run manifest) list them all
-        warnings.warn(f"{len(notes)} cached clip(s) corrupt, synthesized again; first: {notes[0]}", RuntimeWarning, stacklevel=3)
-    limited: Counter[str] = Counter()
-    calls = 0
-    for engine, jobs in pending.items():
+    state = _Synthesis(wanted, cache, backends, progress, normalization)
+    for engine, jobs in state.by_engine().items():
         backend = backends[engine]
         count = _worker_count(workers, backend, len(jobs))
         produced = _run_parallel(engine, backend, jobs, count, normalization) if count > 1 else _run_serial(backend, jobs, normalization)
         for job, clip, job_notes in produced:
-            part = cache.put(job.key, clip.audio)
-            calls += 1
-            for pair in [(job.voice.id, job.text), *twins[job.key]]:
-                clips[pair] = part
-                counter.step()
-            limited[job.voice.id] += clip.peak_limited
-            notes.extend(note for note in job_notes if note not in notes)
-    notes.extend(
-        f"voice '{voice_id}': {n} clip(s) peak-limited below the {normalization.target_lufs} LUFS target"
-        for voice_id, n in sorted(limited.items()) if n
-    )
-    return SynthesisResult(
-        clips=clips,
-        backend_calls=calls,
-        cached=cached,
-        notes=tuple(notes),
-        backends={name: backend.describe() for name, backend in backends.items()},
-    )
+            state.made(job, cache.put(job.key, clip.audio), clip.peak_limited, job_notes)
+    return state.result()
 
 
 class _Counter:
