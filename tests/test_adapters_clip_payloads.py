@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from biasbench.adapters.clip_payloads import ClipPayloads, wav_bytes
+from biasbench.adapters.clip_payloads import ClipPayloads
 from biasbench.core.audio import Audio, flac_of_wav_bytes, wav_bytes_of_file
 from biasbench.core.messages import AudioPart
 from biasbench.testing.speech import audio_part
@@ -56,7 +56,7 @@ def test_the_openai_adapters_share_one_encoding_per_clip(tmp_path: Path, monkeyp
 
 def test_memory_stays_within_the_bound_and_the_least_recently_used_clip_goes_first(tmp_path: Path) -> None:
     clips = _clips(tmp_path, 8)
-    size = len(base64.b64encode(wav_bytes(clips[0].path)))
+    size = len(base64.b64encode(wav_bytes_of_file(clips[0].path)))
     cache = ClipPayloads(max_bytes=3 * size)
     for clip in clips[:3]:
         cache.base64_wav(clip)
@@ -73,7 +73,7 @@ def test_memory_stays_within_the_bound_and_the_least_recently_used_clip_goes_fir
 
 def test_prefetch_encodes_ahead_of_the_requests_without_passing_half_the_bound(tmp_path: Path) -> None:
     clips = _clips(tmp_path, 10)
-    size = len(base64.b64encode(wav_bytes(clips[0].path)))
+    size = len(base64.b64encode(wav_bytes_of_file(clips[0].path)))
     cache = ClipPayloads(max_bytes=8 * size)
     cache.prefetch(clips)
     deadline = time.monotonic() + 10
@@ -89,4 +89,4 @@ def test_prefetch_encodes_ahead_of_the_requests_without_passing_half_the_bound(t
 
 def test_a_wav_clip_is_sent_as_stored(tmp_path: Path) -> None:
     clip = _clips(tmp_path, 1, flac=False)[0]
-    assert wav_bytes(clip.path) == Path(clip.path).read_bytes() == wav_bytes_of_file(clip.path)
+    assert wav_bytes_of_file(clip.path) == Path(clip.path).read_bytes()

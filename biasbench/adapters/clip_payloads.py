@@ -12,10 +12,9 @@ from __future__ import annotations
 import base64
 import threading
 from collections import OrderedDict, deque
-from pathlib import Path
 from typing import Sequence
 
-from biasbench.core.errors import DataError
+from biasbench.core.audio import wav_bytes_of_file
 from biasbench.core.messages import AudioPart
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -58,7 +57,7 @@ class ClipPayloads:
                 self._entries.move_to_end(part.sha256)
                 self.hits += 1
                 return cached
-        encoded = base64.b64encode(wav_bytes(part.path)).decode("ascii")
+        encoded = base64.b64encode(wav_bytes_of_file(part.path)).decode("ascii")
         with self._lock:
             self.misses += 1
             self._keep(part.sha256, encoded)
@@ -112,7 +111,7 @@ class ClipPayloads:
                 if index <= self._used_upto or part.sha256 in self._entries:
                     continue
             try:
-                encoded = base64.b64encode(wav_bytes(part.path)).decode("ascii")
+                encoded = base64.b64encode(wav_bytes_of_file(part.path)).decode("ascii")
             except Exception:  # the request meets the same error itself, as a failed answer
                 continue
             with self._lock:
@@ -128,30 +127,6 @@ class ClipPayloads:
         with self._lock:
             self._entries.clear()
             self.held_bytes = 0
-
-
-def wav_bytes(path: str | Path) -> bytes:
-    """:func:`biasbench.core.audio.wav_bytes_of_file` (byte for byte) with the file opened once: a stored
-    WAV is sent as it is, a FLAC clip decoded exactly to int16 and re-encoded as 16-bit PCM WAV."""
-    import soundfile as sf
-
-    from biasbench.core.audio import pcm16_wav_bytes
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"audio file not found: {path}")
-    try:
-        with sf.SoundFile(str(path)) as handle:
-            if handle.format == "WAV" and handle.subtype == "PCM_16" and handle.channels == 1:
-                return path.read_bytes()
-            if handle.channels != 1:
-                raise DataError(f"a stored clip must be mono, got {handle.channels} channels: {path}")
-            data, rate = handle.read(dtype="int16"), handle.samplerate
-    except DataError:
-        raise
-    except Exception as exc:  # soundfile raises several types for non-audio input
-        raise DataError(f"not a readable audio file: {path} ({type(exc).__name__})") from None
-    return pcm16_wav_bytes(data, int(rate))
 
 
 CLIP_PAYLOADS = ClipPayloads()

@@ -79,22 +79,24 @@ def pcm16_wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
 
 
 def wav_bytes_of_file(path: str | Path) -> bytes:
-    """A stored clip as 16-bit PCM WAV bytes: the file itself when it is WAV, else its samples decoded
-    exactly (int16, FLAC is lossless) and re-encoded; for APIs that accept WAV only."""
+    """A stored clip as 16-bit PCM WAV bytes, the file opened once: the file itself when it is WAV, else its
+    samples decoded exactly (int16, FLAC is lossless) and re-encoded; for APIs that accept WAV only."""
     import soundfile as sf
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"audio file not found: {path}")
     try:
-        info = sf.info(str(path))
-        if info.format == "WAV" and info.subtype == "PCM_16" and info.channels == 1:
-            return path.read_bytes()
-        data, rate = sf.read(str(path), dtype="int16", always_2d=False)
+        with sf.SoundFile(str(path)) as handle:
+            if handle.format == "WAV" and handle.subtype == "PCM_16" and handle.channels == 1:
+                return path.read_bytes()
+            if handle.channels != 1:
+                raise DataError(f"a stored clip must be mono, got {handle.channels} channels: {path}")
+            data, rate = handle.read(dtype="int16"), handle.samplerate
+    except DataError:
+        raise
     except Exception as exc:  # soundfile raises several types for non-audio input
         raise DataError(f"not a readable audio file: {path} ({type(exc).__name__})") from None
-    if data.ndim != 1:
-        raise DataError(f"a stored clip must be mono, got {data.shape[1]} channels: {path}")
     return pcm16_wav_bytes(data, int(rate))
 
 
