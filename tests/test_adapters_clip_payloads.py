@@ -90,3 +90,77 @@ def test_prefetch_encodes_ahead_of_the_requests_without_passing_half_the_bound(t
 def test_a_wav_clip_is_sent_as_stored(tmp_path: Path) -> None:
     clip = _clips(tmp_path, 1, flac=False)[0]
     assert wav_bytes_of_file(clip.path) == Path(clip.path).read_bytes()
+
+
+def _prefetched(cache: ClipPayloads, clips: list[AudioPart]) -> None:
+    cache.prefetch(clips)
+    deadline = time.monotonic() + 30
+    while cache.prefetched < len(clips) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_the_prefetch_encodes_in_a_helper_process_exactly_what_the_file_decodes_to(tmp_path: Path) -> None:
+    clips = _clips(tmp_path, 70)  # more than one batch sent ahead to the helper
+    cache = ClipPayloads()
+    _prefetched(cache, clips)
+    assert cache.helper_processes == 1 and cache.prefetched == 70
+    for clip in clips:
+        assert base64.b64decode(cache.base64_wav(clip)) == wav_bytes_of_file(clip.path)
+    assert cache.misses == 0
+    cache.stop_prefetch()
+
+
+def test_a_helper_that_dies_or_cannot_start_leaves_the_prefetch_to_its_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from biasbench.adapters import clip_encoder, clip_payloads
+
+    clips = _clips(tmp_path, 40)
+    clips.insert(3, AudioPart(str(tmp_path / "gone.flac"), "0" * 64, 16000, 0.5))  # unreadable: skipped, not fatal
+    real = clip_encoder.EncoderProcess
+
+    class DiesAfterTwo(real):  # type: ignore[misc, valid-type]
+        answered = 0
+
+        def receive(self) -> str | None:
+            DiesAfterTwo.answered += 1
+            if DiesAfterTwo.answered == 3:
+                self.process.kill()
+                self.process.wait()
+            return super().receive()
+
+    for helper in (DiesAfterTwo, _cannot_start):
+        monkeypatch.setattr(clip_payloads, "EncoderProcess", helper)
+        cache = ClipPayloads()
+        _prefetched(cache, clips[:3] + clips[4:])
+        assert cache.prefetched == 40
+        for clip in clips[:3] + clips[4:]:
+            assert base64.b64decode(cache.base64_wav(clip)) == wav_bytes_of_file(clip.path)
+        assert cache.misses == 0 and cache.helper_processes == (1 if helper is DiesAfterTwo else 0)
+        cache.stop_prefetch()
+
+
+def _cannot_start() -> None:
+    raise OSError("no interpreter")
+
+
+def test_the_helper_never_reruns_the_users_script(tmp_path: Path) -> None:
+    """A multiprocessing 'spawn' child re-imports the main script: one without a __main__ guard would run
+    its experiment again. The helper is a plain subprocess."""
+    import subprocess
+    import sys
+
+    clips = _clips(tmp_path, 3)
+    script = tmp_path / "user_script.py"
+    script.write_text(
+        "import time\n"
+        "from biasbench.adapters.clip_payloads import ClipPayloads\n"
+        "from biasbench.core.messages import AudioPart\n"
+        "print('script ran', flush=True)\n"
+        "cache = ClipPayloads()\n"
+        f"cache.prefetch([AudioPart(path, sha, 16000, 0.5) for path, sha in {[(c.path, c.sha256) for c in clips]!r}])\n"
+        "deadline = time.monotonic() + 30\n"
+        "while cache.prefetched < 3 and time.monotonic() < deadline: time.sleep(0.01)\n"
+        "print('prefetched', cache.prefetched, 'helpers', cache.helper_processes)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["script ran", "prefetched 3 helpers 1"]
