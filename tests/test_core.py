@@ -93,6 +93,14 @@ def test_request_key_ignores_the_audio_path_but_not_content_or_settings() -> Non
     assert _request().key("fp9999") != key
 
 
+def test_generation_params_json_holds_every_field() -> None:
+    """to_json is written out field by field (asdict's deep copy cost 20 us per request): a new field must join it."""
+    from dataclasses import asdict
+
+    params = GenerationParams(max_new_tokens=9, temperature=0.5, top_p=0.9, seed=3)
+    assert params.to_json() == asdict(params)
+
+
 # --- optional dependencies --------------------------------------------------------------------
 
 

@@ -52,3 +52,29 @@ def test_transcript_normalization() -> None:
     assert normalize_transcript("It's 3.5% — 1,200 people") == "it's three point five percent one thousand two hundred people"
     assert normalize_transcript("“Well-known” dogs’ toys") == "well known dogs toys"
     assert number_to_words(105) == "one hundred five" and number_to_words(2_000_017) == "two million seventeen"
+
+
+def _tricky_texts() -> list[str]:
+    pieces = ["x", "2", "3.5", "1,000", "$4", "$a=b$", "~7", "50%", "x^2", "3/4", "-2", "a-b", "___", "BLANK", "≤", "π",
+              "&", "=", "+", "<", ">", "°", "−", "÷", "√", "±", "×", "≠", "≥", "word", "(", ")", ".", ",", " ", "\n", "_"]
+    import random
+
+    rng = random.Random(0)
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(5000)]
+
+
+def test_the_spoken_forms_shortcut_and_cache_change_nothing(shared_data) -> None:
+    """spoken_form skips the rewrites for text with none of their triggers: on every MMLU question and option
+    and on random mixes of every trigger, it equals applying each rewrite in order."""
+    import csv
+
+    from biasbench.tasks.speakable import rewritten
+
+    texts = _tricky_texts()
+    for path in sorted((shared_data / "mmlu" / "test").glob("*.csv")):
+        with open(path, newline="", encoding="utf-8") as handle:
+            for row in csv.reader(handle):
+                texts += row[:5]
+    for text in texts:
+        assert spoken_form(text) == rewritten(text), text
+    assert spoken_form(texts[0]) is spoken_form(texts[0])  # cached

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 from biasbench.core.errors import ConfigError
@@ -92,7 +92,7 @@ class GenerationParams:
         return self.temperature == 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_p": self.top_p, "seed": self.seed}
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,7 +111,7 @@ def satterthwaite_df(parts: list[tuple[np.ndarray, float]]) -> np.ndarray:
 def small_sample_factor(replicates: np.ndarray, voice_replicates: np.ndarray, df_voice: np.ndarray | float,
                         n_items: np.ndarray | float, level: float = 0.95) -> np.ndarray:
     """t / z widening factor (>= 1) of :func:`small_sample_interval`."""
-    from scipy.stats import norm, t
+    from scipy.special import ndtri, stdtrit  # scipy.stats' t.ppf and norm.ppf, without importing scipy.stats
 
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -121,7 +121,7 @@ def small_sample_factor(replicates: np.ndarray, voice_replicates: np.ndarray, df
         df_v = np.maximum(np.asarray(df_voice, dtype=float), 1.0)
         df_i = np.maximum(np.asarray(n_items, dtype=float) - 1.0, 1.0)
         df = total**2 / (voice**2 / df_v + items**2 / df_i)
-        factor = t.ppf(0.5 + level / 2.0, np.where(np.isfinite(df) & (df > 0), df, 1e9)) / norm.ppf(0.5 + level / 2.0)
+        factor = stdtrit(np.where(np.isfinite(df) & (df > 0), df, 1e9), 0.5 + level / 2.0) / ndtri(0.5 + level / 2.0)
     return np.where(np.isfinite(factor), np.maximum(factor, 1.0), 1.0)
 
 

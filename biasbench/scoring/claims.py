@@ -31,7 +31,7 @@ from itertools import combinations
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri  # the normal quantile (scipy.stats.norm.ppf) without importing scipy.stats (0.5 s)
 
 from biasbench.scoring.bootstrap import satterthwaite_df, small_sample_factor
 from biasbench.scoring.direction import Direction
@@ -39,7 +39,7 @@ from biasbench.scoring.direction import Direction
 ALPHA = 0.05
 """Family-wise error rate of every claim."""
 
-POWER_Z = float(norm.ppf(0.80))
+POWER_Z = float(ndtri(0.80))
 """z for 80% power (the minimum detectable effect adds it to the simultaneous critical value)."""
 
 

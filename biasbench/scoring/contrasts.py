@@ -6,7 +6,7 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri  # the normal quantile (scipy.stats.norm.ppf) without importing scipy.stats (0.5 s)
 
 from biasbench.scoring.bootstrap import bootstrap_p_value, percentile_interval, satterthwaite_df, small_sample_interval
 from biasbench.scoring.estimates import GroupEstimates
@@ -22,7 +22,7 @@ VOICE_AXIS_GROUPINGS = ("gender", "race", "accent", "age_band", "cell")
 MAX_UNDEFINED = 0.05
 """A CI is reported only when the statistic is defined in at least 95% of the replicates."""
 
-MDE_FACTOR = float(norm.ppf(0.975) + norm.ppf(0.80))
+MDE_FACTOR = float(ndtri(0.975) + ndtri(0.80))
 """(z_0.975 + z_0.80): a two-sided test at alpha 0.05 detects a gap of this many SEs with 80% power."""
 
 

@@ -15,6 +15,7 @@ option), or notation with no agreed spoken form (logic and set symbols, LaTeX co
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 SPEAKABLE_VERSION = "sp-1"
 """Bumped whenever the spoken form or the problem rules change (part of the task's identity)."""
@@ -65,8 +66,21 @@ _HYPHENS = re.compile(r"(?<![\w)])-(?=\d)|(?<=\w)-(?=[A-Za-z])")
 _MATH = re.compile(r"[=+\-−*/^<>×÷√≤≥≠±]")
 
 
+_TRIGGERS = re.compile(r"[$~%^/_&=+<>" + "".join(symbol for symbol, _ in _SYMBOL_WORDS) + r"]|\d[,.]\d|-\d|BLANK")
+"""What at least one rewrite needs in the text: without any of these, only whitespace is normalised."""
+_DIGIT_GROUPS = re.compile(r"\d+")
+
+
+@lru_cache(maxsize=1 << 16)
 def spoken_form(text: str) -> str:
     """``text`` rewritten so that symbols are read as words (see the module docstring)."""
+    if _TRIGGERS.search(text) is None:  # the common case: plain words (options repeat: cached)
+        return " ".join(text.split())
+    return rewritten(text)
+
+
+def rewritten(text: str) -> str:
+    """Every rewrite of :func:`spoken_form` applied in order (what it returns; without its shortcut and cache)."""
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
     for symbol, words in _SYMBOL_WORDS:
@@ -96,6 +110,5 @@ def speakability_problems(*segments: str) -> list[str]:
 
 def estimated_seconds(spoken_text: str, words_per_second: float = WORDS_PER_SECOND) -> float:
     """Estimated speaking time of ``spoken_text``: words, plus one word per digit group beyond the first digit."""
-    words = spoken_text.split()
-    extra = sum(max(0, len(token) - 1) for word in words for token in re.findall(r"\d+", word))
-    return (len(words) + extra) / words_per_second
+    extra = sum(len(token) - 1 for token in _DIGIT_GROUPS.findall(spoken_text))  # digit runs never span a space
+    return (len(spoken_text.split()) + extra) / words_per_second
