@@ -123,6 +123,15 @@ def test_response_reader_knows_every_response_field() -> None:
     assert set(response_module._FIELD_TYPES) == {f.name for f in fields(Response)}
 
 
+def test_response_json_holds_every_field() -> None:
+    """to_json is written out field by field (it runs once per logged answer): a new field must join it."""
+    from dataclasses import asdict
+
+    response = Response(text="B", usage=Usage(1, 2, 3), transcript="t", extra={"k": 1})
+    assert set(response.to_json()) == {f.name for f in fields(Response)}
+    assert response.to_json()["usage"] == asdict(response.usage)
+
+
 def test_response_round_trip() -> None:
     original = Response(
         text="B", finish_reason="length", usage=Usage(10, 2, 7), latency_s=1.25, error=None, refusal=True,

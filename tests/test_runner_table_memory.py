@@ -120,3 +120,17 @@ def test_count_work_counts_the_distinct_keys_plan_jobs_makes(planned, tmp_path: 
         name: len({key for row, key in keys if row.model == name}) for name in ("oracle", "plain")
     }
     assert all(m.answered == 0 for m in work.models) and work.rows == len(plan.rows)
+
+
+def test_score_keys_equal_the_stable_hash_they_shortcut() -> None:
+    """result_row assembles the score key's hashed text around a per-task tail: equal to stable_hash for hex
+    response keys, and a key needing JSON escaping takes stable_hash itself."""
+    from types import SimpleNamespace
+
+    from biasbench.core.hashing import stable_hash
+    from biasbench.runner.results import score_key
+
+    for name, version, parser in (("mmlu", "1", "p-2"), ('odd "name"\\', "é", "")):
+        task = SimpleNamespace(name=name, version=version, parser_version=parser)
+        for key in (hashlib.sha256(b"x").hexdigest(), "abc", 'not "hex" é'):
+            assert score_key(key, task) == stable_hash(key, name, version, parser)[:16]  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 from biasbench.adapters.api_loop import run_on_api_loop, submit
 from biasbench.adapters.base import Adapter, Capabilities
 from biasbench.adapters.clip_payloads import CLIP_PAYLOADS
-from biasbench.adapters.pricing import Prices, estimate_cost, prices_for
+from biasbench.adapters.pricing import FREE, Prices, estimate_cost, prices_for
 from biasbench.core.deps import require
 from biasbench.core.errors import AdapterError, ConfigError
 from biasbench.core.hashing import stable_hash
@@ -185,7 +185,7 @@ class OpenAICompatibleAdapter(Adapter):
     @property
     def prices(self) -> Prices:
         """Prices used for cost (explicit, else the table, else free)."""
-        return self.config.prices or prices_for(self.config.model) or Prices(0.0, 0.0, 0.0)
+        return self.config.prices or prices_for(self.config.model) or FREE
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()

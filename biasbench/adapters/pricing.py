@@ -50,6 +50,9 @@ class Prices:
         return (text_in * self.input_text + usage.audio_tokens * self.input_audio + usage.output_tokens * self.output_text) / 1e6
 
 
+FREE = Prices(0.0, 0.0, 0.0)
+"""The prices of a model with none configured or listed (a local server)."""
+
 PRICE_TABLE: dict[str, Prices] = {
     "gpt-4o-audio-preview-2024-10-01": Prices(2.50, 100.00, 10.00),
     "gpt-4o-audio-preview-2024-12-17": Prices(2.50, 40.00, 10.00),

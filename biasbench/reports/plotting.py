@@ -62,6 +62,7 @@ def save_figure(figure: Any, folder: Path, stem: str) -> tuple[Path, Path]:
     png, svg = folder / f"{stem}.png", folder / f"{stem}.svg"
     try:
         figure.savefig(png, dpi=DPI, metadata={"Software": None})
+        figure.set_layout_engine("none")  # keep the layout the PNG computed: the SVG does not lay it out again
         with matplotlib.rc_context({"svg.hashsalt": stem, "svg.fonttype": "none"}):
             figure.savefig(svg, metadata={"Date": None, "Creator": None})
     except OSError as exc:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from biasbench.adapters.pricing import Prices, estimate_cost
+from biasbench.adapters.pricing import FREE, estimate_cost
 from biasbench.config import RunConfig
 from biasbench.runner.plan import load_plan
 from biasbench.runner.requests import generation_params
@@ -39,7 +39,7 @@ def estimate_run(config: RunConfig, base_dir: Path) -> list[ModelCostEstimate]:
         rows = prompts.get(model.name, [])
         max_new = generation_params(config, model).max_new_tokens
         adapter = plan.adapters[model.name]
-        counts = estimate_cost(Prices(0.0, 0.0, 0.0), rows, max_new)
+        counts = estimate_cost(FREE, rows, max_new)
         usd = adapter.estimate_cost_usd(rows, max_new)
         estimates.append(ModelCostEstimate(model.name, model.adapter, len(rows), counts.audio_seconds, usd))
     return estimates
