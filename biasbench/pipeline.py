@@ -38,6 +38,7 @@ from biasbench.runner.freshness import (
     table_files_unchanged,
     table_inputs_digest,
 )
+from biasbench.runner.heap import long_lived_objects
 from biasbench.runner.lock import RunLock
 from biasbench.runner.plan import Plan, load_plan
 from biasbench.runner.progress import ProgressEvent, RunProgress
@@ -148,8 +149,9 @@ def run_experiment(
     run = RunDir(fresh_run_dir(run_dir) if new else run_dir)
     if new and run.path != Path(run_dir):
         echo(f"note: starting a fresh run directory {run.path}")
-    with RunLock(run.path), executor_session(config.executor):  # a Ray cluster (executor: {kind: ray}) joined for the run
+    with RunLock(run.path), executor_session(config.executor), long_lived_objects() as settle:  # executor: a Ray cluster joined for the run
         plan = load_plan(config, base_dir)
+        settle()  # the plan lives until the run ends: the collector stops re-scanning it
         previous = run.read_manifest()
         identity = output_identity(config, plan)  # of the full plan: every shard carries the same task digests
         full_plan, positions = plan, None
@@ -265,6 +267,7 @@ def run_experiment(
                     if overall and maybe_current:  # the plan changed under an intact table: count the work after all
                         _open_overall(progress, config, plan, run.path)
                     jobs_by_model, keys = plan_jobs(config, plan, clips)
+                    settle()  # so do the requests and keys
                     phase("model calls")
                     stopped = ask_models(config, plan, jobs_by_model, log, invocation.index, progress, echo, stats)
                     del jobs_by_model  # one request per row: released before the table is built
