@@ -33,7 +33,7 @@ def encode_or_none(path: str) -> str | None:
         return None
 
 
-HELPER_NICENESS = 10
+HELPER_NICENESS = 19
 """Added to the helper's niceness (POSIX)."""
 
 
