@@ -24,12 +24,13 @@ from biasbench.core.messages import AudioPart
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 """Default bound: 256 MiB of base64 text (about 2,000 clips of 3 s at 16 kHz)."""
 PREFETCH_AHEAD = 64
-"""Clips sent to the helper process ahead of the prefetch's use of them (their payloads wait in its pipe)."""
+"""Most clip paths queued to the helper process ahead of the one the prefetch reads next (half of them are
+topped up at a time, so the helper never waits for work)."""
 
 
 def _encoded_in_order(paths: Sequence[str], helper: EncoderProcess | None, stopped: Callable[[], bool]) -> Iterator[Callable[[], str | None]]:
     """For each of ``paths`` in order, a call giving its encoding: the helper's answer (at most
-    PREFETCH_AHEAD clips asked ahead), or the clip encoded in the caller's thread when there is no helper
+    PREFETCH_AHEAD clips queued ahead), or the clip encoded in the caller's thread when there is no helper
     or it failed (so a clip the caller skips costs nothing). Ends early once ``stopped()``."""
     sent = 0
     for index, path in enumerate(paths):
@@ -37,9 +38,9 @@ def _encoded_in_order(paths: Sequence[str], helper: EncoderProcess | None, stopp
             return
         if helper is not None:
             try:
-                if sent <= index:
-                    helper.send(list(paths[sent : sent + PREFETCH_AHEAD]))
-                    sent = min(len(paths), sent + PREFETCH_AHEAD)
+                if sent < len(paths) and sent - index <= PREFETCH_AHEAD // 2:
+                    helper.send(list(paths[sent : sent + PREFETCH_AHEAD // 2]))
+                    sent = min(len(paths), sent + PREFETCH_AHEAD // 2)
                 payload = helper.receive()
                 yield lambda payload=payload: payload
                 continue
