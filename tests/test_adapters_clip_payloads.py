@@ -164,3 +164,21 @@ def test_the_helper_never_reruns_the_users_script(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["script ran", "prefetched 3 helpers 1"]
+
+
+@pytest.mark.parametrize("frames,rate", [(0, 16000), (1, 16000), (3, 22050), (67001, 16000), (48000, 48000)])
+def test_the_wav_header_is_byte_equal_to_libsndfiles(frames: int, rate: int) -> None:
+    """pcm16_wav_bytes assembles the header itself: the bytes (and so every clip's content sha256) equal what
+    soundfile writes."""
+    import io
+
+    import soundfile as sf
+
+    from biasbench.core.audio import pcm16_wav_bytes
+
+    samples = np.random.default_rng(frames).integers(-32768, 32768, frames).astype(np.int16)
+    written = io.BytesIO()
+    sf.write(written, samples, rate, format="WAV", subtype="PCM_16")
+    assert pcm16_wav_bytes(samples, rate) == written.getvalue() == pcm16_wav_bytes(samples.reshape(-1, 1), rate)
+    with pytest.raises(ValueError, match="mono"):
+        pcm16_wav_bytes(np.zeros((4, 2), np.int16), rate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,12 +71,16 @@ def flac_of_wav_bytes(wav: bytes) -> bytes:
 
 
 def pcm16_wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
-    """16-bit PCM WAV of int16 ``samples``, written as they are (integers in, integers out: no rounding step)."""
-    import soundfile as sf
-
-    buffer = io.BytesIO()
-    sf.write(buffer, np.asarray(samples, dtype=np.int16), sample_rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+    """16-bit PCM mono WAV of int16 ``samples``, written as they are (integers in, integers out: no rounding
+    step): the canonical 44-byte header libsndfile writes, then the samples little-endian (byte-equal to
+    ``soundfile.write(..., 'WAV', 'PCM_16')``, tested; assembled directly, it costs half as much)."""
+    samples = np.asarray(samples, dtype="<i2")
+    if samples.ndim > 1 and samples.shape[1] != 1:
+        raise ValueError(f"pcm16_wav_bytes writes mono only, got {samples.shape[1]} channels")
+    data = samples.reshape(-1).tobytes()
+    rate = int(sample_rate)
+    header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(data), b"WAVE", b"fmt ", 16, 1, 1, rate, 2 * rate, 2, 16, b"data", len(data))
+    return header + data
 
 
 def wav_bytes_of_file(path: str | Path) -> bytes:
