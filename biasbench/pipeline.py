@@ -42,7 +42,7 @@ from biasbench.runner.heap import long_lived_objects
 from biasbench.runner.lock import RunLock
 from biasbench.runner.plan import Plan, load_plan
 from biasbench.runner.progress import ProgressEvent, RunProgress
-from biasbench.runner.ray_cluster import executor_session
+from biasbench.runner.ray_cluster import executor_record, executor_session
 from biasbench.runner.results import TableSummary, write_exclusions
 from biasbench.runner.shard import Shard
 from biasbench.runner.run import (
@@ -211,6 +211,7 @@ def run_experiment(
                 }
             )
             manifest.invocations = [*history, done]
+            manifest.executor = executor_record(config.executor)  # the cluster, once the run joined one (it joins on first use)
             manifest.status = status
             manifest.missing_reason = reason if status != "complete" else ""
             manifest.updated = now_iso()

@@ -73,7 +73,7 @@ COMPARED = ["model", "task", "item_id", "voice_id", "modality", "permutation", "
 def ray_instance():
     """A local Ray instance started by the run's own session (as `biasbench run --executor ray` starts one), with
     2 CPUs; it must keep the SIGTERM handler the CLI installs (SIGTERM ends a run like Ctrl-C)."""
-    from biasbench.runner.ray_cluster import executor_session
+    from biasbench.runner.ray_cluster import executor_session, joined_ray
 
     def on_sigterm(signum, frame):
         raise KeyboardInterrupt
@@ -83,6 +83,8 @@ def ray_instance():
     try:
         began = time.perf_counter()
         with executor_session(ExecutorConfig(kind="ray"), num_cpus=2, object_store_memory=100 * 1024 * 1024):
+            assert not ray.is_initialized()  # joined on first use, not by the session itself
+            joined_ray()  # what the first run's first synthesis or actor does
             print(f"\nray start-up: {time.perf_counter() - began:.1f} s")
             facts.update(started=ray.is_initialized(), sigterm_kept=signal.getsignal(signal.SIGTERM) is on_sigterm)
             yield ray, facts
@@ -210,8 +212,15 @@ def test_synthesis_as_ray_tasks_writes_the_same_clips(runs, folder):
 def test_resume_under_ray_asks_nothing_and_the_executor_is_not_output_identity(runs, folder):
     from biasbench.core.rundir import RunDir
 
+    from biasbench.runner import ray_cluster
+
     _, on_ray, _, _ = runs
-    again = run(config_for(folder, "cache-ray", executor={"kind": "ray"}), folder / "ray")
+    joins: list[int] = []
+    real_join = ray_cluster._Session.join
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ray_cluster._Session, "join", lambda session: (joins.append(1), real_join(session))[1])
+        again = run(config_for(folder, "cache-ray", executor={"kind": "ray"}), folder / "ray")
+    assert joins == []  # nothing to synthesize or ask: the run never needed the cluster
     assert again.status == "complete" and again.stats.model_calls == 0 and again.stats.tts_calls == 0
     assert again.stats.rows_from_log == ROWS
     manifest = RunDir(folder / "ray").manifest()

@@ -46,32 +46,62 @@ def ray_connected() -> bool:
     return ray is not None and bool(ray.is_initialized())
 
 
-@contextmanager
-def executor_session(config: ExecutorConfig, **init: Any) -> Iterator[None]:
-    """Join (or start) the Ray cluster for the duration of a run; nothing for the local executor. ``init``:
-    further ``ray.init`` arguments when this call starts Ray (e.g. ``num_cpus`` for a small local instance)."""
-    if config.kind != "ray":
-        yield
-        return
-    ray = require_ray()
-    started = False
-    if not ray.is_initialized():
-        _probe(config.address)
-        where = "start a local Ray instance" if config.address is None else f"connect to the Ray cluster at {config.address}"
+class _Session:
+    """One run's claim on Ray: joined (or started) on first use, closed by the run when it started it."""
+
+    def __init__(self, config: ExecutorConfig, init: Mapping[str, Any]) -> None:
+        self.config, self.init = config, dict(init)
+        self.started = False
+
+    def join(self) -> ModuleType:
+        ray = require_ray()
+        if ray.is_initialized():
+            return ray
+        where = "start a local Ray instance" if self.config.address is None else f"connect to the Ray cluster at {self.config.address}"
         on_sigterm = signal.getsignal(signal.SIGTERM)
         try:
             quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
-            ray.init(**{"address": config.address, **quiet, **init})
+            ray.init(**{"address": self.config.address, **quiet, **self.init})
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError ... all mean the same here
             raise RayUnavailableError(f"cannot {where}: {_first_line(exc)}", hint=_HINT) from None
         finally:
             _restore_sigterm(on_sigterm)
-        started = True
+        self.started = True
+        return ray
+
+    def close(self) -> None:
+        if self.started:
+            sys.modules["ray"].shutdown()
+
+
+_SESSIONS: list[_Session] = []
+"""The sessions of the runs in progress in this process, innermost last."""
+
+
+@contextmanager
+def executor_session(config: ExecutorConfig, **init: Any) -> Iterator[None]:
+    """The Ray cluster for the duration of a run; nothing for the local executor. The extra and an explicit
+    address are checked at once (a one-line error before any work), but Ray is joined, or started, only when
+    the run first needs it (:func:`joined_ray`): a resume with nothing to ask starts nothing. A cluster this
+    session started is shut down when it ends. ``init``: further ``ray.init`` arguments when it starts Ray
+    (e.g. ``num_cpus`` for a small local instance)."""
+    if config.kind != "ray":
+        yield
+        return
+    require_ray()
+    _probe(config.address)
+    session = _Session(config, init)
+    _SESSIONS.append(session)
     try:
         yield
     finally:
-        if started:
-            ray.shutdown()
+        _SESSIONS.remove(session)
+        session.close()
+
+
+def joined_ray() -> ModuleType:
+    """The ``ray`` module, joined to the current run's cluster (see :func:`executor_session`)."""
+    return _SESSIONS[-1].join() if _SESSIONS else require_ray()
 
 
 def _restore_sigterm(handler: Any) -> None:

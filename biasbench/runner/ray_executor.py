@@ -29,7 +29,7 @@ from biasbench.core.errors import AdapterError, BiasbenchError
 from biasbench.core.messages import AudioPart, Request
 from biasbench.core.response import Response
 from biasbench.runner.executor import Budget, ExecutionStats, Job, _check, _cost_bound, _entry, plan_batches
-from biasbench.runner.ray_cluster import ActorShape, actor_shape, require_ray
+from biasbench.runner.ray_cluster import ActorShape, actor_shape, joined_ray
 from biasbench.runner.store import ResponseLog
 
 IN_FLIGHT_PER_ACTOR = 2
@@ -130,7 +130,7 @@ def execute_on_ray(
     after logging everything that finished."""
     if not jobs:
         return None
-    ray = require_ray()
+    ray = joined_ray()  # joined on first use: a run with nothing to ask starts no cluster
     batches = plan_batches(adapter, jobs, batch_size)
     shape = actor_shape(executor, ray.cluster_resources())
     shape = ActorShape(min(shape.count, len(batches)), shape.num_cpus, shape.num_gpus)

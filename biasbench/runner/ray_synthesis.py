@@ -15,7 +15,7 @@ from typing import Any, Collection, Mapping, Sequence
 
 from biasbench.core.errors import BiasbenchError, DataError
 from biasbench.core.voice import Voice
-from biasbench.runner.ray_cluster import require_ray
+from biasbench.runner.ray_cluster import joined_ray
 from biasbench.voices.cache import AudioCache
 from biasbench.voices.normalize import Normalization
 from biasbench.voices.synthesis import Progress, SynthesisResult
@@ -64,9 +64,11 @@ def _synthesize(
 ) -> SynthesisResult:
     from biasbench.voices import synthesis as local
 
-    ray = require_ray()
     state = local._Synthesis(wanted, cache, backends, progress, normalization)
     pending = state.pending
+    if not pending:  # every clip cached: no cluster needed
+        return state.result()
+    ray = joined_ray()  # joined on first use: a run with nothing to make or ask starts no cluster
     by_key = {job.key: job for job in pending}
     for engine in sorted({job.voice.engine for job in pending}):
         backends[engine].load()  # fail here, with the install hint, rather than in every task
