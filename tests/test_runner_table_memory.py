@@ -134,3 +134,20 @@ def test_score_keys_equal_the_stable_hash_they_shortcut() -> None:
         task = SimpleNamespace(name=name, version=version, parser_version=parser)
         for key in (hashlib.sha256(b"x").hexdigest(), "abc", 'not "hex" é'):
             assert score_key(key, task) == stable_hash(key, name, version, parser)[:16]  # type: ignore[arg-type]
+
+
+def test_exclusions_csv_is_rewritten_only_when_its_content_changes(tmp_path: Path) -> None:
+    import os
+
+    from biasbench.core.item import Exclusion
+    from biasbench.runner.results import write_exclusions
+
+    excluded = {"mmlu": [Exclusion("mmlu", "q7", "contains code", {"group": "cs"})]}
+    assert write_exclusions(tmp_path, excluded) == 1
+    path = tmp_path / "exclusions.csv"
+    os.utime(path, ns=(1, 1))
+    write_exclusions(tmp_path, excluded)  # a resume: same content, the file is left alone
+    assert path.stat().st_mtime_ns == 1
+    write_exclusions(tmp_path, {"mmlu": []})
+    assert path.stat().st_mtime_ns != 1 and pd.read_csv(path).empty
+    assert path.read_text().splitlines() == ["task,item_id,reason,item_group"]

@@ -78,11 +78,6 @@ class ClipPayloads:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def holds(self, part: AudioPart) -> bool:
-        """Whether ``part``'s payload is cached now (a request that finds it missing can encode it off the loop)."""
-        with self._lock:
-            return part.sha256 in self._entries
-
     def base64_wav(self, part: AudioPart) -> str:
         """The clip as base64 WAV (the API takes 'wav' or 'mp3' only): a FLAC clip is decoded losslessly."""
         with self._lock:

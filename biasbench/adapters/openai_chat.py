@@ -325,9 +325,6 @@ class OpenAICompatibleAdapter(Adapter):
     async def _agenerate(self, request: Request) -> Response:
         start = time.perf_counter()
         try:
-            for part in request.audio_parts():  # a clip the prefetch has not reached is decoded off the event loop
-                if not CLIP_PAYLOADS.holds(part):
-                    await asyncio.to_thread(CLIP_PAYLOADS.base64_wav, part)
             body = self.request_body(request)
         except OSError as exc:
             return Response.failed(f"cannot read audio: {exc}", time.perf_counter() - start)

@@ -35,7 +35,7 @@ ERROR_RATE_LIMIT = 0.5
 """... and the run stops when more than this share of them failed."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Job:
     """A pending request with the row that needs it."""
 

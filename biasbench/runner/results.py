@@ -274,14 +274,17 @@ def _csv_from_parts(parts: list[tuple[Path, pa.Schema]], path: Path) -> None:
 
 
 def write_exclusions(run_dir: Path, exclusions: Mapping[str, Sequence[Exclusion]]) -> int:
-    """Write exclusions.csv (every excluded item with its reason); returns the count."""
+    """Write exclusions.csv (every excluded item with its reason) unless it already holds exactly that; returns
+    the count."""
     records = [
         {"task": name, "item_id": e.item_id, "reason": e.reason, "item_group": str(e.metadata.get("group", e.metadata.get("subject", "")))}
         for name, excluded in exclusions.items()
         for e in excluded
     ]
-    frame = pd.DataFrame(records, columns=list(EXCLUSION_COLUMNS))
-    _atomic(run_dir / EXCLUSIONS_CSV, lambda p: frame.to_csv(p, index=False))
+    text = pd.DataFrame(records, columns=list(EXCLUSION_COLUMNS)).to_csv(index=False)
+    path = run_dir / EXCLUSIONS_CSV
+    if not (path.is_file() and path.read_bytes() == text.encode("utf-8")):  # a resume leaves it (and its mtime) alone
+        _atomic(path, lambda p: p.write_bytes(text.encode("utf-8")))
     return len(records)
 
 
