@@ -1,8 +1,9 @@
 """Joining a Ray cluster for one run (``executor: {kind: ray}``) and sizing its actors.
 
 Ray is imported lazily (``pip install 'biasbench[ray]'``). A process that already joined a cluster (a
-notebook, a test) keeps its connection; a connection this module opened is closed when the run ends. An
-address that cannot be reached is a one-line error before any work starts, never a traceback.
+notebook, a test) keeps its connection; a run joins the cluster when it first needs it (a clip to make, a
+local model to ask), and a connection this module opened is closed when the run ends. An explicit address
+that cannot be reached is a one-line error before any work starts, never a traceback.
 """
 
 from __future__ import annotations
