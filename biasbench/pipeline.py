@@ -417,17 +417,11 @@ def _audit(config: RunConfig, plan: Plan, clips: dict[tuple[str, str], AudioPart
     return list(summary.warnings)
 
 
-def results_digest(run: RunDir) -> str:
-    """Digest of the answers and outcomes (not of where they came from: the `cached` flag is left out); kept
-    in the manifest's table stamp while results.parquet is the file it describes."""
-    return results_content_digest(run)
-
-
 def _scores_digest(run: RunDir, seed: int, table_digest: str | None = None) -> str:
     from biasbench import __version__
     from biasbench.scoring.schema import SCORER_VERSION
 
-    table = table_digest if table_digest is not None else results_digest(run)
+    table = table_digest if table_digest is not None else results_content_digest(run)
     return stable_hash(table, understanding_digest(run), __version__, SCORER_VERSION, seed)
 
 

@@ -13,8 +13,8 @@ import yaml
 
 from biasbench.cli import main
 from biasbench.config import load_config
-from biasbench.pipeline import results_digest, run_experiment
-from biasbench.runner.freshness import frame_digest
+from biasbench.pipeline import run_experiment
+from biasbench.runner.freshness import frame_digest, results_content_digest
 from biasbench.runner.progress import OVERALL, ProgressEvent
 from biasbench.core.rundir import RunDir
 
@@ -100,7 +100,7 @@ def test_a_finished_run_resumed_leaves_tables_understanding_and_scores_untouched
 def test_the_stamped_content_digest_is_the_digest_of_the_file(finished):
     _, run_dir = finished
     stamp = json.loads((run_dir / "manifest.json").read_text())["results_table"]
-    assert stamp["content"] == frame_digest(pd.read_parquet(run_dir / "results.parquet")) == results_digest(RunDir(run_dir))
+    assert stamp["content"] == frame_digest(pd.read_parquet(run_dir / "results.parquet")) == results_content_digest(RunDir(run_dir))
 
 
 def test_one_new_answer_rewrites_the_table(finished, tmp_path):

@@ -107,10 +107,10 @@ class ClipPayloads:
             self.held_bytes -= len(evicted)
 
     def prefetch(self, parts: Sequence[AudioPart]) -> None:
-        """Encode ``parts`` (in the order requests will use them) in a daemon thread, staying at most half
-        the bound of not-yet-used payloads ahead of the requests, so it never evicts what is about to be
-        sent. The decoding (libsndfile) runs without the GIL: on a spare core it costs the asking nothing.
-        Replaces an earlier prefetch; :meth:`stop_prefetch` ends it."""
+        """Encode ``parts`` (in the order requests will use them) ahead of the requests: a daemon thread
+        feeds the helper process and keeps its payloads, staying at most half the bound of not-yet-used
+        payloads ahead, so it never evicts what is about to be sent. Replaces an earlier prefetch;
+        :meth:`stop_prefetch` ends it."""
         unique = list({part.sha256: part for part in parts}.values())
         with self._lock:
             self._generation += 1
@@ -165,6 +165,9 @@ class ClipPayloads:
         finally:
             if helper is not None:
                 helper.close()
+                with self._lock:
+                    if self._helper is helper:
+                        self._helper = None
 
     def _start_helper(self) -> EncoderProcess | None:
         try:

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterable
 
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.files import atomic_write, storage_error, tail_sha256
@@ -114,23 +114,33 @@ class ResponseLog:
         start, mark = 0, None
         try:
             with open(self.path, "rb") as handle:
-                inode, known = os.fstat(handle.fileno()).st_ino, self._known
-                if known is not None and known[0][0] == inode and tail_sha256(handle, known[0][1]) == known[0][2]:
-                    start = known[0][1]
+                known = self._take_known(handle)
+                if known is not None:
+                    start = known[0]
                     answers, last_seen = dict(known[1].answers), dict(known[1].last_seen)
                 handle.seek(start)
                 data = handle.read()
                 if not data or data.endswith(b"\n"):
-                    mark = (inode, start + len(data), tail_sha256(handle, start + len(data)))
+                    mark = (os.fstat(handle.fileno()).st_ino, start + len(data), tail_sha256(handle, start + len(data)))
         except OSError as exc:
             raise storage_error(self.path, exc, "read") from None
-        self._known = None
         state = self._parse(data, answers, last_seen, repair, previous=start)
         if start and repair and (state.dropped_lines or mark is None):
             return self.read(repair=True)  # something to repair: the whole file is read and rewritten
         if mark is not None and not state.dropped_lines:
             self._known = (mark, state)
         return state
+
+    def _take_known(self, handle: BinaryIO) -> tuple[int, LogState] | None:
+        """The end offset and state of the last clean read, when ``handle``'s file is the same one and still
+        begins with the bytes that read parsed; released either way (a caller that uses it owns it)."""
+        known, self._known = self._known, None
+        if known is None:
+            return None
+        (inode, size, digest), state = known
+        if os.fstat(handle.fileno()).st_ino != inode or tail_sha256(handle, size) != digest:
+            return None
+        return size, state
 
     def _parse(self, data: bytes, answers: dict[str, LoggedResponse], last_seen: dict[str, LoggedResponse],
                repair: bool, previous: int) -> LogState:
@@ -171,11 +181,11 @@ class ResponseLog:
             return latest
         try:
             with open(self.path, "rb") as handle:
-                known, self._known = self._known, None
-                if known is not None and known[0][0] == os.fstat(handle.fileno()).st_ino and tail_sha256(handle, known[0][1]) == known[0][2]:
+                known = self._take_known(handle)
+                if known is not None:
                     answers = known[1].answers
                     latest = {key: answers.get(key) or entry for key, entry in known[1].last_seen.items()}
-                    handle.seek(known[0][1])
+                    handle.seek(known[0])
                 else:
                     handle.seek(0)
                 del known
