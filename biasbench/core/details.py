@@ -45,7 +45,8 @@ def _kind(values: Iterable[Any]) -> type | None:
     return None
 
 
-def _dumps(value: Any) -> str:
+def details_json(value: Any) -> str:
+    """The JSON text of a details value as the table stores it (the raw ``details`` column, JSON detail columns)."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
@@ -82,7 +83,7 @@ def _as_dict(value: Any) -> dict[str, Any]:
 def arrow_column(kind: type | None, column: list[Any]) -> pa.Array:
     """The values of one key as an arrow array of ``kind`` (JSON text when None); missing -> null."""
     if kind is None:
-        return pa.array([None if v is _MISSING else _dumps(v) for v in column], type=pa.string())
+        return pa.array([None if v is _MISSING else details_json(v) for v in column], type=pa.string())
     return pa.array([None if v is _MISSING else v for v in column], type=_SCALARS[kind])
 
 
@@ -93,7 +94,7 @@ def column_name(key: str, kind: type | None) -> str:
 
 def as_json(array: pa.Array) -> pa.Array:
     """A typed detail column re-encoded as JSON text (when later rows give the key another type)."""
-    return pa.array([None if v is None else _dumps(v) for v in array.to_pylist()], type=pa.string())
+    return pa.array([None if v is None else details_json(v) for v in array.to_pylist()], type=pa.string())
 
 
 def typed_columns(details: Sequence[Any]) -> dict[str, pa.Array]:
@@ -107,12 +108,8 @@ def _object_values(series: pd.Series, json_text: bool) -> np.ndarray:
     out[:] = np.nan
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     present = codes >= 0
-    if json_text:
-        decoded = np.empty(len(uniques), dtype=object)
-        decoded[:] = [json.loads(u) for u in uniques]
-    else:
-        decoded = np.empty(len(uniques), dtype=object)
-        decoded[:] = [_python(u) for u in uniques]
+    decoded = np.empty(len(uniques), dtype=object)
+    decoded[:] = [json.loads(u) for u in uniques] if json_text else [_python(u) for u in uniques]
     out[present] = decoded[codes[present]]
     return out
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 from collections import Counter
@@ -17,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from biasbench.core.files import atomic_write
-from biasbench.core.details import JSON_PREFIX, as_json, detail_key, is_detail_column, typed_columns
+from biasbench.core.details import JSON_PREFIX, as_json, detail_key, details_json, is_detail_column, typed_columns
 from biasbench.core.hashing import canonical_json, stable_hash
 from biasbench.core.item import Exclusion
 from biasbench.core.response import Response
@@ -127,7 +126,7 @@ def result_row(
         transcript=(response.transcript or "") if response is not None else "",
         parser_version=task.parser_version,
         score_key=score_key(key, task),
-        details=json.dumps(dict(outcome.details), sort_keys=True, ensure_ascii=False, default=str),
+        details=details_json(dict(outcome.details)),
     )
 
 
