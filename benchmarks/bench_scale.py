@@ -71,7 +71,6 @@ def write_config(folder: Path, rows: int, cache: Path) -> Path:
 
 def setup(config_path: Path, run_dir: Path) -> dict:
     """Manifest (the runner's own builder) and a response log of one answer per planned row."""
-    from biasbench import __version__  # noqa: F401  (the code measured)
     from biasbench.config import load_config
     from biasbench.core.hashing import canonical_json
     from biasbench.core.response import Response

@@ -221,17 +221,31 @@ def _execute_batches(
         except BiasbenchError:
             raise
         except Exception as exc:  # an unexpected failure of one batch is logged, not fatal
-            elapsed = (time.perf_counter() - began) / len(batch)
-            responses = [Response.failed(f"{type(exc).__name__}: {exc}", elapsed) for _ in batch]
+            responses = failed_batch(len(batch), f"{type(exc).__name__}: {exc}", began)
         finally:
             budget.settle(bound)
-        if len(responses) != len(batch):
-            raise AdapterError(f"adapter '{adapter.name}' returned {len(responses)} responses for {len(batch)} requests")
-        for response in responses:
-            stats.record(response)
-        log.append(_entry(job, response, invocation) for job, response in zip(batch, responses))
-        advance(len(batch))
+        log_batch(adapter, batch, responses, log, invocation, stats, advance)
     _check(adapter, budget, stats)
+
+
+def failed_batch(size: int, error: str, began: float) -> list[Response]:
+    """One failed response per request of a batch that failed as a whole, each with an equal share of the time
+    since ``began``."""
+    elapsed = (time.perf_counter() - began) / max(size, 1)
+    return [Response.failed(error, elapsed) for _ in range(size)]
+
+
+def log_batch(
+    adapter: Adapter, batch: Sequence[Job], responses: Sequence[Response], log: ResponseLog, invocation: int,
+    stats: ExecutionStats, advance: Callable[[int], None],
+) -> None:
+    """Record and log a finished batch's responses (one per job, in order; a mismatch is the adapter's error)."""
+    if len(responses) != len(batch):
+        raise AdapterError(f"adapter '{adapter.name}' returned {len(responses)} responses for {len(batch)} requests")
+    for response in responses:
+        stats.record(response)
+    log.append(_entry(job, response, invocation) for job, response in zip(batch, responses))
+    advance(len(batch))
 
 
 async def _execute_async(

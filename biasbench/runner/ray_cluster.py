@@ -64,7 +64,7 @@ class _Session:
             quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
             ray.init(**{"address": self.config.address, **quiet, **self.init})
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError ... all mean the same here
-            raise RayUnavailableError(f"cannot {where}: {_first_line(exc)}", hint=_HINT) from None
+            raise RayUnavailableError(f"cannot {where}: {first_line(exc)}", hint=_HINT) from None
         finally:
             _restore_sigterm(on_sigterm)
         self.started = True
@@ -127,7 +127,8 @@ def _probe(address: str | None) -> None:
         raise RayUnavailableError(f"cannot reach the Ray cluster at {address}: {reason}", hint=_HINT) from None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of ``exc``'s message (Ray's are many lines long), else its type's name."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
 

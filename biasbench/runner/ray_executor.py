@@ -28,8 +28,8 @@ from biasbench.config import ExecutorConfig
 from biasbench.core.errors import AdapterError, BiasbenchError
 from biasbench.core.messages import AudioPart, Request
 from biasbench.core.response import Response
-from biasbench.runner.executor import Budget, ExecutionStats, Job, _check, _cost_bound, _entry, plan_batches
-from biasbench.runner.ray_cluster import ActorShape, actor_shape, joined_ray
+from biasbench.runner.executor import Budget, ExecutionStats, Job, _check, _cost_bound, failed_batch, log_batch, plan_batches
+from biasbench.runner.ray_cluster import ActorShape, actor_shape, first_line, joined_ray
 from biasbench.runner.store import ResponseLog
 
 IN_FLIGHT_PER_ACTOR = 2
@@ -67,8 +67,7 @@ class AdapterActor:
         except BiasbenchError as exc:
             return [], (exc.one_line(), exc.exit_code)
         except Exception as exc:  # an unexpected failure of one batch is logged, not fatal (as locally)
-            elapsed = (time.perf_counter() - began) / max(len(requests), 1)
-            responses = [Response.failed(f"{type(exc).__name__}: {exc}", elapsed) for _ in requests]
+            responses = failed_batch(len(requests), f"{type(exc).__name__}: {exc}", began)
         return [response.to_json() for response in responses], None
 
     def close(self) -> None:
@@ -158,7 +157,7 @@ def _load(ray: Any, actors: list[Any], adapter: Adapter) -> list[int]:
     try:
         loaded = ray.get([actor.load.remote() for actor in actors])
     except RayError as exc:
-        raise AdapterError(f"model adapter '{adapter.name}': a Ray actor could not start: {_first_line(exc)}") from None
+        raise AdapterError(f"model adapter '{adapter.name}': a Ray actor could not start: {first_line(exc)}") from None
     expected = adapter.fingerprint()
     for fingerprint, _, failure in loaded:
         if failure is not None:
@@ -221,24 +220,18 @@ def _stream(
             payload, failure = ray.get(ready)
         except RayActorError as exc:
             if flight.actor in alive:
-                echo(f"note: Ray actor {flight.actor} died ({_first_line(exc)}); its batches are logged as failed")
+                echo(f"note: Ray actor {flight.actor} died ({first_line(exc)}); its batches are logged as failed")
             alive.discard(flight.actor)
             died.add(flight.actor)
-            payload, failure = _failed(flight.batch, f"Ray actor died: {_first_line(exc)}", began), None
+            payload, failure = _failed(len(flight.batch), f"Ray actor died: {first_line(exc)}", began), None
         except RayError as exc:  # the call itself failed (e.g. a request that would not deserialize): this batch only
-            payload, failure = _failed(flight.batch, f"Ray call failed: {_first_line(exc)}", began), None
+            payload, failure = _failed(len(flight.batch), f"Ray call failed: {first_line(exc)}", began), None
         finally:
             budget.settle(flight.bound)
         if failure is not None:
             stop = stop or RemoteAdapterError(*failure)
             continue
-        responses = [Response.from_json(data) for data in payload]
-        if len(responses) != len(flight.batch):
-            raise AdapterError(f"adapter '{adapter.name}' returned {len(responses)} responses for {len(flight.batch)} requests")
-        for response in responses:
-            stats.record(response)
-        log.append(_entry(job, response, invocation) for job, response in zip(flight.batch, responses))
-        advance(len(flight.batch))
+        log_batch(adapter, flight.batch, [Response.from_json(data) for data in payload], log, invocation, stats, advance)
         if flight.actor in alive:
             done[flight.actor] += 1
         if not alive and queue and stop is None:
@@ -265,11 +258,6 @@ def shipped(request: Request) -> Request:
     return replace(request, messages=messages)
 
 
-def _failed(batch: list[Job], error: str, began: float) -> list[dict[str, Any]]:
-    elapsed = (time.perf_counter() - began) / max(len(batch), 1)
-    return [Response.failed(error, elapsed).to_json() for _ in batch]
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+def _failed(size: int, error: str, began: float) -> list[dict[str, Any]]:
+    """:func:`executor.failed_batch` in the form the actors send (JSON)."""
+    return [response.to_json() for response in failed_batch(size, error, began)]

@@ -148,7 +148,7 @@ def merged_table(sources: Sequence[ShardSource], run_id: str) -> pd.DataFrame:
     for source in sources:
         table = source.run.results_table()
         if table is None or table.suffix != ".parquet":
-            raise DataError(f"{source.run.path} has no results.parquet", hint=f"run its shard again to finish it")
+            raise DataError(f"{source.run.path} has no results.parquet", hint="run its shard again to finish it")
         frame = pd.read_parquet(table)
         if len(frame) != len(source.positions):
             raise DataError(f"{table} has {len(frame)} rows but {SHARD_FILE} lists {len(source.positions)}", hint="run its shard again")
