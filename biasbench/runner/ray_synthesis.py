@@ -11,7 +11,7 @@ model-based TTS holding a GPU) keep the local path.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any, Sequence
 
 from biasbench.core.errors import BiasbenchError, DataError
 from biasbench.core.voice import Voice
@@ -25,38 +25,13 @@ MAX_CHUNK = 16
 that a task's start-up (importing the engine) is paid rarely."""
 
 
-def synthesize_on_ray(
-    voices: Sequence[Voice],
-    texts: Sequence[str],
-    cache: AudioCache,
-    *,
-    tts_params: Mapping[str, Mapping] | None = None,
-    workers: int | None = None,
-    seed: int = 0,
-    progress: Progress | None = None,
-    normalization: Normalization = Normalization(),
-    only: Collection[tuple[str, str]] | None = None,
-) -> SynthesisResult:
-    """:func:`biasbench.voices.synthesis.synthesize` with the missing clips made by Ray tasks (``workers`` is
-    ignored: the cluster's CPUs are the workers). Same clips, same keys, same cache files."""
-    from biasbench.voices import synthesis as local
+def synthesize_on_ray(voices: Sequence[Voice], texts: Sequence[str], cache: AudioCache, **options: Any) -> SynthesisResult:
+    """:func:`biasbench.voices.synthesis.synthesize` (same options, same clips, keys and cache files) with the
+    missing clips made by Ray tasks when every engine can run in many processes (``workers`` is then unused:
+    the cluster's CPUs are the workers)."""
+    from biasbench.voices.synthesis import synthesize
 
-    voices = list({voice.id: voice for voice in voices}.values())
-    backends = local._backends(voices, tts_params or {}, seed)
-    if not all(backend.process_parallel for backend in backends.values()):
-        for backend in backends.values():
-            backend.close()
-        return local.synthesize(
-            voices, texts, cache, tts_params=tts_params, workers=workers, seed=seed, progress=progress,
-            normalization=normalization, only=only,
-        )
-    try:
-        texts = list(dict.fromkeys(texts))
-        wanted = [(voice, text) for voice in voices for text in texts if only is None or (voice.id, text) in only]
-        return _synthesize(wanted, cache, backends, progress, normalization)
-    finally:
-        for backend in backends.values():
-            backend.close()
+    return synthesize(voices, texts, cache, parallel_maker=_synthesize, **options)
 
 
 def _synthesize(

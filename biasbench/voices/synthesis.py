@@ -62,6 +62,7 @@ def synthesize(
     progress: Progress | None = None,
     normalization: Normalization = Normalization(),
     only: Collection[tuple[str, str]] | None = None,
+    parallel_maker: Callable[..., SynthesisResult] | None = None,
 ) -> SynthesisResult:
     """Every text in every voice, from the cache when present, else synthesized and cached.
 
@@ -70,13 +71,17 @@ def synthesize(
 
     Backends with ``process_parallel`` run in ``workers`` processes (default: the CPU count);
     others run in this process. A backend failure raises a one-line :class:`DataError` naming the
-    voice and the text; clips finished before it stay in the cache.
+    voice and the text; clips finished before it stay in the cache. ``parallel_maker(wanted, cache,
+    backends, progress, normalization)``, when given, makes the clips instead when every backend is
+    ``process_parallel`` (the Ray tasks of :mod:`biasbench.runner.ray_synthesis`).
     """
     voices = list({voice.id: voice for voice in voices}.values())
     texts = list(dict.fromkeys(texts))
     backends = _backends(voices, tts_params or {}, seed)
     try:
         wanted = [(voice, text) for voice in voices for text in texts if only is None or (voice.id, text) in only]
+        if parallel_maker is not None and all(backend.process_parallel for backend in backends.values()):
+            return parallel_maker(wanted, cache, backends, progress, normalization)
         return _synthesize(wanted, cache, backends, workers, progress, normalization)
     finally:
         for backend in backends.values():
