@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 from biasbench.core.errors import ConfigError
-from biasbench.core.hashing import stable_hash
+from biasbench.core.hashing import canonical_json
 
 Role = Literal["system", "user", "assistant"]
 
@@ -144,10 +145,23 @@ class Request:
         return [part for message in self.messages for part in message.parts if isinstance(part, AudioPart)]
 
     def key(self, adapter_fingerprint: str) -> str:
-        """Response cache key: adapter fingerprint, messages (audio as sha256), params, repeat."""
-        return stable_hash(
-            adapter_fingerprint,
-            [message.key_json() for message in self.messages],
-            self.params.to_json(),
-            self.repeat,
-        )
+        """Response cache key: the sha256 of the canonical JSON of [adapter fingerprint, messages (audio as
+        sha256), params, repeat] (see :class:`RepeatKeys`)."""
+        return RepeatKeys(self, adapter_fingerprint).key(self.repeat)
+
+
+class RepeatKeys:
+    """:meth:`Request.key` of ``request`` at any repeat, from the canonical JSON hashed once: the key's text is
+    ``[fingerprint,messages,params,repeat]``, so everything before the repeat is a shared sha256 state (a plan's
+    repeats of one prompt cost a copy and a short update each, not a JSON encoding of the whole request)."""
+
+    __slots__ = ("_prefix",)
+
+    def __init__(self, request: Request, adapter_fingerprint: str) -> None:
+        text = canonical_json([adapter_fingerprint, [message.key_json() for message in request.messages], request.params.to_json()])
+        self._prefix = hashlib.sha256((text[:-1] + ",").encode("utf-8"))
+
+    def key(self, repeat: int) -> str:
+        digest = self._prefix.copy()
+        digest.update(f"{int(repeat)}]".encode("ascii"))
+        return digest.hexdigest()

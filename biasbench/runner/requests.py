@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING
 
 from biasbench.config import GenerationConfig, ModelRef, RunConfig
-from biasbench.core.hashing import canonical_json
-from biasbench.core.messages import AudioPart, GenerationParams, Message, Part, Request, RequestContext, TextPart
+from biasbench.core.messages import AudioPart, GenerationParams, Message, Part, RepeatKeys, Request, RequestContext, TextPart
 from biasbench.runner.plan import PlannedRow
 from biasbench.tasks.base import to_presented_index
 
@@ -63,23 +61,6 @@ def oracle_context(row: PlannedRow) -> RequestContext:
         n_choices=len(row.prompt.choices),
         modality=row.modality,
     )
-
-
-class RepeatKeys:
-    """:meth:`Request.key` of ``request`` at any repeat, from the canonical JSON hashed once: the key's text is
-    ``[fingerprint,messages,params,repeat]``, so everything before the repeat is a shared sha256 state (a plan's
-    repeats of one prompt cost a copy and a short update each, not a JSON encoding of the whole request)."""
-
-    __slots__ = ("_prefix",)
-
-    def __init__(self, request: Request, adapter_fingerprint: str) -> None:
-        text = canonical_json([adapter_fingerprint, [message.key_json() for message in request.messages], request.params.to_json()])
-        self._prefix = hashlib.sha256((text[:-1] + ",").encode("utf-8"))
-
-    def key(self, repeat: int) -> str:
-        digest = self._prefix.copy()
-        digest.update(f"{int(repeat)}]".encode("ascii"))
-        return digest.hexdigest()
 
 
 class RowRequests:
