@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,11 +58,16 @@ def _num(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
+def _per_distinct(values: pd.Series, convert: Callable[[Any], int], missing: int) -> np.ndarray:
+    """``convert`` of each row's value as int64 (``missing`` where absent), each distinct value converted once."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    per_unique = np.array([convert(u) for u in uniques], dtype=np.int64)
+    return np.where(codes >= 0, per_unique[np.maximum(codes, 0)] if len(per_unique) else missing, missing)
+
+
 def _letter_index(letters: pd.Series) -> np.ndarray:
-    """'A' -> 0, 'B' -> 1, ...; -1 for anything that is not a single capital letter (each distinct value looked at once)."""
-    codes, uniques = pd.factorize(letters, use_na_sentinel=True)
-    per_unique = np.array([ord(u) - 65 if isinstance(u, str) and len(u) == 1 and "A" <= u <= "Z" else -1 for u in uniques], dtype=np.int64)
-    return np.where(codes >= 0, per_unique[np.maximum(codes, 0)] if len(per_unique) else -1, -1)
+    """'A' -> 0, 'B' -> 1, ...; -1 for anything that is not a single capital letter."""
+    return _per_distinct(letters, lambda u: ord(u) - 65 if isinstance(u, str) and len(u) == 1 and "A" <= u <= "Z" else -1, -1)
 
 
 def _detail(rows: pd.DataFrame, key: str) -> pd.Series:
@@ -80,10 +85,8 @@ def _detail(rows: pd.DataFrame, key: str) -> pd.Series:
 
 
 def _option_counts(values: pd.Series) -> np.ndarray:
-    """int(n_choices or 0) per row (0 where absent), each distinct value converted once."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    per_unique = np.array([int(u or 0) for u in uniques], dtype=np.int64)
-    return np.where(codes >= 0, per_unique[np.maximum(codes, 0)] if len(per_unique) else 0, 0)
+    """int(n_choices or 0) per row (0 where absent)."""
+    return _per_distinct(values, lambda u: int(u or 0), 0)
 
 
 def position_records(se: SliceEstimates) -> list[dict[str, Any]]:

@@ -147,10 +147,10 @@ def _read_results(run: RunDir, scoring: bool = False) -> pd.DataFrame:
         if parquet.is_file():
             if not scoring:
                 return pd.read_parquet(parquet)
-            names = pq.read_schema(parquet).names
+            schema = pq.read_schema(parquet)
+            names = schema.names
             wanted = [c for c in scoring_columns(names) if c in names]
             strings = [c for c in REQUIRED_COLUMNS if c not in NUMERIC_COLUMNS]
-            schema = pq.read_schema(parquet)
             textual = [c for c in wanted if pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type)]
             dictionary = [c for c in textual if c in strings or is_detail_column(c)]  # never materialise every row's string
             return table_to_frame(pq.read_table(parquet, columns=wanted, read_dictionary=dictionary), categorical=strings)
