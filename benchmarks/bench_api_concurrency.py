@@ -1,10 +1,13 @@
 """API throughput: biasbench against a bare ``openai.AsyncOpenAI`` loop, same requests, same server.
 
 The peer is what a user would write without biasbench: one ``AsyncOpenAI`` client, an
-``asyncio.Semaphore(concurrency)`` and ``asyncio.gather`` over the same chat-completions bodies (same
-messages, same base64 WAV clips, same max_tokens and sampling fields; checked equal to what the
-biasbench adapter sends). The peer reads each request's clip from a WAV file and base64-encodes it per
-request, as a bare loop does (``--peer-payloads in-memory``: every payload encoded before its clock
+``asyncio.Semaphore(concurrency)`` and ``asyncio.gather`` of ``client.chat.completions.create`` over the
+same chat-completions bodies (same messages, same base64 WAV clips, same max_tokens and sampling fields;
+checked equal to the JSON the biasbench adapter sends). biasbench sends that JSON through the same
+client's generic ``client.post`` and reads the answer's JSON itself, skipping the typed call's per-request
+params transform and response models; ``--peer-call post`` gives the peer that shortcut too, a stricter
+peer that isolates the runner's own overhead. The peer reads each request's clip from a WAV file and
+base64-encodes it per request, as a bare loop does (``--peer-payloads in-memory``: every payload encoded before its clock
 starts, a stricter peer); biasbench reads its own clip cache (FLAC by default) and starts every
 measurement with an empty clip-payload cache, as a fresh process does.
 The loopback OpenAI-compatible server (``biasbench/testing/openai_server.py``) runs in its own process.
@@ -23,7 +26,7 @@ misses its target (asking <= 1.10 x bare, whole <= 1.15 x bare).
 
     python benchmarks/bench_api_concurrency.py [--text-requests 4000] [--audio-requests 1500]
         [--latencies 0 0.2] [--latent-requests 480] [--concurrency 16] [--repeat 3] [--cases text audio]
-        [--audio-format flac|wav]
+        [--audio-format flac|wav] [--peer-call create|post] [--peer-payloads per-request|in-memory]
     # the issue's sizes: --text-requests 18288 --audio-requests 4648
 """
 
@@ -46,6 +49,7 @@ from typing import Any, Iterator
 import yaml
 
 from biasbench.adapters.clip_payloads import CLIP_PAYLOADS
+from biasbench.adapters.openai_chat import sdk_request_options
 from biasbench.config import RunConfig
 from biasbench.core.audio import wav_bytes_of_file
 from biasbench.core.messages import AudioPart, Request, TextPart
@@ -166,17 +170,28 @@ def with_clip(body: dict[str, Any], data: str) -> dict[str, Any]:
     return {**body, "messages": messages}
 
 
-def run_bare(base_url: str, bodies: list[dict[str, Any]], clips: list[Path | None], concurrency: int, encode_per_request: bool) -> Figure:
+def wire_json(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON ``client.chat.completions.create(**body)`` sends: ``extra_body`` merged over the named fields."""
+    return {key: value for key, value in body.items() if key != "extra_body"} | body.get("extra_body", {})
+
+
+def run_bare(
+    base_url: str, bodies: list[dict[str, Any]], clips: list[Path | None], concurrency: int, encode_per_request: bool, call: str = "create"
+) -> Figure:
     import openai
 
     async def main() -> None:
         client = openai.AsyncOpenAI(api_key=KEY, base_url=base_url, timeout=120)  # the SDK's default retries
+        options = sdk_request_options(openai)
         limit = asyncio.Semaphore(concurrency)
 
         async def one(body: dict[str, Any], clip: Path | None) -> str:
             async with limit:
                 if encode_per_request and clip is not None:  # what a bare loop does: read the clip, encode it
                     body = with_clip(body, base64.b64encode(clip.read_bytes()).decode("ascii"))
+                if call == "post":  # the stricter peer: biasbench's own shortcut, hand-written
+                    raw = await client.post("/chat/completions", cast_to=bytes, body=wire_json(body), options=options)
+                    return json.loads(raw)["choices"][0]["message"]["content"] or ""
                 completion = await client.chat.completions.create(**body)
             return completion.choices[0].message.content or ""
 
@@ -264,14 +279,15 @@ def measure_case(modality: str, requests: int, latency: float, args: argparse.Na
         jobs, adapter = prepared_jobs(config, folder)  # synthesizes audio once, before any clock
         bodies, clips = bare_bodies(jobs, folder)
         for job, body in list(zip(jobs, bodies))[:5]:  # the peer sends what biasbench sends
-            if adapter.request_body(job.request) != body:
+            if adapter.request_body(job.request) != wire_json(body):
                 raise SystemExit("the bare loop's body differs from the adapter's: the comparison would be unfair")
         n = len(jobs)
         per_request = args.peer_payloads == "per-request"
-        run_bare(server.base_url, bodies[: args.concurrency], clips, args.concurrency, per_request)  # warm-up (imports, first connections): untimed
+        peer = (args.concurrency, per_request, args.peer_call)
+        run_bare(server.base_url, bodies[: args.concurrency], clips, *peer)  # warm-up (imports, first connections): untimed
         bare, asking, whole = [], [], []
         for index in range(args.repeat):
-            bare.append(run_bare(server.base_url, bodies, clips, args.concurrency, per_request))
+            bare.append(run_bare(server.base_url, bodies, clips, *peer))
             asking.append(run_asking(config, folder, folder / f"asking-{index}"))
             whole.append(run_whole(config, folder, folder / f"run-{index}", n))
             print(
@@ -307,6 +323,10 @@ def main() -> int:
         help="the bare loop reads and base64-encodes each request's WAV clip (default), or holds every payload in memory",
     )
     parser.add_argument(
+        "--peer-call", choices=["create", "post"], default="create",
+        help="the bare loop calls client.chat.completions.create (default, what users write) or client.post with the JSON body, as biasbench does",
+    )
+    parser.add_argument(
         "--audio-format", choices=["flac", "wav"], default="flac",
         help="how biasbench stores its clips (flac: the default, decoded once per clip when sent; wav: sent as stored)",
     )
@@ -320,7 +340,7 @@ def main() -> int:
         for case in args.cases:
             full = args.text_requests if case == "text" else args.audio_requests
             rows.append(measure_case(case, full if latency == 0 else args.latent_requests, latency, args, voices))
-    print(f"\nmedians of {args.repeat} repeat(s); cpus={os.cpu_count()}; peer payloads: {args.peer_payloads}; biasbench clips: {args.audio_format}; load = median 1-minute load average over the figures")
+    print(f"\nmedians of {args.repeat} repeat(s); cpus={os.cpu_count()}; peer: {args.peer_call}, payloads {args.peer_payloads}; biasbench clips: {args.audio_format}; load = median 1-minute load average over the figures")
     header = (
         f"{'case':<6} {'requests':>8} {'conc':>4} {'latency':>7} {'bare s':>8} {'asking s':>8} {'whole s':>8} "
         f"{'ask/bare':>8} {'whole/bare':>10} {'cpu ask/bare':>12} {'cpu whole/bare':>14} {'load':>5}"

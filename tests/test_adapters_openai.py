@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 from pathlib import Path
 
@@ -236,3 +237,92 @@ def test_concurrency_limit_is_shared_per_api_key_across_adapters(clips, key_env)
 
         responses = run_sync(both())  # not asyncio.run: the caller's thread may already run a loop (Playwright, Jupyter)
     assert all(r.ok for r in responses) and server.log.max_in_flight == 2
+
+
+# ----- the generic post: what goes on the wire, what comes back --------------------------------------
+def sdk_create_kwargs(body: dict, create) -> dict:
+    """``body`` as ``chat.completions.create`` keyword arguments: its named fields, the rest in ``extra_body``."""
+    import inspect
+
+    named = set(inspect.signature(create).parameters)
+    kwargs = {key: value for key, value in body.items() if key in named}
+    extra = {key: value for key, value in body.items() if key not in named}
+    return kwargs | ({"extra_body": extra} if extra else {})
+
+
+@pytest.mark.parametrize("family", ["openai-audio", "openai-compatible"])
+def test_the_posted_json_equals_what_the_typed_sdk_call_sends(server, clips, key_env, family):
+    """The adapter skips the SDK's typed params transform: the server must receive the same JSON from
+    ``client.post`` as from ``client.chat.completions.create`` (text-only, audio and system turns)."""
+    import openai
+
+    model = SNAPSHOT if family == "openai-audio" else "Qwen/Qwen2-Audio-7B-Instruct"
+    adapter = (OpenAIAudioAdapter if family == "openai-audio" else OpenAICompatibleAdapter).from_params(
+        {"base_url": server.base_url, "model": model, "extra_body": {"top_k": 5, "min_p": 0.05}}
+    )
+    adapter.load()
+    requests = [
+        make_request("Which option? \u00e9\u4e2d \"quoted\"", clips[0], system="Be brief.", repeat=2),
+        make_request("Text only, no audio."),
+    ]
+    client = openai.OpenAI(api_key=KEY, base_url=server.base_url, max_retries=0)
+    try:
+        for request in requests:
+            body = adapter.request_body(request)
+            before = len(server.log.requests)
+            client.chat.completions.create(**sdk_create_kwargs(body, client.chat.completions.create))
+            assert adapter.generate([request])[0].ok
+            typed, posted = server.log.requests[before:]
+            assert posted == typed == json.loads(json.dumps(body))
+    finally:
+        client.close()
+    assert typed["top_k"] == 5 and ("modalities" in typed) == (family == "openai-audio")
+
+
+def test_chat_completion_parsing_names_what_is_wrong():
+    from biasbench.adapters.openai_chat import chat_completion
+
+    good = {"choices": [{"message": {"content": "B"}, "finish_reason": "stop"}], "model": "m"}
+    assert chat_completion(json.dumps(good).encode()) == good
+    for raw, fragment in [
+        (b"<html><body>Bad gateway</body></html>", "not JSON: <html><body>Bad gateway</body></html>"),
+        (b'{"choices": []}', "not a chat completion"),
+        (b'{"error": {"message": "overloaded"}}', 'not a chat completion (no choices[0].message): {"error"'),
+        (b"[1, 2]", "not a chat completion"),
+        (b'{"choices": [{"message": {"content": [{"type": "text"}]}}]}', "content or refusal is not text"),
+        (b"x" * 500, "..."),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(fragment)):
+            chat_completion(raw)
+
+
+def test_a_200_answer_that_is_not_a_completion_fails_only_that_request(clips, key_env):
+    """A proxy answering 200 with an HTML page: a failed response with one line (retried on resume), no
+    traceback, and the key masked where the page echoes it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            page = f"<html>\n<body>Rerouted; your key {KEY} is fine</body></html>".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            return
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{proxy.server_address[1]}/v1"
+        adapter = audio_adapter(url, preflight=False)
+        response = adapter.generate([make_request("Which option?", clips[0])])[0]
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert not response.ok
+    assert response.error == f"{url} answered 200 with a body that is not JSON: <html> <body>Rerouted; your key *** is fine</body></html>"

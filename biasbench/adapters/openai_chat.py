@@ -5,11 +5,18 @@ Audio goes as ``input_audio`` parts (base64 WAV); output is text only. Requests 
 connection resets, timeouts) back off exponentially (tenacity); non-retryable ones (401, 400, 404,
 unreachable server) raise :class:`AdapterError` so the run stops with one line and keeps its rows.
 The API key is read from the environment in :meth:`load` only and never written anywhere.
+
+Requests go through the SDK's generic ``client.post`` (its transport, auth headers, timeouts and error
+classes) with the JSON body written here, and the answer is read from the JSON directly: the typed
+``chat.completions.create`` would run its per-request params transform and build response models,
+which leave these bodies and fields unchanged (tested against the wire) but cost about 40% of a
+bare loop's client CPU at high concurrency (``benchmarks/bench_api_concurrency.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import time
@@ -31,6 +38,9 @@ from biasbench.core.response import Response, Usage
 
 DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 """A pinned snapshot name ends with its date, e.g. 'gpt-4o-audio-preview-2025-06-03'."""
+
+CHAT_PATH = "/chat/completions"
+"""Chat-completions route, relative to the base URL."""
 
 _LIMITS: dict[str, asyncio.Semaphore] = {}
 """API key + base URL digest -> concurrency limit shared by every adapter using them (on the API loop)."""
@@ -176,6 +186,7 @@ class OpenAICompatibleAdapter(Adapter):
         self._api_key: str | None = None
         self._replicas: list[Replica] = []
         self._tenacity: Any = None
+        self._request_options: dict[str, Any] = {}
 
     def check_config(self) -> None:
         """Adapter-specific rules beyond the schema (raise ConfigError)."""
@@ -209,6 +220,7 @@ class OpenAICompatibleAdapter(Adapter):
                 hint=f"export {self.config.api_key_env}=...",
             )
         self._api_key = key or "EMPTY"
+        self._request_options = sdk_request_options(self._openai)
         if self.config.preflight:
             self._preflight()
 
@@ -283,7 +295,7 @@ class OpenAICompatibleAdapter(Adapter):
         return rendered
 
     def request_body(self, request: Request) -> dict[str, Any]:
-        """Every field sent for ``request`` (all sampling parameters explicit)."""
+        """The JSON body sent for ``request`` (all sampling parameters explicit, extra fields merged in)."""
         params = request.params
         body: dict[str, Any] = {
             "model": self.config.model,
@@ -299,8 +311,8 @@ class OpenAICompatibleAdapter(Adapter):
         return body
 
     def extra_fields(self) -> dict[str, Any]:
-        """Family-specific fields (sent through the SDK's ``extra_body`` when the SDK lacks them)."""
-        return {"extra_body": dict(self.config.extra_body)} if self.config.extra_body else {}
+        """Family-specific body fields (``extra_body``); they win over the standard ones, as the SDK's do."""
+        return dict(self.config.extra_body)
 
     def estimate_cost_usd(self, prompts: Sequence[tuple[str | None, str]], max_new_tokens: int) -> float:
         return estimate_cost(self.prices, prompts, max_new_tokens).usd
@@ -330,12 +342,17 @@ class OpenAICompatibleAdapter(Adapter):
             return Response.failed(f"cannot read audio: {exc}", time.perf_counter() - start)
         try:
             try:
-                completion = await self._call(body)  # the common case: no retry machinery per request
+                raw = await self._call(body)  # the common case: no retry machinery per request
             except RetryableError as first:
-                completion = await self._retry(body, first)
+                raw = await self._retry(body, first)
         except RetryableError as exc:
             return Response.failed(f"gave up after {self.config.max_attempts} attempts: {exc}", time.perf_counter() - start)
-        return self.to_response(completion, time.perf_counter() - start)
+        latency_s = time.perf_counter() - start
+        try:
+            completion = chat_completion(raw)
+        except ValueError as exc:
+            return Response.failed(self._scrub(f"{self._where()} answered 200 with {exc}"), latency_s)
+        return self.to_response(completion, latency_s)
 
     def _backoff_s(self, failure: BaseException | None, attempt: int) -> float:
         """Wait after failed attempt number ``attempt``: the server's Retry-After, else exponential backoff."""
@@ -378,7 +395,7 @@ class OpenAICompatibleAdapter(Adapter):
     async def _call_replica(self, replica: "Replica", body: dict[str, Any]) -> Any:
         openai = self._openai
         try:
-            return await replica.client.chat.completions.create(**body)
+            return await replica.client.post(CHAT_PATH, cast_to=bytes, body=body, options=self._request_options)
         except openai.RateLimitError as exc:
             raise RetryableError(f"429 {self._scrub(exc.message)}", retry_after_seconds(exc.response.headers)) from None
         except openai.InternalServerError as exc:
@@ -398,21 +415,22 @@ class OpenAICompatibleAdapter(Adapter):
                 f"{replica.url} refused a request for '{self.config.model}' ({exc.status_code}): {self._scrub(exc.message)}"
             ) from None
 
-    def to_response(self, completion: Any, latency_s: float) -> Response:
-        """A :class:`Response` from a chat completion (usage incl. audio tokens, cost, refusal flag)."""
-        choice = completion.choices[0]
-        message = choice.message
-        refusal_text = getattr(message, "refusal", None)
-        refused = bool(refusal_text) or choice.finish_reason == "content_filter"
-        usage = _usage(completion.usage)
+    def to_response(self, completion: dict[str, Any], latency_s: float) -> Response:
+        """A :class:`Response` from a chat completion's JSON (usage incl. audio tokens, cost, refusal flag)."""
+        choice = completion["choices"][0]
+        message = choice["message"]
+        refusal_text = message.get("refusal")
+        finish_reason = choice.get("finish_reason")
+        refused = bool(refusal_text) or finish_reason == "content_filter"
+        usage = _usage(completion.get("usage"))
         return Response(
-            text=(message.content or refusal_text or "").strip(),
-            finish_reason=choice.finish_reason or "stop",
+            text=(message.get("content") or refusal_text or "").strip(),
+            finish_reason=finish_reason or "stop",
             usage=usage,
             latency_s=latency_s,
             refusal=refused,
             cost_usd=self.prices.cost(usage),
-            extra={"response_model": completion.model, "system_fingerprint": getattr(completion, "system_fingerprint", None)},
+            extra={"response_model": completion.get("model"), "system_fingerprint": completion.get("system_fingerprint")},
         )
 
     def close(self) -> None:
@@ -461,9 +479,37 @@ def _wav_base64(part: AudioPart) -> str:
     return CLIP_PAYLOADS.base64_wav(part)
 
 
+def sdk_request_options(openai: Any) -> dict[str, Any]:
+    """Per-request SDK options that make ``client.post`` authenticate as ``chat.completions.create``
+    does (SDKs with per-route security send the bearer key only; older ones have no such option)."""
+    request_options = getattr(getattr(openai, "_types", None), "RequestOptions", None)
+    return {"security": {"bearer_auth": True}} if "security" in getattr(request_options, "__annotations__", {}) else {}
+
+
+def chat_completion(raw: bytes) -> dict[str, Any]:
+    """The chat completion in a successful answer's body; ValueError saying what is wrong otherwise."""
+    try:
+        completion = json.loads(raw)
+    except ValueError:
+        raise ValueError(f"a body that is not JSON: {_clip(raw)}") from None
+    choices = completion.get("choices") if isinstance(completion, dict) else None
+    message = choices[0].get("message") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+    if not isinstance(message, dict):
+        raise ValueError(f"JSON that is not a chat completion (no choices[0].message): {_clip(raw)}")
+    if not isinstance(message.get("content"), (str, type(None))) or not isinstance(message.get("refusal"), (str, type(None))):
+        raise ValueError(f"a message whose content or refusal is not text: {_clip(raw)}")
+    return completion
+
+
+def _clip(raw: bytes, limit: int = 80) -> str:
+    """The start of a body, on one line, for an error message."""
+    text = " ".join(raw[:limit].decode("utf-8", "replace").split())
+    return text + ("..." if len(raw) > limit else "")
+
+
 def _usage(usage: Any) -> Usage:
-    if usage is None:
+    if not isinstance(usage, dict):
         return Usage()
-    details = getattr(usage, "prompt_tokens_details", None)
-    audio = getattr(details, "audio_tokens", None) if details is not None else None
-    return Usage(input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0, audio_tokens=audio or 0)
+    details = usage.get("prompt_tokens_details")
+    audio = details.get("audio_tokens") if isinstance(details, dict) else None
+    return Usage(input_tokens=usage.get("prompt_tokens") or 0, output_tokens=usage.get("completion_tokens") or 0, audio_tokens=audio or 0)
