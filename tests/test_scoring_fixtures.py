@@ -13,7 +13,7 @@ from biasbench.scoring.bootstrap import bootstrap_p_value, item_counts, percenti
 from biasbench.scoring.contrasts import MDE_FACTOR
 from biasbench.scoring.rundata import run_data
 from biasbench.scoring.score import ScoringOptions, score_data
-from biasbench.scoring.significance import cochran_q, permutation_test
+from biasbench.scoring.significance import cochran_q, cochrans_q_statistic, permutation_test
 from biasbench.scoring.simulation import result_frame
 
 VOICES = {"f1": "female", "f2": "female", "m1": "male", "m2": "male"}
@@ -135,6 +135,20 @@ def test_cochran_q_by_hand():
     table = np.array([[1, 1, 0], [1, 0, 0], [1, 1, 1], [0, 1, 0], [1, 0, 0]], dtype=float)
     q, p, df, blocks, dropped = cochran_q(table, np.ones_like(table))
     assert q == pytest.approx(3.5) and df == 2 and p == pytest.approx(math.exp(-1.75)) and blocks == 5 and dropped == 0
+
+
+def test_cochran_q_equals_statsmodels_on_random_tables():
+    from statsmodels.stats.contingency_tables import cochrans_q as statsmodels_q
+
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        blocks, k = rng.integers(2, 40), rng.integers(2, 7)
+        table = (rng.random((blocks, k)) < rng.uniform(0.1, 0.9, size=k)).astype(int)
+        if (table == table[:, :1]).all():
+            continue
+        q, p, df = cochrans_q_statistic(table)
+        expected = statsmodels_q(table)
+        assert (q, p, df) == pytest.approx((expected.statistic, expected.pvalue, expected.df), rel=1e-12, abs=1e-15), trial
 
 
 def test_cochran_q_drops_ties_and_empty_cells():
