@@ -17,7 +17,7 @@ MANIFEST_NAME = RunDir.MANIFEST
 __all__ = ["MANIFEST_NAME", "Manifest", "git_state", "now_iso", "package_versions", "platform_info", "read_manifest", "require_manifest", "write_manifest"]
 
 TRACKED_PACKAGES = (
-    "biasbench", "numpy", "pandas", "pyarrow", "scipy", "statsmodels", "pydantic", "soundfile", "soxr",
+    "biasbench", "numpy", "pandas", "pyarrow", "scipy", "pydantic", "soundfile", "soxr",
     "jiwer", "pyloudnorm", "espeakng-loader", "faster-whisper", "ctranslate2", "torch", "transformers",
     "peft", "accelerate", "datasets", "openai", "tenacity", "httpx",
 )
