@@ -46,6 +46,10 @@ _LIMITS: dict[str, asyncio.Semaphore] = {}
 """API key + base URL digest -> concurrency limit shared by every adapter using them (on the API loop)."""
 
 
+class MalformedAnswer(Exception):
+    """A 200 answer that is not a chat completion; the message names the replica (that request fails, no retry)."""
+
+
 class RetryableError(Exception):
     """A failure worth retrying, with the server's Retry-After in seconds when given."""
 
@@ -243,10 +247,6 @@ class OpenAICompatibleAdapter(Adapter):
         one_line = " ".join(str(text).split())
         return one_line.replace(key, "***") if key and key != "EMPTY" else one_line
 
-    def _where(self) -> str:
-        urls = [url or "the OpenAI API" for url in self.config.urls]
-        return urls[0] if len(urls) == 1 else f"{len(urls)} replicas ({', '.join(urls)})"
-
     def _preflight(self) -> None:
         for url in self.config.urls:
             self._preflight_one(url)
@@ -342,17 +342,14 @@ class OpenAICompatibleAdapter(Adapter):
             return Response.failed(f"cannot read audio: {exc}", time.perf_counter() - start)
         try:
             try:
-                raw = await self._call(body)  # the common case: no retry machinery per request
+                completion = await self._call(body)  # the common case: no retry machinery per request
             except RetryableError as first:
-                raw = await self._retry(body, first)
+                completion = await self._retry(body, first)
         except RetryableError as exc:
             return Response.failed(f"gave up after {self.config.max_attempts} attempts: {exc}", time.perf_counter() - start)
-        latency_s = time.perf_counter() - start
-        try:
-            completion = chat_completion(raw)
-        except ValueError as exc:
-            return Response.failed(self._scrub(f"{self._where()} answered 200 with {exc}"), latency_s)
-        return self.to_response(completion, latency_s)
+        except MalformedAnswer as exc:
+            return Response.failed(str(exc), time.perf_counter() - start)
+        return self.to_response(completion, time.perf_counter() - start)
 
     def _backoff_s(self, failure: BaseException | None, attempt: int) -> float:
         """Wait after failed attempt number ``attempt``: the server's Retry-After, else exponential backoff."""
@@ -360,7 +357,7 @@ class OpenAICompatibleAdapter(Adapter):
         backoff = self.config.backoff_initial_s * 2 ** (attempt - 1)
         return min(hinted if hinted is not None else backoff, self.config.backoff_max_s)
 
-    async def _retry(self, body: dict[str, Any], first: RetryableError) -> Any:
+    async def _retry(self, body: dict[str, Any], first: RetryableError) -> dict[str, Any]:
         """Attempts 2 .. ``max_attempts`` after the first failed retryably (tenacity); re-raises the last failure."""
         if self.config.max_attempts <= 1:
             raise first
@@ -377,7 +374,7 @@ class OpenAICompatibleAdapter(Adapter):
                 completion = await self._call(body)
         return completion
 
-    async def _call(self, body: dict[str, Any]) -> Any:
+    async def _call(self, body: dict[str, Any]) -> dict[str, Any]:
         replica = pick_replica(self.replicas())
         replica.outstanding += 1
         try:
@@ -392,10 +389,10 @@ class OpenAICompatibleAdapter(Adapter):
         replica.succeeded()
         return result
 
-    async def _call_replica(self, replica: "Replica", body: dict[str, Any]) -> Any:
+    async def _call_replica(self, replica: "Replica", body: dict[str, Any]) -> dict[str, Any]:
         openai = self._openai
         try:
-            return await replica.client.post(CHAT_PATH, cast_to=bytes, body=body, options=self._request_options)
+            raw = await replica.client.post(CHAT_PATH, cast_to=bytes, body=body, options=self._request_options)
         except openai.RateLimitError as exc:
             raise RetryableError(f"429 {self._scrub(exc.message)}", retry_after_seconds(exc.response.headers)) from None
         except openai.InternalServerError as exc:
@@ -414,6 +411,10 @@ class OpenAICompatibleAdapter(Adapter):
             raise AdapterError(
                 f"{replica.url} refused a request for '{self.config.model}' ({exc.status_code}): {self._scrub(exc.message)}"
             ) from None
+        try:
+            return chat_completion(raw)
+        except ValueError as exc:
+            raise MalformedAnswer(self._scrub(f"{replica.url} answered 200 with {exc}")) from None
 
     def to_response(self, completion: dict[str, Any], latency_s: float) -> Response:
         """A :class:`Response` from a chat completion's JSON (usage incl. audio tokens, cost, refusal flag)."""
@@ -491,17 +492,17 @@ def chat_completion(raw: bytes) -> dict[str, Any]:
     try:
         completion = json.loads(raw)
     except ValueError:
-        raise ValueError(f"a body that is not JSON: {_clip(raw)}") from None
+        raise ValueError(f"a body that is not JSON: {_body_start(raw)}") from None
     choices = completion.get("choices") if isinstance(completion, dict) else None
     message = choices[0].get("message") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
     if not isinstance(message, dict):
-        raise ValueError(f"JSON that is not a chat completion (no choices[0].message): {_clip(raw)}")
+        raise ValueError(f"JSON that is not a chat completion (no choices[0].message): {_body_start(raw)}")
     if not isinstance(message.get("content"), (str, type(None))) or not isinstance(message.get("refusal"), (str, type(None))):
-        raise ValueError(f"a message whose content or refusal is not text: {_clip(raw)}")
+        raise ValueError(f"a message whose content or refusal is not text: {_body_start(raw)}")
     return completion
 
 
-def _clip(raw: bytes, limit: int = 80) -> str:
+def _body_start(raw: bytes, limit: int = 80) -> str:
     """The start of a body, on one line, for an error message."""
     text = " ".join(raw[:limit].decode("utf-8", "replace").split())
     return text + ("..." if len(raw) > limit else "")
