@@ -51,7 +51,7 @@ from typing import Any, Iterator
 import yaml
 
 from biasbench.adapters.clip_payloads import CLIP_PAYLOADS
-from biasbench.adapters.openai_chat import sdk_request_options
+from biasbench.adapters.openai_chat import CHAT_PATH, sdk_request_options
 from biasbench.config import RunConfig
 from biasbench.core.audio import wav_bytes_of_file
 from biasbench.core.messages import AudioPart, Request, TextPart
@@ -192,7 +192,7 @@ def run_bare(
                 if encode_per_request and clip is not None:  # what a bare loop does: read the clip, encode it
                     body = with_clip(body, base64.b64encode(clip.read_bytes()).decode("ascii"))
                 if call == "post":  # the stricter peer: biasbench's own shortcut, hand-written
-                    raw = await client.post("/chat/completions", cast_to=bytes, body=wire_json(body), options=options)
+                    raw = await client.post(CHAT_PATH, cast_to=bytes, body=wire_json(body), options=options)
                     return json.loads(raw)["choices"][0]["message"]["content"] or ""
                 completion = await client.chat.completions.create(**body)
             return completion.choices[0].message.content or ""
